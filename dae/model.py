@@ -1,0 +1,184 @@
+"""The conditioned autoencoder: encoder, decoder, forecaster and the training model.
+
+Shapes: a window is (width, height) = (time columns, frequency bins); the
+1-D convolutions slide along time with the frequency bins as channels.
+"""
+import math
+
+import dae  # noqa: F401  (quiet TensorFlow before it loads)
+import keras
+import tensorflow as tf
+from keras import layers
+
+from dae.errors import UserError
+
+LONG_WINDOW_SECONDS = 1.0  # windows at least this long use the original's 2 s architecture
+
+
+def variant_for(window_seconds):
+    """'long' (valid padding, extra 1x1 conv: the original's 2 s model) or 'short' (0.5 s)."""
+    return "long" if window_seconds >= LONG_WINDOW_SECONDS else "short"
+
+
+def _conv(filters, kernel, padding="same", activation="relu", name=None):
+    return layers.Conv1D(filters, kernel, padding=padding, activation=activation,
+                         kernel_initializer="random_normal", bias_initializer="zeros", name=name)
+
+
+def build_encoder(width, height, latent_dim, variant="short"):
+    """Window (width, height) -> z (latent_dim,).
+
+    Conv1D 32/64/128 (kernel 3, relu), each followed by max-pool 2, flatten,
+    Dense(latent_dim, linear). 'long' uses valid padding and an extra 1x1 conv.
+    """
+    padding = "valid" if variant == "long" else "same"
+    length = width
+    for _ in range(3):
+        length = (length - (2 if padding == "valid" else 0)) // 2
+    if length < 1:
+        raise UserError(f"a window of {width} columns is too short for the {variant} encoder; "
+                        "use a longer WINDOW_SECONDS")
+    inp = keras.Input((width, height), name="window")
+    x = inp
+    for filters in (32, 64, 128):
+        x = _conv(filters, 3, padding)(x)
+        x = layers.MaxPooling1D(2)(x)
+    if variant == "long":
+        x = _conv(128, 1, "valid")(x)
+    x = layers.Flatten()(x)
+    z = layers.Dense(latent_dim, kernel_initializer="random_normal", name="z")(x)
+    return keras.Model(inp, z, name="encoder")
+
+
+def build_decoder(width, height, latent_dim, variant="short"):
+    """z (latent_dim,) -> window (width, height) with values in (0, 1).
+
+    Dense, reshape to (ceil(width / 8), c), two upsample + conv + batch-norm
+    blocks, a last upsample, a 1x1 sigmoid conv to `height` channels, then a
+    crop of the 8 * ceil(width / 8) - width extra columns, so the output
+    matches any input width exactly.
+    """
+    start = math.ceil(width / 8)
+    channels, convs = (32, (64, 128)) if variant == "long" else (64, (128, 128))
+    inp = keras.Input((latent_dim,), name="z")
+    x = layers.Dense(start * channels, activation="relu", use_bias=False,
+                     kernel_initializer="random_normal")(inp)
+    x = layers.Reshape((start, channels))(x)
+    for filters in convs:
+        x = layers.UpSampling1D(2)(x)
+        x = _conv(filters, 3)(x)
+        x = layers.BatchNormalization()(x)
+    x = layers.UpSampling1D(2)(x)
+    x = _conv(height, 1, activation="sigmoid")(x)
+    extra = 8 * start - width
+    if extra:
+        x = layers.Cropping1D((extra // 2, extra - extra // 2))(x)
+    return keras.Model(inp, x, name="decoder")
+
+
+def build_forecaster(history, latent_dim, units=16):
+    """The last `history` embeddings (history, latent_dim) -> predicted displacement v̂."""
+    inp = keras.Input((history, latent_dim), name="z_history")
+    h = layers.LSTM(units, activation="tanh", dropout=0.1)(inp)
+    v = layers.Dense(latent_dim, name="v_hat")(h)
+    return keras.Model(inp, v, name="forecaster")
+
+
+def loss_terms(x_t, x_hat, z_hist, z_next, v_hat):
+    """The four loss terms, each a scalar averaged over the batch.
+
+    x_t, x_hat : (B, width, height) window and its reconstruction in [0, 1].
+    z_hist : (B, l, d) embeddings of the l windows ending at t; z_next : (B, d) at t+1.
+    v_hat : (B, d) predicted displacement.
+    Returns reconstruction (BCE), forecasting (1 - cos(v̂, v), v = z_{t+1} - z_t),
+    off-centre (mean z_t²) and curvature (mean over the sequence of minus the
+    cosine between consecutive displacements).
+    """
+    z_t = z_hist[:, -1]
+    v = z_next - z_t
+    recon = tf.reduce_mean(keras.losses.binary_crossentropy(
+        tf.reshape(x_t, (tf.shape(x_t)[0], -1)), tf.reshape(x_hat, (tf.shape(x_hat)[0], -1))))
+    cos = tf.reduce_sum(tf.math.l2_normalize(v_hat, -1) * tf.math.l2_normalize(v, -1), -1)
+    forecast = tf.reduce_mean(1.0 - cos)
+    off_centre = tf.reduce_mean(tf.square(z_t))
+    steps = tf.math.l2_normalize(z_hist[:, 1:] - z_hist[:, :-1], -1)
+    curvature = tf.reduce_mean(-tf.reduce_sum(steps[:, :-1] * steps[:, 1:], -1))
+    return recon, forecast, off_centre, curvature
+
+
+class ConditionedAutoencoder(keras.Model):
+    """Encoder + decoder + forecaster trained jointly on one song.
+
+    Input to `fit`: batches of chunk start indices (C,). A chunk is B + l
+    consecutive windows that give B training samples: sample i reads windows
+    i .. i+l-1 as history (its current window t = i+l-1) and window i+l as
+    t+1. Each window of the chunk is encoded once and the histories are sliced
+    from those embeddings, instead of re-encoding l + 2 windows per sample.
+
+    Loss = beta * reconstruction + alpha * forecasting + gamma * off-centre
+    + delta * curvature; one Mean tracker per term.
+    """
+
+    TERMS = ("reconstruction", "forecasting", "off_centre", "curvature")
+
+    def __init__(self, encoder, decoder, forecaster, frames, width, chunk_samples,
+                 alpha=0.001, beta=1.0, gamma=0.0, delta=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder, self.decoder, self.forecaster = encoder, decoder, forecaster
+        self.frames = tf.constant(frames, dtype=tf.float32)   # (n_time, height) scaled spectrogram
+        self.width = int(width)
+        self.lookback = int(forecaster.input_shape[1])
+        self.chunk_samples = int(chunk_samples)
+        self.weights_ = {"alpha": float(alpha), "beta": float(beta),
+                         "gamma": float(gamma), "delta": float(delta)}
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in ("loss",) + self.TERMS}
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def chunk_windows(self, starts):
+        """(C,) start indices -> (C, B + l, width, height) windows, gathered in-graph."""
+        n = self.chunk_samples + self.lookback
+        cols = (tf.cast(starts, tf.int32)[:, None, None] + tf.range(n)[None, :, None]
+                + tf.range(self.width)[None, None, :])
+        return tf.gather(self.frames, cols)
+
+    def compute_terms(self, starts, training=False):
+        windows = self.chunk_windows(starts)
+        c, n = tf.shape(windows)[0], tf.shape(windows)[1]
+        flat = tf.reshape(windows, (-1, self.width, windows.shape[-1]))
+        z = tf.reshape(self.encoder(flat, training=training), (c, n, -1))        # (C, B+l, d)
+        b, l = self.chunk_samples, self.lookback
+        index = tf.range(b)[:, None] + tf.range(l)[None, :]                         # (B, l)
+        z_hist = tf.reshape(tf.gather(z, index, axis=1), (c * b, l, -1))           # (C*B, l, d)
+        z_next = tf.reshape(z[:, l:], (c * b, -1))
+        x_t = tf.reshape(windows[:, l - 1:l - 1 + b], (c * b, self.width, -1))
+        x_hat = self.decoder(z_hist[:, -1], training=training)
+        v_hat = self.forecaster(z_hist, training=training)
+        terms = loss_terms(x_t, x_hat, z_hist, z_next, v_hat)
+        w = self.weights_
+        total = (w["beta"] * terms[0] + w["alpha"] * terms[1]
+                 + w["gamma"] * terms[2] + w["delta"] * terms[3])
+        return total, terms
+
+    def _record(self, total, terms):
+        self.trackers["loss"].update_state(total)
+        for name, value in zip(self.TERMS, terms):
+            self.trackers[name].update_state(value)
+        return {name: m.result() for name, m in self.trackers.items()}
+
+    def train_step(self, starts):
+        with tf.GradientTape() as tape:
+            total, terms = self.compute_terms(starts, training=True)
+        grads = tape.gradient(total, self.trainable_variables)
+        self.optimizer.apply_gradients(
+            [(g, v) for g, v in zip(grads, self.trainable_variables) if g is not None])
+        return self._record(total, terms)
+
+    def test_step(self, starts):
+        total, terms = self.compute_terms(starts, training=False)
+        return self._record(total, terms)
+
+    def call(self, starts, training=False):
+        return self.compute_terms(starts, training=training)[0]

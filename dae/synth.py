@@ -1,0 +1,109 @@
+"""A small deterministic synthesizer: drums, bass and chords with numpy.
+
+Used for the bundled demo song and by the tests, so nothing is downloaded.
+All functions return float64 mono samples at `sr` Hz.
+"""
+import numpy as np
+
+SR = 44100
+
+
+def _t(seconds, sr):
+    return np.arange(int(round(seconds * sr))) / sr
+
+
+def kick(sr=SR, seconds=0.35):
+    """A pitched-down sine thump (150 -> 45 Hz)."""
+    t = _t(seconds, sr)
+    freq = 45 + 105 * np.exp(-t * 30)
+    return np.sin(2 * np.pi * np.cumsum(freq) / sr) * np.exp(-t * 9)
+
+
+def snare(sr=SR, seconds=0.2, seed=1):
+    """Noise burst plus a 190 Hz body."""
+    t = _t(seconds, sr)
+    noise = np.random.default_rng(seed).standard_normal(t.size)
+    return 0.6 * noise * np.exp(-t * 22) + 0.5 * np.sin(2 * np.pi * 190 * t) * np.exp(-t * 30)
+
+
+def hat(sr=SR, seconds=0.05, seed=2):
+    """Short high-passed noise tick."""
+    t = _t(seconds, sr)
+    noise = np.random.default_rng(seed).standard_normal(t.size)
+    return 0.3 * np.diff(noise, prepend=0.0) * np.exp(-t * 90)
+
+
+def tone(freq, seconds, sr=SR, harmonics=(1.0, 0.5, 0.25), decay=3.0):
+    """A plucked harmonic tone at `freq` Hz."""
+    t = _t(seconds, sr)
+    wave = sum(a * np.sin(2 * np.pi * freq * (k + 1) * t) for k, a in enumerate(harmonics))
+    env = np.minimum(1.0, t * 200) * np.exp(-t * decay)
+    return wave * env
+
+
+def midi_hz(note):
+    return 440.0 * 2 ** ((note - 69) / 12)
+
+
+def place(track, sound, at, sr=SR, gain=1.0):
+    """Add `sound` into `track` starting at time `at` (s), clipped at the end."""
+    i = int(round(at * sr))
+    n = min(sound.size, track.size - i)
+    if n > 0:
+        track[i:i + n] += gain * sound[:n]
+
+
+def bar(sr=SR, bpm=120, drums=True, bass=None, chord=None, busy_hats=False):
+    """One 4/4 bar: kick on 1 and 3, snare on 2 and 4, eighth (or 16th) hats,
+    a bass note per beat from `bass` (MIDI notes), and a held `chord`."""
+    beat = 60.0 / bpm
+    out = np.zeros(int(round(4 * beat * sr)))
+    if drums:
+        for b in (0, 2):
+            place(out, kick(sr), b * beat, sr)
+        for b in (1, 3):
+            place(out, snare(sr), b * beat, sr, 0.7)
+        step = beat / (4 if busy_hats else 2)
+        for k in range(int(round(4 * beat / step))):
+            place(out, hat(sr), k * step, sr, 0.5)
+    if bass is not None:
+        for b, note in enumerate(bass):
+            place(out, tone(midi_hz(note), beat * 0.9, sr, decay=4.0), b * beat, sr, 0.6)
+    if chord is not None:
+        for note in chord:
+            place(out, tone(midi_hz(note), 4 * beat, sr, harmonics=(1.0, 0.3), decay=0.6), 0, sr, 0.25)
+    return out
+
+
+def demo_song(sr=SR, bpm=120):
+    """About 40 s of music with a repeating bar structure and three sections.
+
+    A (8 bars): drums and bass; B (8 bars): drums, a different bass line, chords
+    and busier hats; A' (4 bars): drums and bass again. 20 bars of 2 s at 120 bpm.
+    Returns float64 samples peaking at 0.9.
+    """
+    bass_a = [(40, 40, 43, 45), (38, 38, 41, 43)]          # E2.. / D2..
+    bass_b = [(45, 48, 52, 48), (41, 45, 48, 45)]
+    chords_b = [(57, 60, 64), (53, 57, 60)]                 # Am, F
+    bars = []
+    for k in range(8):
+        bars.append(bar(sr, bpm, bass=bass_a[k % 2]))
+    for k in range(8):
+        bars.append(bar(sr, bpm, bass=bass_b[k % 2], chord=chords_b[k % 2], busy_hats=True))
+    for k in range(4):
+        bars.append(bar(sr, bpm, bass=bass_a[k % 2]))
+    song = np.concatenate(bars)
+    return 0.9 * song / np.max(np.abs(song))
+
+
+def loop(seconds, repeats, sr=SR, bpm=120):
+    """A `seconds`-long pattern repeated `repeats` times: strictly periodic.
+
+    The pattern is a bar of drums, bass and a chord, cut to `seconds`; the
+    result is exactly periodic with period ``round(seconds * sr)`` samples.
+    """
+    pattern = bar(sr, bpm, bass=(40, 43, 45, 47), chord=(52, 55, 59))
+    n = int(round(seconds * sr))
+    pattern = np.resize(pattern, n)
+    out = np.tile(pattern, repeats)
+    return 0.9 * out / np.max(np.abs(out))

@@ -1,0 +1,159 @@
+"""Stage 2: train the conditioned autoencoder on one song, with checkpoints."""
+import csv
+import io
+import math
+import time
+
+import numpy as np
+
+import dae  # noqa: F401
+import keras
+import tensorflow as tf
+
+from dae import artifacts
+from dae.errors import UserError
+from dae.model import ConditionedAutoencoder, build_decoder, build_encoder, build_forecaster, variant_for
+
+
+def default_epochs(window_seconds):
+    """As the original: 6 epochs for the 0.5 s window, 7 for the 2 s one."""
+    return 7 if variant_for(window_seconds) == "long" else 6
+
+
+def check_length(n_time, width, history, sr):
+    """Number of training samples; a clip too short for one sample is an error."""
+    n_windows = n_time - width + 1
+    n_samples = n_windows - history
+    if n_samples < 1:
+        need = (width + history) * 1024 / sr
+        have = n_time * 1024 / sr
+        raise UserError(f"the clip is {have:.2f} s long but one training sample needs {need:.2f} s "
+                        f"(a {width}-column window plus its {history}-window history); use a longer clip "
+                        "or a shorter WINDOW_SECONDS / HISTORY")
+    return n_samples
+
+
+def schedule(n_samples, chunk_samples, chunks_per_batch, epochs, seed):
+    """Chunk start indices for every epoch: (epochs, steps, chunks_per_batch).
+
+    Each epoch tiles the samples with chunks at a random phase (so every sample
+    is seen about once, and chunk borders move between epochs) in random order.
+    Epoch e depends only on (seed, e), so a resumed run sees what it would have.
+    """
+    n_starts = n_samples - chunk_samples + 1
+    per_epoch = math.ceil(n_samples / chunk_samples) + 1
+    steps = math.ceil(per_epoch / chunks_per_batch)
+    out = np.empty((epochs, steps * chunks_per_batch), dtype=np.int32)
+    for e in range(epochs):
+        rng = np.random.default_rng([seed, e])
+        phase = rng.integers(chunk_samples)
+        tiles = np.clip(chunk_samples * np.arange(per_epoch) - phase, 0, n_starts - 1)
+        fill = rng.integers(0, n_starts, steps * chunks_per_batch - per_epoch)
+        out[e] = rng.permutation(np.concatenate([tiles, fill]))
+    return out.reshape(epochs, steps, chunks_per_batch)
+
+
+def build(frames, width, latent_dim, history, window_seconds, chunk_samples, alpha, beta, gamma, delta,
+          learning_rate):
+    """The compiled training model for a scaled spectrogram `frames` (n_time, height)."""
+    variant = variant_for(window_seconds)
+    height = frames.shape[1]
+    model = ConditionedAutoencoder(
+        build_encoder(width, height, latent_dim, variant), build_decoder(width, height, latent_dim, variant),
+        build_forecaster(history, latent_dim), frames, width, chunk_samples,
+        alpha=alpha, beta=beta, gamma=gamma, delta=delta)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate))
+    model(tf.zeros((1,), tf.int32))  # build the weights
+    model.optimizer.build(model.trainable_variables)
+    return model
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """After every epoch: one atomic file with the weights, optimizer state,
+    epoch count and history; and the history as CSV."""
+
+    def __init__(self, paths, rows, tag):
+        super().__init__()
+        self.paths, self.rows, self.tag = paths, rows, tag
+        self.t0 = time.time()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.t0 = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()},
+               "seconds": time.time() - self.t0}
+        self.rows.append(row)
+        save_checkpoint(self.paths, self.model, epoch + 1, self.rows, self.tag)
+        artifacts.save_text(self.paths.history, history_csv(self.rows))
+
+
+def history_csv(rows):
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def save_checkpoint(paths, model, epoch, rows, tag):
+    arrays = {f"w{i}": w for i, w in enumerate(model.get_weights())}
+    arrays.update({f"o{i}": v.numpy() for i, v in enumerate(model.optimizer.variables)})
+    artifacts.save_npz(paths.checkpoint_state, epoch=epoch, tag=tag,
+                       history=np.array([list(r.values()) for r in rows]),
+                       history_names=np.array(list(rows[0])), **arrays)
+
+
+def load_checkpoint(paths, model, tag):
+    """Restore weights and optimizer state; returns (epochs done, history rows) or (0, [])."""
+    if not paths.checkpoint_state.exists():
+        return 0, []
+    with np.load(paths.checkpoint_state) as d:
+        if str(d["tag"]) != tag:
+            print(f"checkpoint in {paths.run_dir} is from other data or settings; starting over")
+            return 0, []
+        weights = [d[f"w{i}"] for i in range(len(model.get_weights()))]
+        model.set_weights(weights)
+        for i, v in enumerate(model.optimizer.variables):
+            v.assign(d[f"o{i}"])
+        names = [str(n) for n in d["history_names"]]
+        rows = [dict(zip(names, [int(r[0])] + [float(x) for x in r[1:]])) for r in d["history"]]
+        return int(d["epoch"]), rows
+
+
+def save_models(paths, model):
+    for sub, path in ((model.encoder, paths.encoder), (model.decoder, paths.decoder),
+                      (model.forecaster, paths.forecaster)):
+        with artifacts.atomic_path(path) as tmp:
+            sub.save(tmp)
+
+
+def train(paths, frames, width, sample_rate, source_sha256, *, latent_dim, history, window_seconds,
+          alpha, beta, gamma, delta, epochs, chunk_samples, chunks_per_batch, learning_rate, seed,
+          resume=True, verbose=1):
+    """Train (or resume) the run at `paths` on scaled frames (n_time, height).
+
+    Saves a checkpoint and history.csv after every epoch and the three models at
+    the end. Returns (model, history rows); model is None when the run had
+    already finished `epochs` epochs and `resume` is on.
+    """
+    n_samples = check_length(frames.shape[0], width, history, sample_rate)
+    chunk_samples = max(1, min(chunk_samples, n_samples))
+    keras.utils.set_random_seed(seed)
+    model = build(frames, width, latent_dim, history, window_seconds, chunk_samples,
+                  alpha, beta, gamma, delta, learning_rate)
+    tag = f"{paths.run}|{source_sha256}|{chunk_samples}x{chunks_per_batch}|lr{learning_rate:g}"
+    done, rows = load_checkpoint(paths, model, tag) if resume else (0, [])
+    if done >= epochs and paths.encoder.exists():
+        print(f"{paths.run_dir} already has {done} epochs (asked {epochs}); "
+              "pass --epochs N for more or --resume false to start over")
+        return None, rows
+    if done:
+        print(f"resuming {paths.run} after epoch {done} of {epochs}")
+    plan = schedule(n_samples, chunk_samples, chunks_per_batch, epochs, seed)
+    if done < epochs:
+        data = tf.data.Dataset.from_tensor_slices(plan[done:].reshape(-1, plan.shape[-1]))
+        model.fit(data, epochs=epochs, initial_epoch=done, steps_per_epoch=plan.shape[1], shuffle=False,
+                  callbacks=[EpochCheckpoint(paths, rows, tag)], verbose=verbose)
+    save_models(paths, model)
+    return model, rows

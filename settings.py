@@ -1,0 +1,17 @@
+"""Settings every stage shares. Change the song (or anything else) here once.
+
+Each script imports these as the defaults of its own constants, and any of
+them can be overridden on its command line, e.g.
+``python train_model.py --song mysong --alpha 0``.
+"""
+SONG = "demo"          # data/<SONG>.wav (or .flac/.mp3/.ogg), or a path to an audio file; "demo" is synthesised
+WINDOW_SECONDS = 0.5   # seconds of audio summarised by one point (0.5 or 2 in the original)
+LATENT_DIM = 3         # dimensions of the embedding space
+ALPHA = 0.001          # forecasting-loss weight: 0 = plain autoencoder "R", > 0 = conditioned "R-F"
+BETA = 1.0             # reconstruction-loss (binary cross-entropy) weight
+GAMMA = 0.0            # off-centre loss (mean z^2) weight
+DELTA = 0.0            # curvature loss weight
+HISTORY = 45           # l: embeddings of previous windows the forecaster reads
+SEED = 1337            # makes runs repeatable
+DATA_DIR = "data"      # arrays, models, embeddings
+OUTPUT_DIR = "outputs" # pictures, HTML, video

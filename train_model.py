@@ -1,0 +1,44 @@
+"""Stage 2: train the conditioned autoencoder on one song (R when ALPHA = 0, R-F when > 0)."""
+import json
+
+from dae import artifacts, cli, dataset
+from dae.spectrogram import scale_unit, window_width
+from settings import (SONG, WINDOW_SECONDS, LATENT_DIM, ALPHA, BETA, GAMMA, DELTA,  # shared settings
+                      HISTORY, SEED, DATA_DIR, OUTPUT_DIR)
+
+EPOCHS = 0               # 0 = as the original: 6 for a 0.5 s window, 7 for 2 s
+LEARNING_RATE = 1e-3     # Adam
+CHUNK_SAMPLES = 16       # consecutive samples per chunk; each chunk encodes CHUNK_SAMPLES + HISTORY windows once
+CHUNKS_PER_BATCH = 4     # chunks per gradient step (batch = CHUNK_SAMPLES * CHUNKS_PER_BATCH samples)
+RESUME = True            # continue an interrupted run from its last epoch; false starts over
+VERBOSE = 1              # Keras progress: 0 silent, 1 progress bar, 2 one line per epoch
+
+
+def main():
+    cfg = cli.configure(globals())
+    paths = artifacts.run_paths(cfg)
+    from dae import training  # TensorFlow loads after the command line is checked
+    F, T, S, spec = dataset.load(artifacts.Paths(SONG, DATA_DIR, OUTPUT_DIR))
+    frames, lo, hi = scale_unit(S.T)  # (n_time, n_freq) in [0, 1]
+    width = window_width(T, WINDOW_SECONDS)
+    epochs = EPOCHS or training.default_epochs(WINDOW_SECONDS)
+    print(f"training {paths.run} on {paths.song}: window {width} x {frames.shape[1]}, {epochs} epochs")
+    model, rows = training.train(
+        paths, frames, width, spec["sample_rate"], spec["source_sha256"], latent_dim=LATENT_DIM,
+        history=HISTORY, window_seconds=WINDOW_SECONDS, alpha=ALPHA, beta=BETA, gamma=GAMMA, delta=DELTA,
+        epochs=epochs, chunk_samples=CHUNK_SAMPLES, chunks_per_batch=CHUNKS_PER_BATCH,
+        learning_rate=LEARNING_RATE, seed=SEED, resume=RESUME, verbose=VERBOSE)
+    if model is None:
+        return
+    artifacts.write_sidecar(paths.encoder, "encoder", cfg | {"EPOCHS": epochs},
+                            run=paths.run, architecture=artifacts.architecture_tag(ALPHA),
+                            spectrogram_sha256=artifacts.file_hash(paths.spectrogram),
+                            source_sha256=spec["source_sha256"], sample_rate=spec["sample_rate"],
+                            width=width, height=int(frames.shape[1]), scale_min=lo, scale_max=hi,
+                            epochs=len(rows), final=rows[-1] if rows else {})
+    print(f"saved {paths.encoder.parent}/{{encoder,decoder,forecaster}}.keras and {paths.history.name}")
+    print("final " + json.dumps({k: round(v, 5) for k, v in rows[-1].items()}))
+
+
+if __name__ == "__main__":
+    cli.run(main)
