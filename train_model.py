@@ -8,8 +8,8 @@ from settings import (SONG, WINDOW_SECONDS, LATENT_DIM, ALPHA, BETA, GAMMA, DELT
 
 EPOCHS = 0               # 0 = as the original: 6 for a 0.5 s window, 7 for 2 s
 LEARNING_RATE = 1e-3     # Adam
-CHUNK_SAMPLES = 16       # consecutive samples per chunk; each chunk encodes CHUNK_SAMPLES + HISTORY windows once
-CHUNKS_PER_BATCH = 4     # chunks per gradient step (batch = CHUNK_SAMPLES * CHUNKS_PER_BATCH samples)
+CHUNK_SAMPLES = 8        # consecutive samples per chunk; each chunk encodes CHUNK_SAMPLES + HISTORY windows once
+CHUNKS_PER_BATCH = 2     # chunks per gradient step (batch = CHUNK_SAMPLES * CHUNKS_PER_BATCH samples)
 RESUME = True            # continue an interrupted run from its last epoch; false starts over
 VERBOSE = 1              # Keras progress: 0 silent, 1 progress bar, 2 one line per epoch
 

@@ -20,6 +20,8 @@ def find_audio(song, paths):
         print(f"synthesising the demo song into {target}")
         audio.write_wav(target, synth.demo_song(), synth.SR, "int16")
         return target
+    if len(candidates) == 1:
+        raise UserError(f"audio file not found: {candidates[0]}; check the path given to --song")
     raise UserError(f"no audio found for song {song!r} (looked for {', '.join(map(str, candidates))}); "
                     "copy the file there or pass --song path/to/song.wav")
 

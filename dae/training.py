@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from dae import artifacts
 from dae.errors import UserError
+from dae.spectrogram import sliding_windows
 from dae.model import ConditionedAutoencoder, build_decoder, build_encoder, build_forecaster, variant_for
 
 
@@ -155,5 +156,38 @@ def train(paths, frames, width, sample_rate, source_sha256, *, latent_dim, histo
         data = tf.data.Dataset.from_tensor_slices(plan[done:].reshape(-1, plan.shape[-1]))
         model.fit(data, epochs=epochs, initial_epoch=done, steps_per_epoch=plan.shape[1], shuffle=False,
                   callbacks=[EpochCheckpoint(paths, rows, tag)], verbose=verbose)
+    from dae.embedding import encode
+    recalibrate_batch_norm(model.decoder, encode(model.encoder, frames, width))
     save_models(paths, model)
     return model, rows
+
+
+def recalibrate_batch_norm(decoder, z):
+    """Set each batch-norm layer's moving mean and variance to the exact
+    statistics of its input over every embedded window z (N, d).
+
+    After a few hundred steps the running averages still remember their
+    initial values; this one inference pass removes that bias.
+    """
+    for layer in decoder.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            x = keras.Model(decoder.input, layer.input).predict(z, verbose=0)
+            axes = tuple(range(x.ndim - 1))
+            layer.moving_mean.assign(x.mean(axis=axes))
+            layer.moving_variance.assign(x.var(axis=axes))
+
+
+def reconstruction_bce(encoder, decoder, frames, width, batch_size=1024):
+    """Mean binary cross-entropy of reconstructing every window (inference mode).
+
+    A fair, batching-independent measure for comparing trained models.
+    """
+    windows = sliding_windows(frames, width)
+    total, count = 0.0, 0
+    for i in range(0, len(windows), batch_size):
+        x = np.ascontiguousarray(windows[i:i + batch_size], dtype=np.float32)
+        x_hat = decoder.predict_on_batch(encoder.predict_on_batch(x))
+        bce = keras.losses.binary_crossentropy(x.reshape(len(x), -1), x_hat.reshape(len(x), -1))
+        total += float(np.sum(bce))
+        count += len(x)
+    return total / count

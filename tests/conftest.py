@@ -1,0 +1,71 @@
+"""Shared helpers: synthetic songs written by the tests, and runners for the scripts."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from dae import artifacts, audio, dataset, synth  # noqa: E402
+from dae.spectrogram import scale_unit, window_width  # noqa: E402
+
+SR = 22050  # half rate keeps the tests quick: 21.5 columns/s, 187 frequency bins
+
+
+def write_song(path, x, sr=SR, encoding="int16"):
+    audio.write_wav(path, x, sr, encoding)
+    return path
+
+
+@pytest.fixture
+def project(tmp_path):
+    """An empty project tree: returns (data_dir, output_dir)."""
+    return tmp_path / "data", tmp_path / "outputs"
+
+
+def run_script(script, *args, cwd=ROOT, timeout=600):
+    """Run a pipeline script in a subprocess; returns CompletedProcess (text)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, str(ROOT / script), *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def prepared(song_path, data_dir, output_dir, window_seconds=0.5):
+    """Save the spectrogram of `song_path`; returns (paths, frames, width, meta)."""
+    paths = artifacts.Paths(song_path, data_dir, output_dir)
+    dataset.make(song_path, paths, window_seconds)
+    F, T, S, meta = dataset.load(paths)
+    frames, _, _ = scale_unit(S.T)
+    return paths, frames, window_width(T, window_seconds), meta
+
+
+def train_small(song_path, data_dir, output_dir, *, window_seconds=0.5, latent_dim=3, alpha=0.001,
+                epochs=2, seed=0, resume=False, history=45, chunk_samples=16, chunks_per_batch=4):
+    """Train a run on a short song in-process; returns (run paths, model, rows, frames, width)."""
+    from dae import training
+    paths, frames, width, meta = prepared(song_path, data_dir, output_dir, window_seconds)
+    run = artifacts.run_name(window_seconds, alpha, 1.0, 0.0, 0.0, latent_dim, history, seed)
+    rpaths = artifacts.Paths(song_path, data_dir, output_dir, run=run)
+    model, rows = training.train(
+        rpaths, frames, width, meta["sample_rate"], meta["source_sha256"], latent_dim=latent_dim,
+        history=history, window_seconds=window_seconds, alpha=alpha, beta=1.0, gamma=0.0, delta=0.0,
+        epochs=epochs, chunk_samples=chunk_samples, chunks_per_batch=chunks_per_batch,
+        learning_rate=1e-3, seed=seed, resume=resume, verbose=0)
+    return rpaths, model, rows, frames, width
+
+
+def loop_song(seconds=2.0, repeats=6, sr=SR):
+    return synth.loop(seconds, repeats, sr)
+
+
+def changing_song(seconds=10.0, sr=SR):
+    """Drums and bass for half the clip, then chords on top: not periodic."""
+    a = synth.bar(sr, bass=(40, 43, 45, 47))
+    b = synth.bar(sr, bass=(45, 48, 52, 48), chord=(57, 60, 64), busy_hats=True)
+    n = int(seconds * sr)
+    x = np.concatenate([np.tile(a, 3), np.tile(b, 3)])[:n]
+    return 0.9 * x / np.abs(x).max()

@@ -1,0 +1,144 @@
+"""The conditioned autoencoder: architecture, chunked loss, training, resume, reload."""
+import numpy as np
+import pytest
+
+from conftest import SR, changing_song, loop_song, train_small, write_song
+from dae import embedding
+from dae.model import (ConditionedAutoencoder, build_decoder, build_encoder, build_forecaster, loss_terms,
+                       variant_for)
+
+
+@pytest.mark.parametrize("width, height, variant", [(12, 187, "short"), (22, 94, "short"), (24, 86, "short"),
+                                                    (30, 94, "short"), (44, 187, "long"), (88, 94, "long"),
+                                                    (94, 86, "long")])
+def test_decoder_reconstructs_exactly_the_window_shape(width, height, variant):
+    enc = build_encoder(width, height, 3, variant)
+    dec = build_decoder(width, height, 3, variant)
+    x = np.random.default_rng(0).uniform(size=(5, width, height)).astype("float32")
+    x_hat = dec.predict_on_batch(enc.predict_on_batch(x))
+    assert x_hat.shape == x.shape
+    assert np.all((x_hat > 0) & (x_hat < 1))  # sigmoid output, a valid BCE target range
+
+
+def test_variant_follows_window_length():
+    assert variant_for(0.5) == "short" and variant_for(2.0) == "long"
+    assert any(layer.padding == "valid" for layer in build_encoder(88, 94, 3, "long").layers
+               if hasattr(layer, "padding"))
+
+
+def _reference_terms(model, starts):
+    """The straightforward computation: encode each sample's 45 + 1 windows separately."""
+    frames, w, l, b = model.frames.numpy(), model.width, model.lookback, model.chunk_samples
+    hist, nxt, x_t = [], [], []
+    for s in starts:
+        for i in range(b):
+            t = s + i + l - 1  # the sample's current window
+            win = np.stack([frames[j:j + w] for j in range(t - l + 1, t + 2)])
+            z = model.encoder.predict_on_batch(win)
+            hist.append(z[:l]), nxt.append(z[l]), x_t.append(win[l - 1])
+    hist, nxt, x_t = np.array(hist), np.array(nxt), np.array(x_t)
+    x_hat = model.decoder.predict_on_batch(hist[:, -1])
+    v_hat = model.forecaster.predict_on_batch(hist)
+    return [float(t) for t in loss_terms(x_t, x_hat, hist, nxt, v_hat)]
+
+
+def test_chunked_terms_equal_encoding_every_sample_separately():
+    rng = np.random.default_rng(1)
+    frames = rng.uniform(size=(120, 40)).astype("float32")
+    width, l, b = 10, 45, 6
+    model = ConditionedAutoencoder(build_encoder(width, 40, 3), build_decoder(width, 40, 3),
+                                   build_forecaster(l, 3), frames, width, b, alpha=0.5, beta=1.0,
+                                   gamma=0.1, delta=0.2)
+    starts = np.array([0, 17, 120 - width + 1 - l - b], dtype="int32")  # includes the last valid chunk
+    total, terms = model.compute_terms(starts, training=False)
+    expected = _reference_terms(model, starts)
+    np.testing.assert_allclose([float(t) for t in terms], expected, rtol=2e-5, atol=1e-6)
+    np.testing.assert_allclose(float(total), expected[0] + 0.5 * expected[1] + 0.1 * expected[2]
+                               + 0.2 * expected[3], rtol=2e-5)
+
+
+def test_loss_terms_on_known_values():
+    x = np.full((1, 2, 2), 0.5, "float32")
+    hist = np.array([[[0, 0], [1, 0], [2, 0], [2, 1]]], "float32")   # a right turn of 90 degrees at the end
+    recon, forecast, off, curv = loss_terms(x, x, hist, np.array([[3, 1]], "float32"),
+                                            np.array([[-1, 0]], "float32"))
+    assert float(recon) == pytest.approx(np.log(2), rel=1e-5)           # BCE of 0.5 against 0.5
+    assert float(forecast) == pytest.approx(2.0)                        # v = (1, 0), v̂ opposite
+    assert float(off) == pytest.approx((4 + 1) / 2)                     # mean of z_t squared
+    assert float(curv) == pytest.approx(-(1 + 0) / 2)                   # cosines 1 (straight) then 0 (turn)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("song")
+    song = write_song(tmp / "changing.wav", changing_song(12.0))
+    return song, tmp, train_small(song, tmp / "data", tmp / "outputs", epochs=4, alpha=0.5)
+
+
+def test_training_logs_finite_terms_and_forecasting_falls(trained):
+    song, tmp, (paths, model, rows, frames, width) = trained
+    assert len(rows) == 4
+    for row in rows:
+        for name in ("loss", "reconstruction", "forecasting", "off_centre", "curvature"):
+            assert np.isfinite(row[name])
+    assert rows[-1]["forecasting"] < 0.8 * rows[0]["forecasting"]
+    assert rows[-1]["reconstruction"] < rows[0]["reconstruction"]
+    header = paths.history.read_text().splitlines()[0].split(",")
+    assert {"epoch", "loss", "reconstruction", "forecasting", "off_centre", "curvature"} <= set(header)
+
+
+def test_reloaded_encoder_gives_identical_embedding(trained):
+    song, tmp, (paths, model, rows, frames, width) = trained
+    _, reloaded = embedding.load_run(paths) if paths.encoder.with_name("encoder.keras.json").exists() \
+        else (None, __import__("keras").models.load_model(paths.encoder))
+    np.testing.assert_array_equal(embedding.encode(reloaded, frames, width),
+                                  embedding.encode(model.encoder, frames, width))
+    for path in (paths.decoder, paths.forecaster):
+        assert __import__("keras").models.load_model(path) is not None
+
+
+def test_resume_continues_after_the_last_finished_epoch(tmp_path):
+    song = write_song(tmp_path / "s.wav", changing_song(8.0))
+    paths, model, first, frames, width = train_small(song, tmp_path / "data", tmp_path / "out", epochs=1)
+    paths, model, rows, frames, width = train_small(song, tmp_path / "data", tmp_path / "out", epochs=3,
+                                                     resume=True)
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert rows[0] == first[0]                      # epoch 1 was not redone
+    assert rows[1]["reconstruction"] < first[0]["reconstruction"] * 1.05  # continued, not restarted
+
+
+def test_same_seed_gives_the_same_model(tmp_path):
+    song = write_song(tmp_path / "s.wav", changing_song(8.0))
+    a = train_small(song, tmp_path / "a", tmp_path / "oa", epochs=1, seed=7)
+    b = train_small(song, tmp_path / "b", tmp_path / "ob", epochs=1, seed=7)
+    c = train_small(song, tmp_path / "c", tmp_path / "oc", epochs=1, seed=8)
+    za, zb, zc = (embedding.encode(r[1].encoder, r[3], r[4]) for r in (a, b, c))
+    np.testing.assert_allclose(za, zb, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(za, zc, atol=1e-4)
+
+
+@pytest.mark.parametrize("window_seconds, latent_dim", [(0.5, 3), (0.5, 12), (2.0, 3), (2.0, 12)])
+def test_both_window_presets_and_latent_sizes_train_and_embed(tmp_path, window_seconds, latent_dim):
+    song = write_song(tmp_path / "s.wav", changing_song(9.0))
+    paths, model, rows, frames, width = train_small(song, tmp_path / "data", tmp_path / "out", epochs=1,
+                                                     window_seconds=window_seconds, latent_dim=latent_dim)
+    Z = embedding.encode(model.encoder, frames, width)
+    assert Z.shape == (frames.shape[0] - width + 1, latent_dim)
+    assert np.all(np.isfinite(Z)) and np.ptp(Z, axis=0).max() > 0   # a path, not a point
+    assert width == (12 if window_seconds == 0.5 else 44)
+
+
+def test_strictly_periodic_clip_embeds_as_a_closed_path(tmp_path):
+    period_s, repeats = 2.0, 8
+    song = write_song(tmp_path / "loop.wav", loop_song(period_s, repeats))
+    paths, model, rows, frames, width = train_small(song, tmp_path / "data", tmp_path / "out", epochs=4)
+    Z = embedding.encode(model.encoder, frames, width)
+    lag = int(round(period_s * SR / 1024))                  # one period in spectrogram columns
+    gap = np.linalg.norm(Z[lag:] - Z[:-lag], axis=1)
+    diameter = np.max(np.linalg.norm(Z[:, None] - Z[None], axis=-1))
+    assert diameter > 0
+    assert np.median(gap) < 0.05 * diameter
+    assert np.max(gap) < 0.25 * diameter
+    # and it is a loop, not a point: within one period the path travels far from where it started
+    within = np.linalg.norm(Z[:lag] - Z[0], axis=1)
+    assert within.max() > 0.3 * diameter
