@@ -32,7 +32,7 @@ EPOCHS = 6
 HISTORY = train_model.HISTORY
 ALPHA, BETA = train_model.ALPHA, train_model.BETA
 LEARNING_RATE = train_model.LEARNING_RATE
-BASELINE_BATCH = 8      # the original's batch size
+BASELINE_BATCH = 8      # the original's batch size (the reference)
 SEED = 1337
 # ours: the defaults, then a larger-batch setting to show the speed / loss trade-off
 OURS = [(train_model.CHUNK_SAMPLES, train_model.CHUNKS_PER_BATCH, LEARNING_RATE, "defaults"),
@@ -81,7 +81,7 @@ def generator(frames, width, history):
         yield (clip, top), 0.0
 
 
-def run_straightforward(frames, width):
+def run_straightforward(frames, width, batch):
     keras.utils.set_random_seed(SEED)
     variant = variant_for(WINDOW_SECONDS)
     h = frames.shape[1]
@@ -92,9 +92,9 @@ def run_straightforward(frames, width):
     spec = ((tf.TensorSpec((HISTORY, width, h), tf.float32), tf.TensorSpec((2, width, h), tf.float32)),
             tf.TensorSpec((), tf.float32))
     ds = tf.data.Dataset.from_generator(lambda: generator(frames, width, HISTORY), output_signature=spec)
-    ds = ds.shuffle(int(n_samples * 0.7), seed=SEED).batch(BASELINE_BATCH, drop_remainder=True).repeat()
+    ds = ds.shuffle(int(n_samples * 0.7), seed=SEED).batch(batch, drop_remainder=True).repeat()
     t0 = time.perf_counter()
-    hist = model.fit(ds, epochs=EPOCHS, steps_per_epoch=n_samples // BASELINE_BATCH, verbose=2)
+    hist = model.fit(ds, epochs=EPOCHS, steps_per_epoch=n_samples // batch, verbose=2)
     seconds = time.perf_counter() - t0
     last = {k: v[-1] for k, v in hist.history.items()}
     return seconds, last, training.reconstruction_bce(enc, dec, frames, width)
@@ -126,7 +126,10 @@ def main():
     for c, k, lr, what in OURS:
         name = f"chunked, {k} chunks x {c} samples, lr {lr:g} ({what})"
         results.append((name, run_ours(frames, width, meta["sample_rate"], meta["source_sha256"], c, k, lr)))
-    base = run_straightforward(frames, width)
+    same = OURS[0][0] * OURS[0][1]
+    results.insert(0, (f"straightforward, batch {same} (as our defaults), lr {LEARNING_RATE:g}",
+                       run_straightforward(frames, width, same)))
+    base = run_straightforward(frames, width, BASELINE_BATCH)
     results.insert(0, (f"straightforward: generator, TimeDistributed, batch {BASELINE_BATCH}, lr {LEARNING_RATE:g}",
                        base))
     print("\n| method | seconds | speed-up | last-epoch reconstruction | last-epoch forecasting "

@@ -51,9 +51,10 @@ def trajectory_png(path, Z, t, title):
     lines.set_array(t[:-1])
     ax.add_collection(lines)
     ax.scatter(*P[0], color="black", s=20, label="start")
-    for i, (lo, hi) in enumerate(zip(P.min(0), P.max(0))):
-        pad = 0.05 * (hi - lo) + 1e-9
-        getattr(ax, f"set_{'xyz'[i]}lim")(lo - pad, hi + pad)
+    lo, hi = P.min(0), P.max(0)
+    pad = 0.05 * (hi - lo).max() + 1e-12
+    ax.set(xlim=(lo[0] - pad, hi[0] + pad), ylim=(lo[1] - pad, hi[1] + pad), zlim=(lo[2] - pad, hi[2] + pad))
+    ax.set_box_aspect(hi - lo + 2 * pad)  # true proportions: a flat path looks flat
     ax.set(xlabel=labels[0], ylabel=labels[1], zlabel=labels[2])
     ax.set_title(title + (f"\n{note}" if note else ""), fontsize=10)
     fig.colorbar(lines, ax=ax, shrink=0.6).set_label("time in the song (s)")

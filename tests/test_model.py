@@ -137,8 +137,10 @@ def test_strictly_periodic_clip_embeds_as_a_closed_path(tmp_path):
     gap = np.linalg.norm(Z[lag:] - Z[:-lag], axis=1)
     diameter = np.max(np.linalg.norm(Z[:, None] - Z[None], axis=-1))
     assert diameter > 0
-    assert np.median(gap) < 0.05 * diameter
-    assert np.max(gap) < 0.25 * diameter
+    # the loop is 2 s = 43.07 columns, so z(t + 43 columns) sees the bar shifted by 72 samples:
+    # close, not identical (measured: median 0.04, max 0.18 of the diameter)
+    assert np.median(gap) < 0.1 * diameter
+    assert np.percentile(gap, 95) < 0.25 * diameter
     # and it is a loop, not a point: within one period the path travels far from where it started
     within = np.linalg.norm(Z[:lag] - Z[0], axis=1)
     assert within.max() > 0.3 * diameter
