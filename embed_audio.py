@@ -16,6 +16,8 @@ def main():
         title = f"{paths.song} ({meta['architecture']}, {WINDOW_SECONDS:g} s window)"
         plotting.trajectory_png(paths.trajectory_png, Z, center, title)
         plotting.trajectory_html(paths.trajectory_html, Z, center, title)
+        for path in (paths.trajectory_png, paths.trajectory_html):
+            artifacts.write_sidecar(path, "trajectory plot", cfg, run=paths.run, embedding=str(paths.embedding))
         print(f"saved {paths.trajectory_png} and {paths.trajectory_html.name}")
 
 

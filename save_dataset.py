@@ -1,5 +1,5 @@
 """Stage 1: read a song, make its magnitude spectrogram, save it to data/<song>/."""
-from dae import cli, dataset, plotting
+from dae import artifacts, cli, dataset, plotting
 from dae.artifacts import Paths
 from settings import SONG, WINDOW_SECONDS, DATA_DIR, OUTPUT_DIR  # shared settings
 
@@ -7,7 +7,7 @@ PLOT = True  # also save outputs/<song>/spectrogram.png
 
 
 def main():
-    cli.configure(globals())
+    cfg = cli.configure(globals())
     paths = Paths(SONG, DATA_DIR, OUTPUT_DIR)
     meta = dataset.make(SONG, paths, WINDOW_SECONDS)
     print(f"{meta['source']}: {meta['duration_s']:.1f} s at {meta['sample_rate']} Hz -> "
@@ -17,6 +17,7 @@ def main():
     if PLOT:
         F, T, S, _ = dataset.load(paths)
         plotting.spectrogram_png(paths.spectrogram_png, F, T, S, f"{paths.song}: magnitude spectrogram")
+        artifacts.write_sidecar(paths.spectrogram_png, "spectrogram plot", cfg, spectrogram=str(paths.spectrogram))
         print(f"saved {paths.spectrogram_png}")
 
 

@@ -30,12 +30,13 @@ def main():
         learning_rate=LEARNING_RATE, seed=SEED, resume=RESUME, verbose=VERBOSE)
     if model is None:
         return
-    artifacts.write_sidecar(paths.encoder, "encoder", cfg | {"EPOCHS": epochs},
-                            run=paths.run, architecture=artifacts.architecture_tag(ALPHA),
-                            spectrogram_sha256=artifacts.file_hash(paths.spectrogram),
-                            source_sha256=spec["source_sha256"], sample_rate=spec["sample_rate"],
-                            width=width, height=int(frames.shape[1]), scale_min=lo, scale_max=hi,
-                            epochs=len(rows), final=rows[-1] if rows else {})
+    record = dict(run=paths.run, architecture=artifacts.architecture_tag(ALPHA),
+                  spectrogram_sha256=artifacts.file_hash(paths.spectrogram),
+                  source_sha256=spec["source_sha256"], sample_rate=spec["sample_rate"],
+                  width=width, height=int(frames.shape[1]), scale_min=lo, scale_max=hi,
+                  epochs=len(rows), final=rows[-1] if rows else {})
+    for kind in ("encoder", "decoder", "forecaster"):
+        artifacts.write_sidecar(getattr(paths, kind), kind, cfg | {"EPOCHS": epochs}, **record)
     print(f"saved {paths.encoder.parent}/{{encoder,decoder,forecaster}}.keras and {paths.history.name}")
     print("final " + json.dumps({k: round(v, 5) for k, v in rows[-1].items()}))
 
