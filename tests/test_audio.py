@@ -98,3 +98,21 @@ def test_corrupt_or_non_audio_file_is_a_clear_error(tmp_path, content, name):
     with pytest.raises(UserError) as e:
         read_audio(tmp_path / name)
     assert "\n" not in str(e.value) and name in str(e.value)
+
+
+def test_ffmpeg_written_24bit_extensible_wav_reads_back(tmp_path):
+    rng = np.random.default_rng(9)
+    x = rng.uniform(-0.9, 0.9, (3000, 2))
+    write_wav(tmp_path / "f.wav", x, 48000, "float32")
+    _ffmpeg("-i", tmp_path / "f.wav", "-c:a", "pcm_s24le", "-rf64", "auto", tmp_path / "s24.wav")
+    y, sr = read_audio(tmp_path / "s24.wav")
+    assert sr == 48000
+    np.testing.assert_allclose(y, x.astype(np.float32).mean(axis=1), atol=2 ** -23)
+
+
+def test_float_wav_with_nan_is_a_clear_error(tmp_path):
+    x = np.zeros(100)
+    x[50] = np.nan
+    write_wav(tmp_path / "nan.wav", x, 8000, "float32")
+    with pytest.raises(UserError, match="NaN"):
+        read_audio(tmp_path / "nan.wav")

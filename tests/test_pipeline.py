@@ -142,3 +142,35 @@ def test_embed_before_train(pipeline, tmp_path):
 def test_no_temporary_files_are_left_behind(pipeline):
     tmp, data, out, *_ = pipeline
     assert not [p for p in tmp.rglob(".tmp*")]
+
+
+def test_interrupted_training_resumes_and_loses_nothing(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+    from conftest import ROOT
+    song = write_song(tmp_path / "long.wav", changing_song(12.0))
+    args = ["--song", song, *common(tmp_path / "d", tmp_path / "o")]
+    assert run_script("save_dataset.py", *args).returncode == 0
+    proc = subprocess.Popen([sys.executable, str(ROOT / "train_model.py"), *map(str, args), "--epochs", "30",
+                             "--verbose", "0"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    runs = tmp_path / "d" / "long" / "runs"
+    deadline = time.time() + 240
+    while time.time() < deadline and not list(runs.glob("*/checkpoint.npz")):
+        time.sleep(0.2)
+    ckpt = next(runs.glob("*/checkpoint.npz"))
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err.strip().splitlines()[-1]
+    history = ckpt.with_name("history.csv").read_text().splitlines()
+    done = len(history) - 1
+    assert 1 <= done < 30
+    assert not list(tmp_path.rglob(".tmp*")) and not list(runs.glob("*/encoder.keras"))
+    again = run_script("train_model.py", *args, "--epochs", done + 1, "--verbose", 0)
+    assert again.returncode == 0, again.stderr
+    assert "resuming" in again.stdout and f"after epoch {done} of {done + 1}" in again.stdout
+    rows = ckpt.with_name("history.csv").read_text().splitlines()
+    assert len(rows) == done + 2 and rows[:done + 1] == history
