@@ -11,6 +11,8 @@ and 2 s, 3-D and 12-D results sit side by side and never overwrite each other)::
     data/<song>/runs/<run>/embedding.npz     stage 3 (+ .json)
     outputs/<song>/spectrogram.png
     outputs/<song>/<run>/trajectory.png, trajectory.html
+    data/<song>/runs/<run>/latent_{mlp,lstm}.keras, forecast_*.npz, divergence_*.npz
+    outputs/<song>/<run>/forecast_*.png, .html; outputs/<song>/divergence.png (notebook)
 
 Every array file has a JSON sidecar (``<file>.json``) with the settings and
 package versions that made it; the next stage checks it before loading.
@@ -185,6 +187,19 @@ class Paths:
             self.output_dir = self.outputs / self.song / run
             self.trajectory_png = self.output_dir / "trajectory.png"
             self.trajectory_html = self.output_dir / "trajectory.html"
+
+    def latent_model(self, kind):
+        """Stage 5: the latent MLP or LSTM ('mlp' / 'lstm')."""
+        return self.run_dir / f"latent_{kind}.keras"
+
+    def forecast(self, method, ic):
+        """Stage 6: (arrays, picture, interactive page) of a forecast by `method` from index `ic`."""
+        stem = f"forecast_{method}_ic{int(ic)}"
+        return self.run_dir / f"{stem}.npz", self.output_dir / f"{stem}.png", self.output_dir / f"{stem}.html"
+
+    def divergence(self, tag):
+        """Stage 7: divergence curves for the KNN rule described by `tag`."""
+        return self.run_dir / f"divergence_{tag}.npz"
 
     def audio_candidates(self, song):
         """Where the audio for `song` may be: the path itself, then data/<song>.<ext>."""

@@ -50,7 +50,8 @@ def save(paths, Z, start, center, end, meta):
     artifacts.save_npz(paths.embedding, Z=Z, t_start=start, t_center=center, t_end=end)
     artifacts.write_sidecar(paths.embedding, "embedding", meta["settings"], run=paths.run,
                             architecture=meta["architecture"], n_points=len(Z), latent_dim=int(Z.shape[1]),
-                            points_per_second=meta["sample_rate"] / 1024.0,
+                            points_per_second=meta["sample_rate"] / 1024.0, width=meta["width"],
+                            sample_rate=meta["sample_rate"], source=meta["settings"]["SONG"],
                             encoder_sha256=artifacts.file_hash(paths.encoder))
 
 

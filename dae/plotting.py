@@ -78,3 +78,43 @@ def trajectory_html(path, Z, t, title):
                       scene=dict(xaxis_title=labels[0], yaxis_title=labels[1], zaxis_title=labels[2]))
     with artifacts.atomic_path(path) as tmp:
         fig.write_html(tmp, include_plotlyjs=True, full_html=True)
+
+
+def _project_with(Z, extra):
+    """Project Z and extra points with the same 3-D view (PCA of Z when d > 3)."""
+    P, labels, note = project3(np.vstack([Z, extra]))
+    return P[:len(Z)], P[len(Z):], labels, note
+
+
+def forecast_png(path, Z, forecast, title):
+    """The embedding faint, the forecast in red, its initial condition marked."""
+    plt = _pyplot()
+    P, F, labels, note = _project_with(Z, forecast)
+    fig = plt.figure(figsize=(8, 7), layout="constrained")
+    ax = fig.add_subplot(projection="3d")
+    ax.plot(*P.T, color="0.6", lw=0.6, alpha=0.6, label="embedding")
+    ax.plot(*F.T, color="crimson", lw=1.8, label=f"forecast ({len(F) - 1} steps)")
+    ax.scatter(*F[0], color="black", s=40, depthshade=False, label="initial condition")
+    ax.set(xlabel=labels[0], ylabel=labels[1], zlabel=labels[2])
+    ax.set_title(title + (f"\n{note}" if note else ""), fontsize=9)
+    ax.legend(loc="upper left")
+    with artifacts.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+
+
+def forecast_html(path, Z, forecast, title):
+    import plotly.graph_objects as go
+    P, F, labels, note = _project_with(Z, forecast)
+    fig = go.Figure([
+        go.Scatter3d(x=P[:, 0], y=P[:, 1], z=P[:, 2], mode="lines", name="embedding",
+                     line=dict(color="lightgray", width=2)),
+        go.Scatter3d(x=F[:, 0], y=F[:, 1], z=F[:, 2], mode="lines", name="forecast",
+                     line=dict(color="crimson", width=5), customdata=np.arange(len(F)),
+                     hovertemplate="step %{customdata}<extra></extra>"),
+        go.Scatter3d(x=F[:1, 0], y=F[:1, 1], z=F[:1, 2], mode="markers", name="initial condition",
+                     marker=dict(color="black", size=5))])
+    fig.update_layout(title=title + (f"<br><sub>{note}</sub>" if note else ""),
+                      scene=dict(xaxis_title=labels[0], yaxis_title=labels[1], zaxis_title=labels[2]))
+    with artifacts.atomic_path(path) as tmp:
+        fig.write_html(tmp, include_plotlyjs=True, full_html=True)

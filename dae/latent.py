@@ -1,0 +1,117 @@
+"""Models in the embedding space that predict the displacement v from z (MLP)
+or from the last points of the path (LSTM), trained on the first 80% of the
+path and scored on the held-out last 20%.
+
+All of them work on Z scaled per dimension to [0, 1] by the min and max of
+the training part (as the original, which scaled by the whole path).
+"""
+import numpy as np
+
+import dae  # noqa: F401
+from dae.errors import UserError
+from dae.forecast import unit_scale
+
+HOLDOUT = 0.2     # fraction of the path held out at its end
+LSTM_HISTORY = 20  # points the latent LSTM reads
+
+
+def split(n_points, history, holdout=HOLDOUT):
+    """Sample indices t (predict v_t = z_{t+1} - z_t) for training and for the held-out test.
+
+    Training samples read and predict points before the split only; held-out
+    samples read (their `history` points) and predict points after it only.
+    Returns (train t's, test t's, split index).
+    """
+    s = int(round(n_points * (1 - holdout)))
+    train = np.arange(history - 1, s - 1)
+    test = np.arange(s + history - 1, n_points - 1)
+    if len(train) < 8 or len(test) < 2:
+        raise UserError(f"a path of {n_points} points is too short to train on {1 - holdout:.0%} and test on "
+                        f"{holdout:.0%} with a history of {history}; use a longer song")
+    return train, test, s
+
+
+def windows(Zs, t, history):
+    """Inputs for samples t: (len(t), history, d), the points t-history+1 .. t."""
+    return Zs[np.asarray(t)[:, None] + np.arange(1 - history, 1)[None, :]]
+
+
+def build_mlp(latent_dim):
+    """z -> v: Dense(12) relu, dropout 0.05, twice, then Dense tanh (the original)."""
+    import keras
+    from keras import layers
+    inp = keras.Input((latent_dim,))
+    x = inp
+    for _ in range(2):
+        x = layers.Dense(12, activation="relu")(x)
+        x = layers.Dropout(0.05)(x)
+    return keras.Model(inp, layers.Dense(latent_dim, activation="tanh")(x), name="latent_mlp")
+
+
+def build_lstm(history, latent_dim):
+    """The last `history` points -> v: LSTM(32), Dense tanh (the original)."""
+    import keras
+    from keras import layers
+    inp = keras.Input((history, latent_dim))
+    return keras.Model(inp, layers.Dense(latent_dim, activation="tanh")(layers.LSTM(32)(inp)),
+                       name="latent_lstm")
+
+
+def scores(v_hat, v):
+    """MSE and mean cosine similarity between predicted and true displacements."""
+    v_hat, v = np.asarray(v_hat, dtype=np.float64), np.asarray(v, dtype=np.float64)
+    nh, nt = np.linalg.norm(v_hat, axis=1), np.linalg.norm(v, axis=1)
+    cos = np.sum(v_hat * v, axis=1) / np.maximum(nh * nt, 1e-300)
+    return {"mse": float(np.mean((v_hat - v) ** 2)), "cosine": float(np.mean(cos))}
+
+
+def train(kind, Z, epochs, batch_size=4, seed=0, verbose=0):
+    """Train the latent MLP ('mlp') or LSTM ('lstm') on Z (N, d).
+
+    Returns (model, report): report holds the scaler (lo, hi), the split and
+    the held-out scores of the model and of persistence (v_t predicted as v_{t-1}).
+    """
+    import keras
+    history = LSTM_HISTORY if kind == "lstm" else 1
+    t_train, t_test, s = split(len(Z), max(history, 2))
+    Zs, lo, hi = unit_scale(Z, Z[:s].min(axis=0), Z[:s].max(axis=0))
+    V = np.diff(Zs, axis=0)
+    keras.utils.set_random_seed(seed)
+    if kind == "mlp":
+        model, x_train, x_test = build_mlp(Z.shape[1]), Zs[t_train], Zs[t_test]
+    elif kind == "lstm":
+        model = build_lstm(history, Z.shape[1])
+        x_train, x_test = windows(Zs, t_train, history), windows(Zs, t_test, history)
+    else:
+        raise ValueError(f"kind={kind!r}; expected 'mlp' or 'lstm'")
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(x_train, V[t_train], batch_size=batch_size, epochs=epochs, shuffle=True, verbose=verbose)
+    v_hat = model.predict(x_test, verbose=0)
+    report = {"model": kind, "lo": lo.tolist(), "hi": hi.tolist(), "split_index": s, "history": history,
+              "n_train": len(t_train), "n_test": len(t_test), "test_first_index": int(t_test[0]),
+              "held_out": scores(v_hat, V[t_test]), "persistence": scores(V[t_test - 1], V[t_test])}
+    return model, report
+
+
+def predictor(model, kind, lo, hi):
+    """A displacement function for rollouts in *unscaled* coordinates.
+
+    Returns f(path) -> v̂ (d,) that reads the path so far ((n, d), unscaled):
+    the MLP its last point, the LSTM its last LSTM_HISTORY points.
+    """
+    lo, hi = np.asarray(lo), np.asarray(hi)
+    span = np.where(hi - lo > 0, hi - lo, 1.0)
+
+    def f(path):
+        zs = (np.asarray(path) - lo) / span
+        x = zs[-1:] if kind == "mlp" else zs[None, -LSTM_HISTORY:]
+        return model.predict_on_batch(x.astype("float32"))[0] * span
+    return f
+
+
+def rollout(f, start, steps):
+    """Roll forward from `start` ((h, d) points; the last is the initial condition): (steps + 1, d)."""
+    path = [np.asarray(p, dtype=np.float64) for p in start]
+    for _ in range(steps):
+        path.append(path[-1] + f(np.array(path)))
+    return np.array(path[len(start) - 1:])

@@ -1,0 +1,81 @@
+"""What the stage 5-7 scripts share: loading a run's embedding, choosing an
+initial condition, saving and drawing a forecast."""
+import numpy as np
+
+from dae import artifacts, embedding, plotting
+from dae.errors import UserError
+
+
+def load_path(paths):
+    """The run's embedded path Z (N, d) and its embedding record."""
+    emb = embedding.load(paths)
+    return emb["Z"].astype(np.float64), emb["meta"]
+
+
+def initial_condition(requested, first, last, seed):
+    """The index to forecast from: `requested` if >= 0, else a seeded choice in first..last.
+
+    The seeded choice is drawn from the range every method accepts (from the
+    latent LSTM's first full history on), so KNN, MLP and LSTM forecasts of a
+    run start from the same point by default.
+    """
+    from dae.latent import LSTM_HISTORY
+    if last < max(first, LSTM_HISTORY - 1):
+        raise UserError(f"the path is too short: no initial condition in {first}..{last}; use a longer song")
+    if requested < 0:
+        return int(np.random.default_rng(seed).integers(max(first, LSTM_HISTORY - 1), last + 1))
+    if not first <= requested <= last:
+        raise UserError(f"INITIAL_CONDITION={requested} is out of range: choose an index in {first}..{last} "
+                        "(or -1 for a seeded choice)")
+    return int(requested)
+
+
+def save_forecast(paths, method, ic, forecast, Z, settings, **facts):
+    """Save a forecast (steps + 1, d) from index `ic` over the path Z, with its pictures."""
+    data, png, html = paths.forecast(method, ic)
+    artifacts.save_npz(data, forecast=forecast, initial_condition=ic, Z=Z)
+    artifacts.write_sidecar(data, f"{method} forecast", settings, run=paths.run, initial_condition=ic,
+                            steps=len(forecast) - 1, **facts)
+    title = f"{paths.song} {paths.run}: {method.upper()} forecast, {len(forecast) - 1} steps from index {ic}"
+    plotting.forecast_png(png, Z, forecast, title)
+    plotting.forecast_html(html, Z, forecast, title)
+    for path in (png, html):
+        artifacts.write_sidecar(path, f"{method} forecast plot", settings, run=paths.run, forecast=str(data))
+    return data, png, html
+
+
+LATENT_HINT = "run `python train_latent_{kind}.py` with the same settings first"
+
+
+def train_latent(paths, kind, epochs, batch_size, seed, settings):
+    """Train the latent `kind` model on the run's embedding; save it with its held-out scores."""
+    from dae import latent
+    Z, _ = load_path(paths)
+    model, report = latent.train(kind, Z, epochs, batch_size, seed, verbose=2)
+    target = paths.latent_model(kind)
+    with artifacts.atomic_path(target) as tmp:
+        model.save(tmp)
+    artifacts.write_sidecar(target, f"latent {kind}", settings, run=paths.run, **report)
+    return report
+
+
+def print_report(report):
+    h, p = report["held_out"], report["persistence"]
+    print(f"held-out last 20% ({report['n_test']} samples from index {report['test_first_index']}): "
+          f"MSE {h['mse']:.3g}, mean cosine {h['cosine']:.3f}; "
+          f"persistence (v_t = v_t-1): MSE {p['mse']:.3g}, mean cosine {p['cosine']:.3f}")
+
+
+def forecast_latent(paths, kind, requested_ic, steps, seed, settings):
+    """Roll the trained latent `kind` model forward from an initial condition; save and plot it."""
+    import keras
+    from dae import latent
+    Z, _ = load_path(paths)
+    target = paths.latent_model(kind)
+    meta = artifacts.read_sidecar(target, f"latent {kind}", LATENT_HINT.format(kind=kind))
+    model = keras.models.load_model(target)
+    history = meta["history"]
+    ic = initial_condition(requested_ic, history - 1, len(Z) - 1, seed)
+    forecast = latent.rollout(latent.predictor(model, kind, meta["lo"], meta["hi"]),
+                              Z[ic - history + 1:ic + 1], steps)
+    return ic, save_forecast(paths, kind, ic, forecast, Z, settings, history=history)
