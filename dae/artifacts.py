@@ -187,6 +187,7 @@ class Paths:
             self.output_dir = self.outputs / self.song / run
             self.trajectory_png = self.output_dir / "trajectory.png"
             self.trajectory_html = self.output_dir / "trajectory.html"
+            self.video = self.output_dir / "trajectory.mp4"
 
     def latent_model(self, kind):
         """Stage 5: the latent MLP or LSTM ('mlp' / 'lstm')."""
