@@ -16,18 +16,28 @@ $(READY): requirements.txt
 
 setup: $(READY)
 
+# every stage on the demo song, for R-F (the default) and R (--alpha 0)
 demo: $(READY)
 	$(BIN)/python save_dataset.py
-	$(BIN)/python train_model.py --verbose 2
-	$(BIN)/python embed_audio.py
-	$(BIN)/python train_model.py --verbose 2 --alpha 0
-	$(BIN)/python embed_audio.py --alpha 0
+	for run in "" "--alpha 0"; do \
+	  $(BIN)/python train_model.py --verbose 2 $$run && \
+	  $(BIN)/python embed_audio.py $$run && \
+	  $(BIN)/python train_latent_mlp.py $$run && \
+	  $(BIN)/python train_latent_lstm.py $$run && \
+	  $(BIN)/python forecast_knn.py $$run && \
+	  $(BIN)/python forecast_mlp.py $$run && \
+	  $(BIN)/python forecast_lstm.py $$run && \
+	  $(BIN)/python divergence.py $$run && \
+	  $(BIN)/python play_embedding.py --progress false $$run || exit 1; \
+	done
+	$(BIN)/python -m dae.notebook divergence_plots.ipynb
 
 test: $(READY)
-	$(BIN)/python -m pytest -q -n 2 tests
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests
 
 bench: $(READY)
 	$(BIN)/python benchmarks/bench_training.py
+	$(BIN)/python benchmarks/bench_analysis.py
 
 clean:
 	rm -rf data outputs

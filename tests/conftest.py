@@ -69,3 +69,20 @@ def changing_song(seconds=10.0, sr=SR):
     n = int(seconds * sr)
     x = np.concatenate([np.tile(a, 3), np.tile(b, 3)])[:n]
     return 0.9 * x / np.abs(x).max()
+
+
+def common(data, out):
+    return ["--data-dir", data, "--output-dir", out]
+
+
+@pytest.fixture(scope="session")
+def pipeline(tmp_path_factory):
+    """save_dataset -> train (R-F and R) -> embed on a short synthetic song, through the CLI."""
+    tmp = tmp_path_factory.mktemp("pipe")
+    data, out = tmp / "data", tmp / "outputs"
+    song = write_song(tmp / "groove.wav", changing_song(10.0))
+    steps = [("save_dataset.py",), ("train_model.py", "--epochs", 1, "--verbose", 0),
+             ("train_model.py", "--epochs", 1, "--verbose", 0, "--alpha", 0),
+             ("embed_audio.py",), ("embed_audio.py", "--alpha", 0)]
+    procs = [run_script(s[0], "--song", song, *common(data, out), *s[1:]) for s in steps]
+    return tmp, data, out, song, procs

@@ -4,11 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import changing_song, run_script, write_song
-
-
-def common(data, out):
-    return ["--data-dir", data, "--output-dir", out]
+from conftest import changing_song, common, run_script, write_song
 
 
 def snapshot(root):
@@ -23,19 +19,6 @@ def one_line_error(proc, *words):
     for w in words:
         assert w in lines[0], lines[0]
     return lines[0]
-
-
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory):
-    """save_dataset -> train (R-F and R) -> embed on a short synthetic song, through the CLI."""
-    tmp = tmp_path_factory.mktemp("pipe")
-    data, out = tmp / "data", tmp / "outputs"
-    song = write_song(tmp / "groove.wav", changing_song(10.0))
-    steps = [("save_dataset.py",), ("train_model.py", "--epochs", 1, "--verbose", 0),
-             ("train_model.py", "--epochs", 1, "--verbose", 0, "--alpha", 0),
-             ("embed_audio.py",), ("embed_audio.py", "--alpha", 0)]
-    procs = [run_script(s[0], "--song", song, *common(data, out), *s[1:]) for s in steps]
-    return tmp, data, out, song, procs
 
 
 def test_pipeline_runs_and_keeps_r_and_rf_side_by_side(pipeline):
@@ -174,3 +157,115 @@ def test_interrupted_training_resumes_and_loses_nothing(tmp_path):
     assert "resuming" in again.stdout and f"after epoch {done} of {done + 1}" in again.stdout
     rows = ckpt.with_name("history.csv").read_text().splitlines()
     assert len(rows) == done + 2 and rows[:done + 1] == history
+
+
+# ---------------------------------------------------------------- stages 4-7
+
+@pytest.fixture(scope="module")
+def stages(pipeline):
+    """Stages 4-7 through the CLI on the pipeline's song: everything for R-F, divergence for R too."""
+    tmp, data, out, song, _ = pipeline
+    args = ("--song", song, *common(data, out))
+    steps = [("train_latent_mlp.py",), ("train_latent_lstm.py",), ("forecast_knn.py", "--initial-condition", 60),
+             ("forecast_mlp.py", "--initial-condition", 60), ("forecast_lstm.py", "--initial-condition", 60),
+             ("divergence.py",), ("divergence.py", "--alpha", 0),
+             ("play_embedding.py", "--width", 320, "--height", 180, "--fps", 10, "--progress", "false")]
+    procs = {" ".join(map(str, s)): run_script(s[0], *args, *s[1:]) for s in steps}
+    return tmp, data, out, song, procs
+
+
+def _run_dir(data, tag):
+    return next(d for d in (data / "groove" / "runs").iterdir() if f"_{tag}_" in d.name)
+
+
+def test_stages_4_to_7_run_and_save_with_sidecars(stages):
+    tmp, data, out, song, procs = stages
+    for name, p in procs.items():
+        assert p.returncode == 0, (name, p.stderr)
+    run = _run_dir(data, "R-F")
+    for f in ("latent_mlp.keras", "latent_lstm.keras", "forecast_knn_ic60.npz", "forecast_mlp_ic60.npz",
+              "forecast_lstm_ic60.npz", "divergence_k5_x12.npz"):
+        assert (run / f).exists() and (run / (f + ".json")).exists(), f
+    pics = out / "groove" / run.name
+    for f in ("forecast_knn_ic60.png", "forecast_knn_ic60.html", "forecast_lstm_ic60.png", "trajectory.mp4"):
+        assert (pics / f).exists(), f
+    knn = np.load(run / "forecast_knn_ic60.npz")
+    assert knn["forecast"].shape == (201, 3)
+    np.testing.assert_allclose(knn["forecast"][0], knn["Z"][60])            # starts at the initial condition
+    lstm = np.load(run / "forecast_lstm_ic60.npz")
+    emb = np.load(run / "embedding.npz")
+    np.testing.assert_allclose(lstm["forecast"][0], emb["Z"][60], rtol=1e-6)
+
+
+def test_latent_scores_are_saved_with_a_persistence_baseline(stages):
+    tmp, data, out, song, procs = stages
+    meta = json.loads((_run_dir(data, "R-F") / "latent_lstm.keras.json").read_text())
+    assert set(meta["held_out"]) == {"mse", "cosine"} and set(meta["persistence"]) == {"mse", "cosine"}
+    assert meta["test_first_index"] - meta["history"] + 1 >= meta["split_index"]
+    assert "persistence" in procs["train_latent_lstm.py"].stdout
+
+
+def test_divergence_saves_curves_statistics_and_rates(stages):
+    tmp, data, out, song, procs = stages
+    d = np.load(_run_dir(data, "R") / "divergence_k5_x12.npz")
+    delta, count = d["delta"], d["count"]
+    assert delta.shape == (len(d["origins"]), 31) and np.all(count == len(d["origins"]))
+    np.testing.assert_allclose(d["mean"], delta.mean(0))
+    np.testing.assert_allclose(d["sem"], delta.std(0) / np.sqrt(len(delta)))
+    assert np.all(np.diff(d["origins"]) == 10)
+    meta = json.loads((_run_dir(data, "R") / "divergence_k5_x12.npz.json").read_text())
+    assert meta["growth_per_second"] == pytest.approx(meta["growth_per_step"] * meta["points_per_second"])
+    assert meta["turning_angle_deg"] > 0
+    assert "per second" in procs["divergence.py --alpha 0"].stdout
+
+
+def test_script_video_lasts_as_long_as_the_song(stages):
+    import imageio_ffmpeg
+    tmp, data, out, song, procs = stages
+    n, secs = imageio_ffmpeg.count_frames_and_secs(str(out / "groove" / _run_dir(data, "R-F").name / "trajectory.mp4"))
+    assert n == 100 and abs(secs - 10.0) <= 0.1
+
+
+def test_notebook_executes_and_saves_its_figures(stages):
+    import os
+    from conftest import ROOT
+    from dae.notebook import execute
+    tmp, data, out, song, procs = stages
+    os.environ.update(DAE_SONG=str(song), DAE_DATA_DIR=str(data), DAE_OUTPUT_DIR=str(out), DAE_ROOT=str(ROOT))
+    try:
+        printed = execute(ROOT / "divergence_plots.ipynb", cwd=ROOT)
+    finally:
+        for k in ("DAE_SONG", "DAE_DATA_DIR", "DAE_OUTPUT_DIR", "DAE_ROOT"):
+            os.environ.pop(k)
+    assert (out / "groove" / "divergence.png").stat().st_size > 10_000
+    assert (out / "groove" / "smoothness_R_vs_R-F.png").exists()
+    assert "turning angle" in printed and "R-F" in printed
+
+
+def test_forecast_for_a_run_that_does_not_exist(stages):
+    tmp, data, out, song, procs = stages
+    p = run_script("forecast_knn.py", "--song", song, "--latent-dim", 7, *common(data, out))
+    one_line_error(p, "embed_audio.py")
+    p = run_script("divergence.py", "--song", "nosuchsong", *common(data, out))
+    one_line_error(p, "embed_audio.py")
+
+
+def test_initial_condition_out_of_range(stages):
+    tmp, data, out, song, procs = stages
+    before = snapshot(data)
+    for script in ("forecast_knn.py", "forecast_mlp.py", "forecast_lstm.py"):
+        p = run_script(script, "--song", song, "--initial-condition", 100000, *common(data, out))
+        one_line_error(p, "INITIAL_CONDITION=100000", "out of range")
+    p = run_script("forecast_lstm.py", "--song", song, "--initial-condition", 5, *common(data, out))
+    one_line_error(p, "choose an index in 19..")
+    assert snapshot(data) == before
+
+
+def test_too_few_points_for_the_history(tmp_path):
+    f = write_song(tmp_path / "tiny.wav", changing_song(2.75))
+    args = ("--song", f, *common(tmp_path / "d", tmp_path / "o"))
+    for script, extra in (("save_dataset.py", ()), ("train_model.py", ("--epochs", 1, "--verbose", 0)),
+                          ("embed_audio.py", ())):
+        assert run_script(script, *args, *extra).returncode == 0, script
+    one_line_error(run_script("train_latent_lstm.py", *args), "too short")
+    one_line_error(run_script("divergence.py", *args, "--n-steps", 45), "too few")

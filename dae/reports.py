@@ -1,0 +1,78 @@
+"""Comparing runs of one song: divergence curves and smoothness (used by the notebook)."""
+import json
+from pathlib import Path
+
+import numpy as np
+
+from dae import artifacts, plotting
+from dae.errors import UserError
+
+
+def load_divergence(song_dir):
+    """Every divergence result under data/<song>/runs/: list of dicts (arrays + sidecar), sorted."""
+    found = []
+    for path in sorted(Path(song_dir).glob("runs/*/divergence_*.npz")):
+        meta = json.loads(artifacts.sidecar_path(path).read_text())
+        with np.load(path) as d:
+            arrays = {k: d[k] for k in d.files}
+        found.append({"path": path, "run": path.parent.name, "meta": meta, **arrays})
+    if not found:
+        raise UserError(f"no divergence results under {song_dir}/runs; run `python divergence.py` first")
+    return found
+
+
+def label(result):
+    m = result["meta"]
+    rule = "original rule" if m["rule"] == "original" else f"exclusion {m['exclusion_radius']}"
+    return (f"{m['architecture']}, {m['latent_dim']}-D, {m['settings']['WINDOW_SECONDS']:g} s window, "
+            f"K={m['settings']['K']}, {rule}")
+
+
+def plot_divergence(results, path, title):
+    """Mean δ per step with standard-error bars (std / sqrt(count), from the saved counts)."""
+    plt = plotting._pyplot()
+    fig, ax = plt.subplots(figsize=(8, 5), layout="constrained")
+    for r in results:
+        sem = r["std"] / np.sqrt(r["count"])
+        ax.errorbar(r["steps"], r["mean"], yerr=sem, capsize=2, lw=1.5, label=label(r))
+    ax.set(xlabel="forecasting step", ylabel="mean δ (distance to the true path, scaled units)", title=title)
+    ax.legend(fontsize=8)
+    with artifacts.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    return fig
+
+
+def smoothness_table(results):
+    """One row per result: run, architecture, turning angle, δ at steps 1/5/29, growth rate."""
+    return [{"run": r["run"], "architecture": r["meta"]["architecture"],
+             "turning angle (deg)": round(r["meta"]["turning_angle_deg"], 2),
+             **{f"δ@{k}": round(r["meta"]["delta_at"][k], 4) for k in sorted(r["meta"]["delta_at"], key=int)},
+             "growth /step": round(r["meta"]["growth_per_step"], 4),
+             "growth /s": round(r["meta"]["growth_per_second"], 2)} for r in results]
+
+
+def plot_side_by_side(song_dir, results, path):
+    """R and R-F embeddings of the same window and latent size, side by side, with their turning angles."""
+    plt = plotting._pyplot()
+    pairs = {}
+    for r in results:
+        s = r["meta"]["settings"]
+        pairs.setdefault((s["WINDOW_SECONDS"], r["meta"]["latent_dim"]), {})[r["meta"]["architecture"]] = r
+    pairs = {k: v for k, v in pairs.items() if {"R", "R-F"} <= set(v)}
+    if not pairs:
+        raise UserError("no R and R-F pair with the same window and latent size; run both (--alpha 0 and the default)")
+    fig = plt.figure(figsize=(10, 4.8 * len(pairs)), layout="constrained")
+    for row, ((window, dim), both) in enumerate(sorted(pairs.items())):
+        for col, arch in enumerate(("R", "R-F")):
+            r = both[arch]
+            with np.load(Path(song_dir) / "runs" / r["run"] / "embedding.npz") as d:
+                Z, t = d["Z"], d["t_center"]
+            P, labels, note = plotting.project3(Z)
+            ax = fig.add_subplot(len(pairs), 2, 2 * row + col + 1, projection="3d")
+            ax.scatter(*P.T, c=t, s=1, cmap="viridis")
+            ax.plot(*P.T, lw=0.4, color="0.3", alpha=0.5)
+            ax.set_title(f"{arch}, {window:g} s, {dim}-D: mean turning angle "
+                         f"{r['meta']['turning_angle_deg']:.1f}°" + (f"\n{note}" if note else ""), fontsize=9)
+    with artifacts.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    return fig
