@@ -10,7 +10,7 @@ import numpy as np
 
 from dae import artifacts, cli, stages
 from dae.errors import UserError
-from dae.forecast import KNNField, divergence, growth_rate, turning_angle, unit_scale
+from dae.forecast import divergence, growth_rate, turning_angle
 from settings import (SONG, WINDOW_SECONDS, LATENT_DIM, ALPHA, BETA, GAMMA, DELTA,  # shared settings
                       HISTORY, SEED, DATA_DIR, OUTPUT_DIR)
 
@@ -25,26 +25,22 @@ FIT_STEPS = 10           # the growth rate is fitted to mean ln δ over steps 1.
 def main():
     cfg = cli.configure(globals())
     paths = artifacts.run_paths(cfg)
-    Z, meta = stages.load_path(paths)
-    Zs, _, _ = unit_scale(Z)
-    radius = meta["width"] if EXCLUSION_RADIUS < 0 else EXCLUSION_RADIUS
-    field = KNNField(Zs, K, exclusion=None if ORIGINAL_RULE else radius, drop_nearest=ORIGINAL_RULE)
+    Z, Zs, meta, field, rule = stages.knn_setup(paths, K, EXCLUSION_RADIUS, ORIGINAL_RULE)
     origins = np.arange(0, len(Zs) - N_STEPS, EVERY)
     if len(origins) < 2:
         raise UserError(f"the path has {len(Zs)} points, too few for {N_STEPS}-step forecasts "
-                                  "from several initial conditions; use a longer song or a smaller --n-steps")
+                        "from several initial conditions; use a longer song or a smaller --n-steps")
     delta = divergence(Zs, field, origins, N_STEPS)
     slope, _ = growth_rate(delta, 1, min(FIT_STEPS, N_STEPS))
     per_second = slope * meta["points_per_second"]
     smooth = turning_angle(Z)
-    tag = f"k{K}_original" if ORIGINAL_RULE else f"k{K}_x{radius}"
+    tag = f"k{K}_original" if ORIGINAL_RULE else f"k{K}_x{rule['exclusion_radius']}"
     target = paths.divergence(tag)
     mean, std = delta.mean(axis=0), delta.std(axis=0)
     artifacts.save_npz(target, delta=delta, origins=origins, steps=np.arange(N_STEPS + 1), mean=mean, std=std,
                        sem=std / np.sqrt(len(origins)), count=np.full(N_STEPS + 1, len(origins)))
     artifacts.write_sidecar(target, "divergence", cfg, run=paths.run, architecture=meta["architecture"],
-                            latent_dim=int(Z.shape[1]), rule="original" if ORIGINAL_RULE else "exclusion",
-                            exclusion_radius=None if ORIGINAL_RULE else radius, n_initial_conditions=len(origins),
+                            latent_dim=int(Z.shape[1]), n_initial_conditions=len(origins), **rule,
                             growth_per_step=slope, growth_per_second=per_second, fit_steps=[1, FIT_STEPS],
                             turning_angle_deg=smooth, points_per_second=meta["points_per_second"],
                             delta_at={str(i): float(mean[i]) for i in (1, 5, min(29, N_STEPS))})

@@ -4,7 +4,7 @@ v̂(z) is the inverse-distance weighted mean displacement of the K nearest
 embedded points (embedding scaled per dimension to [0, 1]).
 """
 from dae import artifacts, cli, stages
-from dae.forecast import KNNField, rollout, unit_scale
+from dae.forecast import rollout
 from settings import (SONG, WINDOW_SECONDS, LATENT_DIM, ALPHA, BETA, GAMMA, DELTA,  # shared settings
                       HISTORY, SEED, DATA_DIR, OUTPUT_DIR)
 
@@ -18,15 +18,11 @@ ORIGINAL_RULE = False    # the original's rule instead: no exclusion, drop the n
 def main():
     cfg = cli.configure(globals())
     paths = artifacts.run_paths(cfg)
-    Z, meta = stages.load_path(paths)
-    Zs, _, _ = unit_scale(Z)
-    radius = meta["width"] if EXCLUSION_RADIUS < 0 else EXCLUSION_RADIUS
-    field = KNNField(Zs, K, exclusion=None if ORIGINAL_RULE else radius, drop_nearest=ORIGINAL_RULE)
+    Z, Zs, meta, field, rule = stages.knn_setup(paths, K, EXCLUSION_RADIUS, ORIGINAL_RULE)
     ic = stages.initial_condition(INITIAL_CONDITION, 0, len(Z) - 2, SEED)
     forecast = rollout(field, Zs[ic], N_STEPS, origin=ic)
-    data, png, html = stages.save_forecast(paths, "knn", ic, forecast, Zs, cfg, k=K,
-                                           exclusion_radius=None if ORIGINAL_RULE else radius,
-                                           rule="original" if ORIGINAL_RULE else "exclusion", scaled=True)
+    method = "knn-original" if ORIGINAL_RULE else "knn"
+    data, png, html = stages.save_forecast(paths, method, ic, forecast, Zs, cfg, scaled=True, **rule)
     print(f"KNN forecast, {N_STEPS} steps from index {ic}: saved {data}, {png} and {html.name}")
 
 

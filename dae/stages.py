@@ -12,6 +12,21 @@ def load_path(paths):
     return emb["Z"].astype(np.float64), emb["meta"]
 
 
+def knn_setup(paths, k, exclusion_radius, original_rule):
+    """The run's path, scaled per dimension to [0, 1], and its KNN field.
+
+    exclusion_radius < 0 means the window's width in steps. Returns (Z, Zs, meta,
+    field, rule facts for the sidecar).
+    """
+    from dae.forecast import KNNField, unit_scale
+    Z, meta = load_path(paths)
+    Zs, _, _ = unit_scale(Z)
+    radius = None if original_rule else (meta["width"] if exclusion_radius < 0 else int(exclusion_radius))
+    field = KNNField(Zs, k, exclusion=radius, drop_nearest=original_rule)
+    facts = {"k": k, "rule": "original" if original_rule else "exclusion", "exclusion_radius": radius}
+    return Z, Zs, meta, field, facts
+
+
 def initial_condition(requested, first, last, seed):
     """The index to forecast from: `requested` if >= 0, else a seeded choice in first..last.
 
