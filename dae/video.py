@@ -46,7 +46,6 @@ class Renderer:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-        self.plt = plt
         centre = (P.max(0) + P.min(0)) / 2
         self.P = (P - centre) / (np.ptp(P, axis=0).max() / 2 or 1.0)     # inside [-1, 1]^3
         self.timeline = Timeline(self.P, t_center)
