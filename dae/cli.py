@@ -40,6 +40,13 @@ def _parse_number(text):
             raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
+def _parse_whole(text):
+    value = _parse_number(text)
+    if value != int(value):
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}")
+    return int(value)
+
+
 def _comments(files):
     """Map NAME -> inline comment for `NAME = value  # comment` lines in files."""
     found = {}
@@ -84,7 +91,9 @@ def configure(namespace, argv=None):
             flags.append("--" + name.lower())
         if isinstance(default, bool):
             kind, meta = _parse_bool, "BOOL"
-        elif isinstance(default, (int, float)):
+        elif isinstance(default, int):
+            kind, meta = _parse_whole, "INT"
+        elif isinstance(default, float):
             kind, meta = _parse_number, "NUMBER"
         else:
             kind, meta = str, "TEXT"

@@ -138,6 +138,12 @@ def train(paths, frames, width, sample_rate, source_sha256, *, latent_dim, histo
     the end. Returns (model, history rows); model is None when the run had
     already finished `epochs` epochs and `resume` is on.
     """
+    for name, value, least in (("LATENT_DIM", latent_dim, 1), ("HISTORY", history, 3), ("EPOCHS", epochs, 1),
+                               ("CHUNK_SAMPLES", chunk_samples, 1), ("CHUNKS_PER_BATCH", chunks_per_batch, 1)):
+        if value < least:
+            raise UserError(f"{name}={value} must be at least {least}")
+    if not learning_rate > 0:
+        raise UserError(f"LEARNING_RATE={learning_rate} must be positive, e.g. 1e-3")
     n_samples = check_length(frames.shape[0], width, history, sample_rate)
     chunk_samples = max(1, min(chunk_samples, n_samples))
     keras.utils.set_random_seed(seed)

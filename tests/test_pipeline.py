@@ -269,3 +269,12 @@ def test_too_few_points_for_the_history(tmp_path):
         assert run_script(script, *args, *extra).returncode == 0, script
     one_line_error(run_script("train_latent_lstm.py", *args), "too short")
     one_line_error(run_script("divergence.py", *args, "--n-steps", 45), "too few")
+
+
+def test_settings_are_checked_at_the_door(tmp_path):
+    p = run_script("train_model.py", "--latent-dim", "2.5")
+    assert p.returncode == 2 and "expected a whole number" in p.stderr
+    f = write_song(tmp_path / "s.wav", changing_song(6.0))
+    args = ("--song", f, *common(tmp_path / "d", tmp_path / "o"))
+    assert run_script("save_dataset.py", *args).returncode == 0
+    one_line_error(run_script("train_model.py", *args, "--latent-dim", 0), "LATENT_DIM=0 must be at least 1")
