@@ -144,3 +144,13 @@ def test_strictly_periodic_clip_embeds_as_a_closed_path(tmp_path):
     # and it is a loop, not a point: within one period the path travels far from where it started
     within = np.linalg.norm(Z[:lag] - Z[0], axis=1)
     assert within.max() > 0.3 * diameter
+
+
+def test_evaluate_reports_the_same_terms_as_the_loss(trained):
+    import tensorflow as tf
+    song, tmp, (paths, model, rows, frames, width) = trained
+    starts = np.array([[0, 40], [20, 60]], dtype="int32")
+    result = model.evaluate(tf.data.Dataset.from_tensor_slices(starts), verbose=0, return_dict=True)
+    terms = [model.compute_terms(s, training=False)[1] for s in starts]
+    for i, name in enumerate(model.TERMS):
+        assert result[name] == pytest.approx(np.mean([float(t[i]) for t in terms]), rel=1e-5)
