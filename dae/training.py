@@ -11,6 +11,7 @@ import keras
 import tensorflow as tf
 
 from dae import artifacts
+from dae.embedding import encode
 from dae.errors import UserError
 from dae.spectrogram import sliding_windows
 from dae.model import ConditionedAutoencoder, build_decoder, build_encoder, build_forecaster, variant_for
@@ -162,7 +163,6 @@ def train(paths, frames, width, sample_rate, source_sha256, *, latent_dim, histo
         data = tf.data.Dataset.from_tensor_slices(plan[done:].reshape(-1, plan.shape[-1]))
         model.fit(data, epochs=epochs, initial_epoch=done, steps_per_epoch=plan.shape[1], shuffle=False,
                   callbacks=[EpochCheckpoint(paths, rows, tag)], verbose=verbose)
-    from dae.embedding import encode
     recalibrate_batch_norm(model.decoder, encode(model.encoder, frames, width))
     save_models(paths, model)
     return model, rows
