@@ -45,9 +45,9 @@ def bench_video(paths):
 
 
 def bench_divergence(paths):
-    Z = embedding.load(paths)["Z"]
-    Zs, _, _ = unit_scale(Z)
-    radius = embedding.load(paths)["meta"]["width"]
+    emb = embedding.load(paths)
+    Zs, _, _ = unit_scale(emb["Z"])
+    radius = emb["meta"]["width"]
     field = KNNField(Zs, K, exclusion=radius)
     origins = np.arange(0, len(Zs) - STEPS, EVERY)
     t0 = time.perf_counter()

@@ -2,8 +2,9 @@
 initial condition, saving and drawing a forecast."""
 import numpy as np
 
-from dae import artifacts, embedding, plotting
+from dae import artifacts, embedding, latent, plotting
 from dae.errors import UserError
+from dae.forecast import KNNField, unit_scale
 
 
 def load_path(paths):
@@ -18,7 +19,6 @@ def knn_setup(paths, k, exclusion_radius, original_rule):
     exclusion_radius < 0 means the window's width in steps. Returns (Z, Zs, meta,
     field, rule facts for the sidecar).
     """
-    from dae.forecast import KNNField, unit_scale
     Z, meta = load_path(paths)
     Zs, _, _ = unit_scale(Z)
     radius = None if original_rule else (meta["width"] if exclusion_radius < 0 else int(exclusion_radius))
@@ -34,11 +34,10 @@ def initial_condition(requested, first, last, seed):
     latent LSTM's first full history on), so KNN, MLP and LSTM forecasts of a
     run start from the same point by default.
     """
-    from dae.latent import LSTM_HISTORY
-    if last < max(first, LSTM_HISTORY - 1):
+    if last < max(first, latent.LSTM_HISTORY - 1):
         raise UserError(f"the path is too short: no initial condition in {first}..{last}; use a longer song")
     if requested < 0:
-        return int(np.random.default_rng(seed).integers(max(first, LSTM_HISTORY - 1), last + 1))
+        return int(np.random.default_rng(seed).integers(max(first, latent.LSTM_HISTORY - 1), last + 1))
     if not first <= requested <= last:
         raise UserError(f"INITIAL_CONDITION={requested} is out of range: choose an index in {first}..{last} "
                         "(or -1 for a seeded choice)")
@@ -64,7 +63,6 @@ LATENT_HINT = "run `python train_latent_{kind}.py` with the same settings first"
 
 def train_latent(paths, kind, epochs, batch_size, seed, settings):
     """Train the latent `kind` model on the run's embedding; save it with its held-out scores."""
-    from dae import latent
     Z, _ = load_path(paths)
     model, report = latent.train(kind, Z, epochs, batch_size, seed, verbose=2)
     target = paths.latent_model(kind)
@@ -84,7 +82,6 @@ def print_report(report):
 def forecast_latent(paths, kind, requested_ic, steps, seed, settings):
     """Roll the trained latent `kind` model forward from an initial condition; save and plot it."""
     import keras
-    from dae import latent
     Z, _ = load_path(paths)
     target = paths.latent_model(kind)
     meta = artifacts.read_sidecar(target, f"latent {kind}", LATENT_HINT.format(kind=kind))
