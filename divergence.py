@@ -21,9 +21,11 @@ EXCLUSION_RADIUS = -1    # library points within this many steps of the initial 
 ORIGINAL_RULE = False    # the original's rule instead: no exclusion, drop the nearest neighbour at every query
 FIT_STEPS = 10           # the growth rate is fitted to mean ln δ over steps 1..FIT_STEPS
 
+LIMITS = {"N_STEPS": (2, 10_000)}  # a growth rate needs at least two steps
+
 
 def main():
-    cfg = cli.configure(globals())
+    cfg = cli.configure(globals(), limits=LIMITS)
     paths = artifacts.run_paths(cfg)
     Z, Zs, meta, field, rule = stages.knn_setup(paths, K, EXCLUSION_RADIUS, ORIGINAL_RULE)
     origins = np.arange(0, len(Zs) - N_STEPS, EVERY)
@@ -37,15 +39,16 @@ def main():
     tag = f"k{K}_original" if ORIGINAL_RULE else f"k{K}_x{rule['exclusion_radius']}"
     target = paths.divergence(tag)
     mean, std = delta.mean(axis=0), delta.std(axis=0)
+    marks = sorted({1, min(5, N_STEPS), min(29, N_STEPS)})
     artifacts.save_npz(target, delta=delta, origins=origins, steps=np.arange(N_STEPS + 1), mean=mean, std=std,
                        sem=std / np.sqrt(len(origins)), count=np.full(N_STEPS + 1, len(origins)))
     artifacts.write_sidecar(target, "divergence", cfg, run=paths.run, architecture=meta["architecture"],
                             latent_dim=int(Z.shape[1]), n_initial_conditions=len(origins), **rule,
                             growth_per_step=slope, growth_per_second=per_second, fit_steps=[1, FIT_STEPS],
                             turning_angle_deg=smooth, points_per_second=meta["points_per_second"],
-                            delta_at={str(i): float(mean[i]) for i in (1, 5, min(29, N_STEPS))})
-    print(f"{paths.run}: {len(origins)} initial conditions, mean δ at steps 1/5/{min(29, N_STEPS)}: "
-          f"{mean[1]:.4f} / {mean[5]:.4f} / {mean[min(29, N_STEPS)]:.4f}")
+                            delta_at={str(i): float(mean[i]) for i in marks})
+    print(f"{paths.run}: {len(origins)} initial conditions, mean δ at steps {'/'.join(map(str, marks))}: "
+          + " / ".join(f"{mean[i]:.4f}" for i in marks))
     print(f"growth of mean ln δ over steps 1-{FIT_STEPS}: {slope:.4f} per step = {per_second:.2f} per second; "
           f"smoothness: mean turning angle {smooth:.1f} degrees")
     print(f"saved {target}")

@@ -3,10 +3,17 @@
 Each script keeps its settings as plain UPPER_CASE constants (their values are
 the defaults). `configure(globals())` lets any of them be overridden from the
 terminal, e.g. ``python train_model.py --song mysong --alpha 0``; unknown names
-are an error and ``--help`` lists every setting with its default and the
-comment written next to it. No code is executed from the command line.
+and abbreviations (``--alph``) are an error and ``--help`` lists every setting
+with its default, its allowed range and the comment written next to it. No
+code is executed from the command line.
+
+Every value is checked at the door, whether it came from the command line or
+from an edited constant: numbers must be finite, and each whole number must
+lie in the range `LIMITS` gives for its name (or `WHOLE_RANGE` when the name
+is not listed). A bad value ends the script with one line and exit status 1.
 """
 import argparse
+import math
 import re
 import sys
 from pathlib import Path
@@ -15,10 +22,37 @@ from dae.errors import UserError
 
 _COMMENT = re.compile(r"^([A-Z][A-Z0-9_]*)\s*=.*?#\s*(.*)$")
 
+# Allowed range (least, most), both inclusive, of each setting by name; None = no bound.
+# A name used by several scripts means the same kind of thing in each of them.
+LIMITS = {
+    "SEED": (0, 2 ** 32 - 1),           # numpy / TensorFlow seeds are 32-bit unsigned
+    "WINDOW_SECONDS": (0.01, 600.0),
+    "LATENT_DIM": (1, 1024),
+    "HISTORY": (1, 100_000),
+    "ALPHA": (0.0, None), "BETA": (0.0, None), "GAMMA": (0.0, None), "DELTA": (0.0, None),
+    "LEARNING_RATE": (0.0, 10.0),
+    "EPOCHS": (0, 100_000),             # train_model.py: 0 = the original's number
+    "BATCH_SIZE": (1, 1_000_000),
+    "CHUNK_SAMPLES": (1, 1_000_000),
+    "CHUNKS_PER_BATCH": (1, 1_000_000),
+    "VERBOSE": (0, 2),
+    "N_STEPS": (1, 1_000_000),
+    "INITIAL_CONDITION": (-1, None),    # -1 = a seeded choice
+    "K": (1, 10_000),
+    "EXCLUSION_RADIUS": (-1, None),     # -1 = the window's width
+    "EVERY": (1, None),
+    "FIT_STEPS": (2, None),             # a slope needs two points
+    "FPS": (1, 240),
+    "WIDTH": (64, 7680), "HEIGHT": (64, 4320),
+    "TAIL": (0, 100_000),
+    "WORKERS": (0, 1024),               # 0 = one per CPU core
+}
+WHOLE_RANGE = (-(2 ** 31), 2 ** 31 - 1)  # any whole number without its own entry
+
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, not usage + error
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+    def error(self, message):  # one line, not usage + error; exit status 1 as every bad input
+        self.exit(1, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def _parse_bool(text):
@@ -32,12 +66,15 @@ def _parse_bool(text):
 
 def _parse_number(text):
     try:
-        return int(text)
+        value = int(text)
     except ValueError:
         try:
-            return float(text)
+            value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
 
 
 def _parse_whole(text):
@@ -45,6 +82,41 @@ def _parse_whole(text):
     if value != int(value):
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}")
     return int(value)
+
+
+def _limits(name, value, limits):
+    """(least, most) allowed for setting `name` (None where unbounded)."""
+    if name in limits:
+        return limits[name]
+    return WHOLE_RANGE if isinstance(value, int) and not isinstance(value, bool) else (None, None)
+
+
+def check(values, limits=None):
+    """Problems with settings `values` (name -> value), one line each; [] when all are fine.
+
+    Numbers must be finite and inside their range: `limits` (name -> (least,
+    most)) on top of the module's `LIMITS`.
+    """
+    table = LIMITS | (limits or {})
+    problems = []
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            problems.append(f"{name}={value} is not a finite number")
+            continue
+        least, most = _limits(name, value, table)
+        if least is not None and value < least:
+            problems.append(f"{name}={value} must be at least {least}")
+        elif most is not None and value > most:
+            problems.append(f"{name}={value} must be at most {most}")
+    return problems
+
+
+def _range_note(least, most):
+    if least is None and most is None:
+        return ""
+    return f" [{'' if least is None else least}..{'' if most is None else most}]"
 
 
 def _comments(files):
@@ -68,12 +140,14 @@ def settings_of(namespace):
             if k.isupper() and not k.startswith("_") and isinstance(v, (bool, int, float, str))}
 
 
-def configure(namespace, argv=None):
+def configure(namespace, argv=None, limits=None):
     """Override the UPPER_CASE constants of `namespace` from the command line.
 
     namespace : dict, usually ``globals()`` of the calling script; updated in place.
     argv : list of str, default ``sys.argv[1:]``.
-    Returns the dict of final settings (name -> value).
+    limits : dict name -> (least, most), the script's own ranges on top of `LIMITS`.
+    Returns the dict of final settings (name -> value). A value outside its
+    range (or NaN / infinite) exits with one line and status 1.
     """
     settings = settings_of(namespace)
     sources = [namespace.get("__file__", "")]
@@ -84,7 +158,8 @@ def configure(namespace, argv=None):
     doc = (namespace.get("__doc__") or "").strip()
     parser = _Parser(prog=Path(namespace.get("__file__", "script")).name,
                      description=doc.splitlines()[0] if doc else None,
-                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                     formatter_class=argparse.ArgumentDefaultsHelpFormatter, allow_abbrev=False)
+    table = LIMITS | (limits or {})
     for name, default in settings.items():
         flags = ["--" + name.lower().replace("_", "-")]
         if "_" in name:
@@ -98,9 +173,12 @@ def configure(namespace, argv=None):
         else:
             kind, meta = str, "TEXT"
         parser.add_argument(*flags, dest=name, type=kind, default=default, metavar=meta,
-                            help=notes.get(name, " "))
+                            help=notes.get(name, " ") + _range_note(*_limits(name, default, table)))
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     values = vars(args)
+    problems = check(values, limits)
+    if problems:
+        parser.error("; ".join(problems))
     namespace.update(values)
     return values
 

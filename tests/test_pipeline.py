@@ -61,7 +61,7 @@ def test_help_lists_every_setting_with_its_default():
 
 def test_unknown_setting_is_an_error():
     p = run_script("embed_audio.py", "--latent-dims", "3")
-    assert p.returncode == 2
+    assert p.returncode == 1
     assert "unrecognized arguments: --latent-dims" in p.stderr and len(p.stderr.strip().splitlines()) == 1
 
 
@@ -273,7 +273,7 @@ def test_too_few_points_for_the_history(tmp_path):
 
 def test_settings_are_checked_at_the_door(tmp_path):
     p = run_script("train_model.py", "--latent-dim", "2.5")
-    assert p.returncode == 2 and "expected a whole number" in p.stderr
+    assert p.returncode == 1 and "expected a whole number" in p.stderr
     f = write_song(tmp_path / "s.wav", changing_song(6.0))
     args = ("--song", f, *common(tmp_path / "d", tmp_path / "o"))
     assert run_script("save_dataset.py", *args).returncode == 0

@@ -1,0 +1,123 @@
+"""The command line: every bad setting is one line on stderr and exit status 1."""
+import pytest
+
+from conftest import run_script
+from dae import cli
+
+
+def script_namespace(**constants):
+    """A script's globals: its settings as plain constants (the defaults)."""
+    return {"__file__": "script.py", "__doc__": "A script.", **constants}
+
+
+DEFAULTS = dict(SONG="demo", ALPHA=0.001, EPOCHS=0, SEED=1337, N_STEPS=200, WORKERS=0, BATCH_SIZE=4,
+                INITIAL_CONDITION=-1, RESUME=True)
+
+
+def refused(capsys, argv, namespace=None, limits=None):
+    """Run configure on argv; it must exit 1 with one line on stderr, which is returned."""
+    with pytest.raises(SystemExit) as e:
+        cli.configure(namespace or script_namespace(**DEFAULTS), argv, limits)
+    assert e.value.code == 1
+    err = capsys.readouterr().err
+    lines = [l for l in err.splitlines() if l.strip()]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def test_good_settings_pass_and_are_set():
+    ns = script_namespace(**DEFAULTS)
+    values = cli.configure(ns, ["--alpha", "0", "--epochs", "3", "--seed", str(2 ** 32 - 1), "--n-steps", "1e3",
+                                "--resume", "false"])
+    assert values["ALPHA"] == 0 and ns["EPOCHS"] == 3 and ns["SEED"] == 2 ** 32 - 1
+    assert ns["N_STEPS"] == 1000 and isinstance(ns["N_STEPS"], int) and ns["RESUME"] is False
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--alph", "0"], "unrecognized arguments: --alph"),        # an abbreviation is not accepted
+    (["--alphas", "0"], "unrecognized arguments: --alphas"),
+    (["--epochs", "2.5"], "expected a whole number"),
+    (["--resume", "maybe"], "expected true or false"),
+])
+def test_unknown_abbreviated_or_malformed_options_are_refused(capsys, argv, words):
+    assert words in refused(capsys, argv)
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--alpha", "nan"], "--alpha: expected a finite number, got 'nan'"),
+    (["--alpha=-inf"], "--alpha: expected a finite number"),
+    (["--epochs", "inf"], "--epochs: expected a finite number, got 'inf'"),
+    (["--epochs", "nan"], "--epochs: expected a finite number"),
+    (["--epochs", "1e400"], "--epochs: expected a finite number"),              # overflows a float
+    (["--epochs", str(10 ** 12)], "EPOCHS=1000000000000 must be at most"),
+    (["--n-steps", str(2 ** 64)], f"N_STEPS={2 ** 64} must be at most"),          # beyond int64
+    (["--seed", "-1"], "SEED=-1 must be at least 0"),
+    (["--seed", str(2 ** 32)], f"SEED={2 ** 32} must be at most {2 ** 32 - 1}"),
+    (["--n-steps", "-5"], "N_STEPS=-5 must be at least 1"),
+    (["--workers", "-1"], "WORKERS=-1 must be at least 0"),
+    (["--batch-size", "-4"], "BATCH_SIZE=-4 must be at least 1"),
+    (["--batch-size", "0"], "BATCH_SIZE=0 must be at least 1"),
+    (["--initial-condition", "-2"], "INITIAL_CONDITION=-2 must be at least -1"),
+])
+def test_bad_numbers_are_refused_at_the_door(capsys, argv, words):
+    assert words in refused(capsys, argv)
+
+
+def test_a_whole_number_without_its_own_range_still_cannot_overflow(capsys):
+    ns = script_namespace(SOMETHING_NEW=3)
+    assert cli.configure(dict(ns), ["--something-new", str(2 ** 31 - 1)])["SOMETHING_NEW"] == 2 ** 31 - 1
+    assert "SOMETHING_NEW=2147483648 must be at most 2147483647" in refused(
+        capsys, ["--something-new", str(2 ** 31)], ns)
+
+
+def test_edited_constants_are_checked_too(capsys):
+    """nanoGPT style: a constant edited at the top of a script goes through the same door."""
+    assert "ALPHA=nan is not a finite number" in refused(capsys, [], script_namespace(ALPHA=float("nan")))
+    assert "SEED=-3 must be at least 0" in refused(capsys, [], script_namespace(SEED=-3))
+
+
+def test_a_script_can_narrow_a_range(capsys):
+    line = refused(capsys, ["--n-steps", "1"], script_namespace(N_STEPS=30), limits={"N_STEPS": (2, 100)})
+    assert "N_STEPS=1 must be at least 2" in line
+    assert cli.configure(script_namespace(N_STEPS=30), ["--n-steps", "2"], {"N_STEPS": (2, 100)})["N_STEPS"] == 2
+
+
+def test_every_problem_is_named_on_the_one_line(capsys):
+    line = refused(capsys, ["--width", "0", "--height", "0"], script_namespace(WIDTH=1280, HEIGHT=720))
+    assert "WIDTH=0 must be at least" in line and "HEIGHT=0 must be at least" in line
+
+
+def test_check_accepts_the_bounds_and_ignores_text_and_bools():
+    assert cli.check({"SEED": 0, "SONG": "nan", "RESUME": True, "WORKERS": 0}) == []
+    assert cli.check({"SEED": 2 ** 32 - 1}) == []
+    assert cli.check({"DEGREES_PER_SECOND": float("inf")}) == ["DEGREES_PER_SECOND=inf is not a finite number"]
+
+
+def test_help_shows_the_allowed_range():
+    import contextlib
+    import io
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as e:
+        cli.configure(script_namespace(**DEFAULTS), ["--help"])
+    assert e.value.code == 0
+    assert "[0..4294967295]" in out.getvalue()
+
+
+@pytest.mark.parametrize("script, argv, words", [
+    ("train_model.py", ["--alph", "0"], "unrecognized arguments: --alph"),
+    ("train_model.py", ["--alpha", "nan"], "expected a finite number"),
+    ("divergence.py", ["--every", "0"], "EVERY=0 must be at least 1"),
+    ("divergence.py", ["--n-steps", "0"], "N_STEPS=0 must be at least 2"),
+    ("divergence.py", ["--n-steps", "1"], "N_STEPS=1 must be at least 2"),
+    ("divergence.py", ["--fit-steps", "0"], "FIT_STEPS=0 must be at least 2"),
+    ("play_embedding.py", ["--width", "0", "--height", "0"], "WIDTH=0 must be at least"),
+    ("play_embedding.py", ["--workers", "-1"], "WORKERS=-1 must be at least 0"),
+    ("forecast_knn.py", ["--n-steps", "-5"], "N_STEPS=-5 must be at least 1"),
+    ("train_latent_mlp.py", ["--batch-size", "-1"], "BATCH_SIZE=-1 must be at least 1"),
+])
+def test_scripts_exit_1_with_one_line(tmp_path, script, argv, words):
+    p = run_script(script, *argv, "--data-dir", tmp_path / "d", "--output-dir", tmp_path / "o", timeout=60)
+    assert p.returncode == 1, p.stderr
+    lines = [l for l in p.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and words in lines[0], p.stderr
+    assert not (tmp_path / "d").exists() and not (tmp_path / "o").exists()   # nothing written
