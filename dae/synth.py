@@ -107,3 +107,72 @@ def loop(seconds, repeats, sr=SR, bpm=120):
     pattern = np.resize(pattern, n)
     out = np.tile(pattern, repeats)
     return 0.9 * out / np.max(np.abs(out))
+
+
+# ---------------------------------------------------------------- songs from a seed
+
+SCALES = {"minor": (0, 2, 3, 5, 7, 8, 10), "major": (0, 2, 4, 5, 7, 9, 11), "dorian": (0, 2, 3, 5, 7, 9, 10)}
+
+
+def _pattern_bar(sr, beat, parts, timbre):
+    """One 4/4 bar from a part list: drum hits on 16th-note steps, a bass note
+    per beat, an optional held chord, with the song's timbre."""
+    out = np.zeros(int(round(4 * beat * sr)))
+    six = beat / 4
+    for step in parts["kick"]:
+        place(out, kick(sr), step * six, sr)
+    for step in parts["snare"]:
+        place(out, snare(sr, seed=timbre["noise_seed"]), step * six, sr, 0.7)
+    for step in parts["hats"]:
+        place(out, hat(sr, seed=timbre["noise_seed"] + 1), step * six, sr, 0.5)
+    for b, note in enumerate(parts["bass"]):
+        place(out, tone(midi_hz(note), beat * 0.9, sr, harmonics=timbre["bass"], decay=timbre["bass_decay"]),
+              b * beat, sr, 0.6)
+    for note in parts["chord"] or ():
+        place(out, tone(midi_hz(note), 4 * beat, sr, harmonics=timbre["pad"], decay=timbre["pad_decay"]), 0, sr, 0.25)
+    return out
+
+
+def song(seed, seconds=40.0, sr=SR):
+    """A different song for every seed: tempo, drum pattern, key and scale, bass
+    lines, chords, section plan and timbre are drawn from `seed`.
+
+    Three to four sections (A, B, sometimes C, then A again) of whole bars fill
+    `seconds`; each section has its own two-bar bass line, its own chords or
+    none, and its own hat density. Returns exactly round(seconds * sr) float64
+    samples peaking at 0.9. The same seed always gives the same samples.
+    """
+    rng = np.random.default_rng([seed, 7])
+    bpm = float(rng.choice([96, 104, 112, 120, 128, 136]))
+    beat = 60.0 / bpm
+    scale = SCALES[str(rng.choice(list(SCALES)))]
+    root = int(rng.integers(36, 44))                         # bass register, C2..G#2
+    timbre = {"bass": tuple(np.round(rng.uniform(0.1, 1.0, int(rng.integers(1, 5))), 2)),
+              "pad": tuple(np.round(rng.uniform(0.1, 1.0, int(rng.integers(1, 4))), 2)),
+              "bass_decay": float(rng.uniform(2, 8)), "pad_decay": float(rng.uniform(0.3, 1.5)),
+              "noise_seed": int(rng.integers(1000))}
+    kick_steps = sorted({0, 8} | set(rng.choice(16, int(rng.integers(0, 3)), replace=False).tolist()))
+    snare_steps = [4, 12] if rng.random() < 0.7 else [8]
+
+    def degree(d, octave=0):
+        return root + 12 * (octave + d // 7) + scale[d % 7]
+
+    def section(chords, hat_every):
+        bass = [[degree(int(d)) for d in rng.integers(0, 7, 4)] for _ in range(2)]
+        chord = [[degree(int(d) + k, 1) for k in (0, 2, 4)] for d in rng.integers(0, 7, 2)] if chords else [None, None]
+        return {"bass": bass, "chord": chord, "hats": list(range(0, 16, hat_every))}
+
+    sections = {"A": section(False, 2), "B": section(True, int(rng.choice([1, 2]))),
+                "C": section(bool(rng.random() < 0.5), int(rng.choice([1, 4])))}
+    n_bars = max(1, int(np.ceil(seconds / (4 * beat))))
+    plan = ["A", "B", "C", "A"] if rng.random() < 0.5 else ["A", "B", "A"]
+    lengths = np.diff(np.round(np.linspace(0, n_bars, len(plan) + 1)).astype(int))
+    bars = []
+    for name, count in zip(plan, lengths):
+        sec = sections[name]
+        for k in range(count):
+            parts = {"kick": kick_steps, "snare": snare_steps, "hats": sec["hats"],
+                     "bass": sec["bass"][k % 2], "chord": sec["chord"][k % 2]}
+            bars.append(_pattern_bar(sr, beat, parts, timbre))
+    x = np.resize(np.concatenate(bars), int(round(seconds * sr)))
+    return 0.9 * x / np.max(np.abs(x))

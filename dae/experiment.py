@@ -1,0 +1,855 @@
+"""Experiments: a grid of songs x variants x seeds (x window x latent size),
+each trial run through the pipeline's own stages, on Ray or in this process,
+with a report of paired statistics.
+
+The stage adapter (`prepare_song`, `train_stage`, `embed_stage`, `pca_stage`,
+`divergence_stage`) is the one place that calls the pipeline's public
+functions; every artifact lands in the usual run folders and a stage whose
+result is already there is reused, never recomputed.
+"""
+import csv
+import io
+import itertools
+import json
+import math
+import os
+import re
+import socket
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+from dae import artifacts, dataset, stats, synth
+from dae.errors import UserError
+
+ROOT = Path(__file__).resolve().parents[1]
+PCA = "PCA"
+TRAIN_KEYS = ("ALPHA", "BETA", "GAMMA", "DELTA", "HISTORY", "LEARNING_RATE", "CHUNK_SAMPLES",
+              "CHUNKS_PER_BATCH", "EPOCHS")
+NAMING_KEYS = ("ALPHA", "BETA", "GAMMA", "DELTA", "HISTORY")   # the settings a run folder is named by
+SYNTH = re.compile(r"^synth-(\d+)$")
+HORIZONS = (1, 5, 10, 29)
+RULES = (("x", False), ("o", True))   # x: default exclusion radius; o: the original rule
+
+
+# ---------------------------------------------------------------- the grid
+
+def split(text):
+    return [s.strip() for s in str(text).split(",") if s.strip()]
+
+
+def parse_numbers(text, name, kind):
+    values = []
+    for s in split(text):
+        try:
+            v = kind(s) if kind is int else float(s)
+        except ValueError:
+            raise UserError(f"{name}: {s!r} is not a {'whole number' if kind is int else 'number'}; "
+                            f"give a comma-separated list such as {'1,2,3' if kind is int else '0.5,2'}") from None
+        values.append(v)
+    if not values:
+        raise UserError(f"{name} is empty; give a comma-separated list")
+    if len(set(values)) != len(values):
+        raise UserError(f"{name} lists a value twice: {text}")
+    return values
+
+
+def _number(text, key, variant):
+    try:
+        v = float(text)
+    except ValueError:
+        raise UserError(f"variant {variant!r}: {key}={text!r} is not a number") from None
+    return int(v) if key in ("HISTORY", "CHUNK_SAMPLES", "CHUNKS_PER_BATCH", "EPOCHS") and v == int(v) else v
+
+
+def parse_variants(text, definitions):
+    """The variants to run: {name: settings dict, or None for PCA}.
+
+    `text` is comma-separated: names defined in `definitions` (or PCA), or
+    inline definitions NAME:SETTING=VALUE+SETTING=VALUE (e.g. ``Rg:alpha=0+gamma=0.01``).
+    """
+    chosen = {}
+    for item in split(text):
+        name, _, inline = item.partition(":")
+        name = name.strip()
+        if not name or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]*", name):
+            raise UserError(f"variant name {name!r} must be letters, digits, '-', '_', '.' or '+'")
+        if name in chosen:
+            raise UserError(f"variant {name!r} is listed twice in VARIANTS")
+        if inline:
+            if name == PCA:
+                raise UserError("PCA trains nothing and takes no settings")
+            found = {}
+            for part in inline.split("+"):
+                key, eq, value = part.partition("=")
+                if not eq:
+                    raise UserError(f"variant {name!r}: {part!r} should be SETTING=VALUE")
+                found[key.strip().upper().replace("-", "_")] = value.strip()
+            settings = {k: _number(v, k, name) for k, v in found.items() if k in TRAIN_KEYS}
+            settings.update({k: v for k, v in found.items() if k not in TRAIN_KEYS})
+        elif name == PCA:
+            chosen[name] = None
+            continue
+        elif name in definitions:
+            settings = dict(definitions[name])
+        else:
+            raise UserError(f"unknown variant {name!r}: choose from {', '.join([*definitions, PCA])} "
+                            "or define one inline as NAME:SETTING=VALUE+SETTING=VALUE")
+        unknown = sorted(set(settings) - set(TRAIN_KEYS))
+        if unknown:
+            raise UserError(f"variant {name!r} sets unknown setting {unknown[0]!r}; "
+                            f"a variant may set {', '.join(TRAIN_KEYS)}")
+        chosen[name] = settings
+    if not chosen:
+        raise UserError("VARIANTS is empty; give a comma-separated list such as R,R-F,PCA")
+    return chosen
+
+
+def find_songs(text):
+    """Songs of the grid: a comma-separated list of songs or audio paths, or one folder."""
+    items = split(text)
+    if not items:
+        raise UserError("SONGS is empty; give songs, audio paths or a folder")
+    songs = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir()
+                           if p.is_file() and p.suffix.lower() in artifacts.AUDIO_SUFFIXES)
+            if not found:
+                raise UserError(f"folder {path} has no audio files ({', '.join(artifacts.AUDIO_SUFFIXES)}); "
+                                "put songs there or list them with --songs")
+            songs += [str(p) for p in found]
+        else:
+            songs.append(item)
+    names = [artifacts.song_name(s) for s in songs]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise UserError(f"two songs would be filed under the same name {twice[0]!r}; rename one of them")
+    return songs
+
+
+def build_grid(cfg, definitions):
+    """Every trial of the experiment `cfg` (the script's settings): list of dicts."""
+    import train_model  # the stage script's own defaults (learning rate, chunks)
+    songs = find_songs(cfg["SONGS"])
+    variants = parse_variants(cfg["VARIANTS"], definitions)
+    seeds = parse_numbers(cfg["SEEDS"], "SEEDS", int)
+    windows = parse_numbers(cfg["WINDOWS"], "WINDOWS", float)
+    latents = parse_numbers(cfg["LATENT_DIMS"], "LATENT_DIMS", int)
+    if any(w <= 0 for w in windows) or any(d < 1 for d in latents):
+        raise UserError("WINDOWS must be positive and LATENT_DIMS at least 1")
+    base = {"ALPHA": cfg["ALPHA"], "BETA": cfg["BETA"], "GAMMA": cfg["GAMMA"], "DELTA": cfg["DELTA"],
+            "HISTORY": cfg["HISTORY"], "LEARNING_RATE": train_model.LEARNING_RATE,
+            "CHUNK_SAMPLES": train_model.CHUNK_SAMPLES, "CHUNKS_PER_BATCH": train_model.CHUNKS_PER_BATCH,
+            "EPOCHS": cfg["EPOCHS"]}
+    full = {v: (None if s is None else base | s) for v, s in variants.items()}
+    folders = {}
+    for v, s in full.items():
+        if s is None:
+            continue
+        name = tuple(s[k] for k in NAMING_KEYS)
+        if name in folders and full[folders[name]] != s:
+            raise UserError(f"variants {folders[name]!r} and {v!r} differ only in settings that do not name a run "
+                            f"folder, so they would overwrite each other; make them differ in one of {', '.join(NAMING_KEYS)}")
+        folders[name] = v
+    data, out = str(Path(cfg["DATA_DIR"]).resolve()), str(Path(cfg["OUTPUT_DIR"]).resolve())
+    trials = []
+    for song, variant, seed, window, latent in itertools.product(songs, variants, seeds, windows, latents):
+        trials.append({"song": song, "variant": variant, "seed": seed, "window": window, "latent": latent,
+                       "settings": full[variant], "data_dir": data, "output_dir": out,
+                       "synth_seconds": cfg["SYNTH_SECONDS"], "synth_rate": cfg["SYNTH_RATE"],
+                       "trust_points": cfg["TRUST_POINTS"], "threads": cfg["THREADS_PER_TRIAL"]})
+    return trials, list(variants), songs
+
+
+def trial_key(t):
+    s = t["settings"] or {}
+    epochs = s.get("EPOCHS", "-") if s else "-"
+    return (f"{artifacts.song_name(t['song'])}__{t['variant']}__w{t['window']:g}_z{t['latent']}"
+            f"_s{t['seed']}_e{epochs}")
+
+
+def pair_key(t):
+    return (artifacts.song_name(t["song"]), t["seed"], t["window"], t["latent"])
+
+
+# ---------------------------------------------------------------- the stage adapter
+
+def limit_threads(n):
+    """At most n TensorFlow threads in this process (0: leave TensorFlow's default)."""
+    if n and n > 0:
+        os.environ["TF_NUM_INTRAOP_THREADS"] = str(n)
+        os.environ["TF_NUM_INTEROP_THREADS"] = str(max(1, n))
+        if "tensorflow" in sys.modules:
+            tf = sys.modules["tensorflow"]
+            try:
+                tf.config.threading.set_intra_op_parallelism_threads(n)
+                tf.config.threading.set_inter_op_parallelism_threads(max(1, n))
+            except (RuntimeError, AttributeError):  # already running: the environment set it
+                pass
+
+
+def _settings(t, seed=None):
+    """A stage-script style settings dict for trial t (what the sidecars record)."""
+    s = t["settings"] or {}
+    return {"SONG": t["song"], "WINDOW_SECONDS": t["window"], "LATENT_DIM": t["latent"],
+            "ALPHA": s.get("ALPHA", 0.0), "BETA": s.get("BETA", 1.0), "GAMMA": s.get("GAMMA", 0.0),
+            "DELTA": s.get("DELTA", 0.0), "HISTORY": s.get("HISTORY", 45),
+            "SEED": t["seed"] if seed is None else seed, "DATA_DIR": t["data_dir"], "OUTPUT_DIR": t["output_dir"],
+            **{k: s[k] for k in ("LEARNING_RATE", "CHUNK_SAMPLES", "CHUNKS_PER_BATCH", "EPOCHS") if k in s}}
+
+
+def song_paths(song, data_dir, output_dir, run=None):
+    return artifacts.Paths(song, data_dir, output_dir, run=run)
+
+
+def prepare_song(song, window, data_dir, output_dir, synth_seconds=40.0, synth_rate=44100):
+    """Stage 1 for one song (once, before its trials): synthesise a synth-<n>
+    song if needed, save its spectrogram unless the saved one is of the same audio.
+
+    Returns {"ok": True, "reused": bool} or {"ok": False, "error": one line}.
+    """
+    try:
+        paths = song_paths(song, data_dir, output_dir)
+        m = SYNTH.match(str(song))
+        target = paths.data / f"{song}.wav"
+        if m and not target.exists():
+            from dae import audio
+            audio.write_wav(target, synth.song(int(m.group(1)), synth_seconds, synth_rate), synth_rate, "int16")
+        source = dataset.find_audio(song, paths)
+        if paths.spectrogram.exists():
+            try:
+                meta = artifacts.read_sidecar(paths.spectrogram, "spectrogram", "")
+                if meta.get("source_sha256") == artifacts.file_hash(source):
+                    return {"ok": True, "reused": True}
+            except UserError:
+                pass
+        dataset.make(song, paths, window)
+        return {"ok": True, "reused": False}
+    except Exception as e:  # noqa: BLE001 - every failure becomes the trial's one-line reason
+        return {"ok": False, "error": one_line(e, song)}
+
+
+def one_line(e, song=None):
+    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    if not isinstance(e, UserError):
+        text = f"{type(e).__name__}: {text}" if text else type(e).__name__
+        if song is not None and str(song) not in text:
+            text = f"{song}: {text}"
+    return text
+
+
+def load_frames(paths):
+    """The saved spectrogram of a song scaled to [0, 1]: (frames (n_time, height), T, meta)."""
+    from dae.spectrogram import scale_unit
+    F, T, S, meta = dataset.load(paths)
+    frames, lo, hi = scale_unit(S.T)
+    return frames, T, meta, lo, hi
+
+
+def train_stage(t, paths):
+    """Stage 2 as train_model.py does it; reused when the run already has its epochs
+    on the current spectrogram. Returns True when it trained."""
+    from dae.spectrogram import window_width
+    s = t["settings"]
+    spec_hash = artifacts.file_hash(paths.spectrogram)
+    frames, T, spec, lo, hi = load_frames(paths)
+    from dae import training
+    epochs = s["EPOCHS"] or training.default_epochs(t["window"])
+    side = artifacts.sidecar_path(paths.encoder)
+    if paths.encoder.exists() and side.exists():
+        meta = json.loads(side.read_text())
+        if meta.get("spectrogram_sha256") == spec_hash and meta.get("epochs", 0) >= epochs:
+            return False
+    width = window_width(T, t["window"])
+    model, rows = training.train(
+        paths, frames, width, spec["sample_rate"], spec["source_sha256"], latent_dim=t["latent"],
+        history=s["HISTORY"], window_seconds=t["window"], alpha=s["ALPHA"], beta=s["BETA"], gamma=s["GAMMA"],
+        delta=s["DELTA"], epochs=epochs, chunk_samples=s["CHUNK_SAMPLES"], chunks_per_batch=s["CHUNKS_PER_BATCH"],
+        learning_rate=s["LEARNING_RATE"], seed=t["seed"], resume=True, verbose=0)
+    record = dict(run=paths.run, architecture=artifacts.architecture_tag(s["ALPHA"]), spectrogram_sha256=spec_hash,
+                  source_sha256=spec["source_sha256"], sample_rate=spec["sample_rate"], width=width,
+                  height=int(frames.shape[1]), scale_min=lo, scale_max=hi, epochs=len(rows),
+                  final=rows[-1] if rows else {})
+    cfg = _settings(t) | {"EPOCHS": epochs}
+    for kind in ("encoder", "decoder", "forecaster"):
+        artifacts.write_sidecar(getattr(paths, kind), kind, cfg, **record)
+    return True
+
+
+def embed_stage(paths):
+    """Stage 3 as embed_audio.py does it (without the pictures); reused when the
+    embedding was made by the current encoder. Returns True when it embedded."""
+    from dae import embedding
+    side = artifacts.sidecar_path(paths.embedding)
+    if paths.embedding.exists() and side.exists():
+        if json.loads(side.read_text()).get("encoder_sha256") == artifacts.file_hash(paths.encoder):
+            return False
+    Z, start, center, end, meta = embedding.embed_song(paths)
+    embedding.save(paths, Z, start, center, end, meta)
+    return True
+
+
+def pca_run_name(window, latent):
+    return f"w{float(window):g}s_PCA_z{int(latent)}"
+
+
+def flat_windows(frames, width):
+    from dae.spectrogram import sliding_windows
+    W = sliding_windows(frames, width)
+    return np.ascontiguousarray(W).reshape(len(W), -1)
+
+
+def pca_stage(t, paths):
+    """The PCA baseline: the first d principal components of the song's flattened
+    windows, saved as the run's embedding (and pca.npz) in its run folder."""
+    from dae.spectrogram import window_times, window_width
+    spec_hash = artifacts.file_hash(paths.spectrogram)
+    side = artifacts.sidecar_path(paths.embedding)
+    if paths.embedding.exists() and side.exists() and (paths.run_dir / "pca.npz").exists():
+        if json.loads(side.read_text()).get("spectrogram_sha256") == spec_hash:
+            return False
+    from sklearn.decomposition import PCA as SkPCA
+    frames, T, spec, lo, hi = load_frames(paths)
+    width = window_width(T, t["window"])
+    X = flat_windows(frames, width)
+    if len(X) <= t["latent"]:
+        raise UserError(f"{paths.song} has {len(X)} windows, too few for {t['latent']} principal components")
+    pca = SkPCA(n_components=t["latent"], svd_solver="randomized", random_state=0).fit(X)
+    Z = pca.transform(X).astype(np.float32)
+    artifacts.save_npz(paths.run_dir / "pca.npz", components=pca.components_, mean=pca.mean_,
+                       explained_variance_ratio=pca.explained_variance_ratio_, scale_min=lo, scale_max=hi)
+    start, center, end = window_times(len(Z), width, spec["sample_rate"])
+    artifacts.save_npz(paths.embedding, Z=Z, t_start=start, t_center=center, t_end=end)
+    artifacts.write_sidecar(paths.embedding, "embedding", _settings(t, seed=0), run=paths.run, architecture=PCA,
+                            n_points=len(Z), latent_dim=int(Z.shape[1]), points_per_second=spec["sample_rate"] / 1024.0,
+                            width=width, sample_rate=spec["sample_rate"], source=t["song"],
+                            spectrogram_sha256=spec_hash,
+                            explained_variance=float(pca.explained_variance_ratio_.sum()))
+    return True
+
+
+def divergence_stage(paths, original_rule, settings):
+    """Stage 7 as divergence.py does it, with its defaults; reused when its file
+    exists and is newer than the embedding.
+
+    Returns (delta (M, S+1), origins, sidecar facts, scaled path Zs, whether it computed)."""
+    import divergence as stage  # the stage script's own settings
+    from dae import stages
+    from dae.forecast import divergence, growth_rate, turning_angle
+    Z, Zs, meta, field, rule = stages.knn_setup(paths, stage.K, stage.EXCLUSION_RADIUS, original_rule)
+    tag = f"k{stage.K}_original" if original_rule else f"k{stage.K}_x{rule['exclusion_radius']}"
+    target = paths.divergence(tag)
+    side = artifacts.sidecar_path(target)
+    if target.exists() and side.exists() and target.stat().st_mtime >= paths.embedding.stat().st_mtime:
+        with np.load(target) as d:
+            return d["delta"], d["origins"], json.loads(side.read_text()), Zs, False
+    origins = np.arange(0, len(Zs) - stage.N_STEPS, stage.EVERY)
+    if len(origins) < 2:
+        raise UserError(f"{paths.song}: the path has {len(Zs)} points, too few for {stage.N_STEPS}-step forecasts "
+                        "from several initial conditions; use a longer song")
+    delta = divergence(Zs, field, origins, stage.N_STEPS)
+    slope, _ = growth_rate(delta, 1, min(stage.FIT_STEPS, stage.N_STEPS))
+    mean, std = delta.mean(axis=0), delta.std(axis=0)
+    facts = dict(run=paths.run, architecture=meta["architecture"], latent_dim=int(Z.shape[1]),
+                 n_initial_conditions=len(origins), **rule, growth_per_step=slope,
+                 growth_per_second=slope * meta["points_per_second"], fit_steps=[1, stage.FIT_STEPS],
+                 turning_angle_deg=turning_angle(Z), points_per_second=meta["points_per_second"],
+                 delta_at={str(i): float(mean[i]) for i in (1, 5, min(29, stage.N_STEPS))})
+    artifacts.save_npz(target, delta=delta, origins=origins, steps=np.arange(stage.N_STEPS + 1), mean=mean, std=std,
+                       sem=std / np.sqrt(len(origins)), count=np.full(stage.N_STEPS + 1, len(origins)))
+    artifacts.write_sidecar(target, "divergence", settings | {"K": stage.K, "ORIGINAL_RULE": original_rule},
+                            **facts)
+    return delta, origins, json.loads(side.read_text()), Zs, True
+
+
+def _bce(x, x_hat):
+    x_hat = np.clip(x_hat, 1e-7, 1 - 1e-7)
+    return float(np.mean(-(x * np.log(x_hat) + (1 - x) * np.log(1 - x_hat))))
+
+
+def reconstruction(t, paths, X):
+    """Reconstruction BCE over all windows: the decoder's (training.reconstruction_bce),
+    or for PCA the clipped inverse transform's."""
+    if t["variant"] == PCA or t["settings"] is None:
+        with np.load(paths.run_dir / "pca.npz") as p:
+            total, n = 0.0, 0
+            for i in range(0, len(X), 512):
+                x = X[i:i + 512].astype(np.float64)
+                x_hat = (x - p["mean"]) @ p["components"].T @ p["components"] + p["mean"]
+                total += _bce(x, x_hat) * len(x)
+                n += len(x)
+            return total / n
+    import keras
+    from dae import training
+    meta = artifacts.read_sidecar(paths.encoder, "encoder", "")
+    encoder = keras.models.load_model(paths.encoder, compile=False)
+    decoder = keras.models.load_model(paths.decoder, compile=False)
+    F, T, S, _ = dataset.load(paths)
+    frames = ((S.T - meta["scale_min"]) / (meta["scale_max"] - meta["scale_min"])).astype(np.float32)
+    return training.reconstruction_bce(encoder, decoder, frames, meta["width"])
+
+
+def trustworthiness(X, Z, points, k=10):
+    """sklearn's trustworthiness (k neighbours) of Z against the windows X, on at
+    most `points` evenly spaced windows."""
+    from sklearn.manifold import trustworthiness as tw
+    idx = np.unique(np.linspace(0, len(X) - 1, min(points, len(X))).round().astype(int))
+    k = min(k, max(1, len(idx) // 2 - 1))
+    return float(tw(X[idx], np.asarray(Z)[idx], n_neighbors=k))
+
+
+def run_trial(t, prepared=None):
+    """One trial, end to end; returns its result dict (never raises).
+
+    prepared : prepare_song's answer for the trial's song (None: prepare it now).
+    """
+    t0 = time.time()
+    key = trial_key(t)
+    result = {"key": key, "song": artifacts.song_name(t["song"]), "source": t["song"], "variant": t["variant"],
+              "seed": t["seed"], "window": t["window"], "latent": t["latent"], "settings": t["settings"],
+              "host": socket.gethostname(), "pid": os.getpid()}
+    try:
+        limit_threads(t["threads"])
+        if prepared is None:
+            prepared = prepare_song(t["song"], t["window"], t["data_dir"], t["output_dir"],
+                                    t["synth_seconds"], t["synth_rate"])
+        if not prepared["ok"]:
+            raise UserError(prepared["error"])
+        s = t["settings"]
+        if s is None:
+            run = pca_run_name(t["window"], t["latent"])
+        else:
+            run = artifacts.run_name(t["window"], s["ALPHA"], s["BETA"], s["GAMMA"], s["DELTA"], t["latent"],
+                                     s["HISTORY"], t["seed"])
+        paths = song_paths(t["song"], t["data_dir"], t["output_dir"], run=run)
+        computed = []
+        if s is None:
+            if pca_stage(t, paths):
+                computed.append("pca")
+        else:
+            if train_stage(t, paths):
+                computed.append("training")
+            if embed_stage(paths):
+                computed.append("embedding")
+        metrics = measure(t, paths, computed)
+        result.update(status="ok", run=run, computed=computed, **metrics)
+    except Exception as e:  # noqa: BLE001 - one failing trial must not stop the others
+        result.update(status="failed", error=one_line(e, t["song"]))
+        if not isinstance(e, UserError):
+            result["traceback"] = traceback.format_exc(limit=6)
+    result["seconds"] = time.time() - t0
+    return result
+
+
+def measure(t, paths, computed):
+    """Every per-trial metric (see the README's experiment section)."""
+    from dae.forecast import growth_rate, turning_angle
+    import divergence as stage
+    settings = _settings(t, seed=0 if t["settings"] is None else None)
+    out, curves = {}, {}
+    for tag, original in RULES:
+        delta, origins, facts, Zs, did = divergence_stage(paths, original, settings)
+        if did:
+            computed.append(f"divergence_{tag}")
+        mean = delta.mean(axis=0)
+        curves[tag] = {"mean": mean.tolist(), "std": delta.std(axis=0).tolist(), "count": int(len(delta))}
+        out[f"growth_{tag}"] = growth_rate(delta, 1, min(stage.FIT_STEPS, stage.N_STEPS))[0]
+        sel = origins >= 1                       # the baseline needs z_{t-1}
+        base = stats.constant_velocity(Zs, origins[sel], stage.N_STEPS)
+        knn_mean, base_mean = delta[sel].mean(axis=0), base.mean(axis=0)
+        curves[tag]["baseline_mean"] = base_mean.tolist()
+        for h in HORIZONS:
+            if h <= stage.N_STEPS:
+                out[f"delta_{tag}_{h}"] = float(mean[h])
+                out[f"skill_{tag}_{h}"] = float(stats.skill(knn_mean[h], base_mean[h]))
+        if not original:
+            out["exclusion_radius"] = facts.get("exclusion_radius")
+            out["n_initial_conditions"] = int(len(origins))
+    from dae import stages
+    Z, _ = stages.load_path(paths)
+    out["turning_angle"] = turning_angle(Z)
+    out["n_points"] = int(len(Z))
+    frames, T, spec, lo, hi = load_frames(paths)
+    emb = json.loads(artifacts.sidecar_path(paths.embedding).read_text())
+    X = flat_windows(frames, emb["width"])
+    out["bce"] = reconstruction(t, paths, X)
+    out["trustworthiness"] = trustworthiness(X, Z, t["trust_points"])
+    out["curves"] = curves
+    return out
+
+
+# ---------------------------------------------------------------- saving and resuming
+
+def trial_path(exp_dir, key):
+    return Path(exp_dir) / "trials" / f"{key}.json"
+
+
+def save_trial(exp_dir, result):
+    artifacts.save_json(trial_path(exp_dir, result["key"]), result)
+
+
+def load_trials(exp_dir, keys):
+    """Finished (status ok) trials already saved for `keys`: {key: result}."""
+    done = {}
+    for key in keys:
+        p = trial_path(exp_dir, key)
+        if p.exists():
+            try:
+                r = json.loads(p.read_text())
+            except ValueError:
+                continue
+            if r.get("status") == "ok":
+                done[key] = r
+    return done
+
+
+def hms(seconds):
+    seconds = int(round(max(0.0, seconds)))
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+class Progress:
+    """Prints one line per finished trial: done / total, elapsed, ETA."""
+
+    def __init__(self, total, already, todo, stream=sys.stdout):
+        self.total, self.done, self.todo, self.finished = total, already, todo, 0
+        self.t0, self.stream = time.time(), stream
+
+    def __call__(self, r):
+        self.done += 1
+        self.finished += 1
+        elapsed = time.time() - self.t0
+        eta = elapsed / self.finished * (self.todo - self.finished)
+        if r["status"] == "ok":
+            what = f"ok in {r['seconds']:.0f} s" + (f" (computed: {', '.join(r['computed'])})" if r["computed"]
+                                                   else " (every stage reused)")
+        else:
+            what = f"FAILED: {r['error']}"
+        print(f"[{self.done}/{self.total}] {r['key']}: {what} | elapsed {hms(elapsed)}, ETA {hms(eta)}",
+              file=self.stream, flush=True)
+
+
+def check_address(address, timeout=5.0):
+    """Fail fast, in one line, when nothing answers at a cluster address."""
+    if not address or address == "auto":
+        return
+    hostport = address.split("://", 1)[1] if "://" in address else address
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise UserError(f"--address {address!r} should be host:port (e.g. 10.0.0.5:6379) or ray://host:10001")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+    except OSError as e:
+        reason = "timed out" if isinstance(e, socket.timeout) else (e.strerror or type(e).__name__)
+        raise UserError(f"no Ray cluster answers at {address} ({reason}); start one with `ray start --head` "
+                        "on its head node, or leave --address empty for a local instance") from None
+
+
+def local_cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def run_on_ray(todo, cfg, on_result):
+    """Run the trials as Ray tasks; call on_result(result) as each one ends."""
+    address = cfg["ADDRESS"].strip()
+    check_address(address)
+    import ray
+    if address:
+        runtime_env = {"working_dir": str(ROOT), "excludes": [".venv", ".git", "data", "outputs", "*.mp4"]}
+        kw = {"address": address}
+    else:
+        runtime_env = {"env_vars": {"PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}}
+        kw = {"num_cpus": cfg["NUM_CPUS"] or local_cores()}
+    try:
+        ray.init(runtime_env=runtime_env, include_dashboard=False, log_to_driver=cfg["WORKER_LOGS"],
+                 logging_level="ERROR", **kw)
+    except Exception as e:  # noqa: BLE001
+        raise UserError(f"could not start Ray{' at ' + address if address else ''}: {one_line(e)}") from None
+    try:
+        cpus = ray.cluster_resources().get("CPU", 0)
+        print(f"Ray: {'cluster at ' + address if address else 'local instance'} with {cpus:g} CPUs, "
+              f"{cfg['CPUS_PER_TRIAL']} per trial", flush=True)
+        prep = ray.remote(num_cpus=1, max_retries=0)(prepare_song)
+        trial = ray.remote(num_cpus=cfg["CPUS_PER_TRIAL"], max_retries=0)(run_trial)
+        songs = {}
+        pending = {}
+        for t in todo:
+            sk = (t["song"], t["window"])
+            if sk not in songs:
+                songs[sk] = prep.remote(t["song"], t["window"], t["data_dir"], t["output_dir"],
+                                        t["synth_seconds"], t["synth_rate"])
+            pending[trial.remote(t, songs[sk])] = t
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            t = pending.pop(ready[0])
+            try:
+                r = ray.get(ready[0])
+            except Exception as e:  # noqa: BLE001 - a worker that died, a lost node
+                r = {"key": trial_key(t), "song": artifacts.song_name(t["song"]), "source": t["song"],
+                     "variant": t["variant"], "seed": t["seed"], "window": t["window"], "latent": t["latent"],
+                     "settings": t["settings"], "status": "failed", "seconds": 0.0,
+                     "error": f"the Ray task failed: {one_line(e)}"}
+            on_result(r)
+    finally:
+        ray.shutdown()
+
+
+def run_in_process(todo, cfg, on_result):
+    """One trial at a time in this process (no Ray)."""
+    prepared = {}
+    for t in todo:
+        sk = (t["song"], t["window"])
+        if sk not in prepared:
+            prepared[sk] = prepare_song(t["song"], t["window"], t["data_dir"], t["output_dir"],
+                                        t["synth_seconds"], t["synth_rate"])
+        on_result(run_trial(dict(t, threads=0), prepared[sk]))
+
+
+def run_experiment(cfg, definitions):
+    """The whole experiment: grid, trials (skipping finished ones), report. Returns the results."""
+    trials, variants, songs = build_grid(cfg, definitions)
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", cfg["NAME"]):
+        raise UserError(f"NAME {cfg['NAME']!r} must be a plain folder name (letters, digits, '-', '_', '.')")
+    exp_dir = Path(cfg["OUTPUT_DIR"]) / "experiments" / cfg["NAME"]
+    keys = [trial_key(t) for t in trials]
+    results = load_trials(exp_dir, keys)
+    todo = [t for t, k in zip(trials, keys) if k not in results]
+    print(f"experiment {cfg['NAME']}: {len(songs)} songs x {len(variants)} variants x "
+          f"{len(split(cfg['SEEDS']))} seeds x {len(split(cfg['WINDOWS']))} windows x "
+          f"{len(split(cfg['LATENT_DIMS']))} latent sizes = {len(trials)} trials; "
+          f"{len(results)} already done, {len(todo)} to run", flush=True)
+    if todo:
+        progress = Progress(len(trials), len(results), len(todo))
+
+        def on_result(r):
+            save_trial(exp_dir, r)
+            results[r["key"]] = r
+            progress(r)
+        (run_on_ray if cfg["USE_RAY"] else run_in_process)(todo, cfg, on_result)
+    ordered = [results[k] for k in keys if k in results]
+    files = report(exp_dir, ordered, variants, cfg)
+    print(f"saved {', '.join(str(f) for f in files)}")
+    failed = [r for r in ordered if r["status"] != "ok"]
+    if failed:
+        raise UserError(f"{len(failed)} of {len(trials)} trials failed (reasons above and in {files[0]}); "
+                        "fix them and run the same command again: finished trials are kept")
+    return ordered
+
+
+# ---------------------------------------------------------------- the report
+
+# column, label, lower is better, how a win reads in words
+METRICS = [("turning_angle", "mean turning angle (deg)", True, "smoother (lower mean turning angle)"),
+           ("bce", "reconstruction BCE", True, "lower reconstruction BCE"),
+           ("trustworthiness", "trustworthiness (k = 10)", False, "more trustworthy"),
+           *[(f"delta_{r}_{h}", f"δ step {h}, {'exclusion' if r == 'x' else 'original'} rule", True,
+              f"lower δ at step {h}") for r in ("x", "o") for h in HORIZONS],
+           *[(f"skill_{r}_{h}", f"skill h = {h}, {'exclusion' if r == 'x' else 'original'} rule", False,
+              f"higher skill at horizon {h}") for r in ("x", "o") for h in HORIZONS],
+           ("growth_x", "growth of ln δ per step, exclusion rule", True, "slower growth of ln δ"),
+           ("growth_o", "growth of ln δ per step, original rule", True, "slower growth of ln δ")]
+CSV_FIELDS = ["key", "song", "variant", "seed", "window", "latent", "status", "error", "seconds", "host", "run",
+              "n_points", "exclusion_radius", *[m[0] for m in METRICS]]
+
+
+def trials_csv(results):
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore")
+    w.writeheader()
+    for r in results:
+        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items() if k in CSV_FIELDS})
+    return buf.getvalue()
+
+
+def variant_pairs(variants):
+    """(A, B) pairs, A compared against B: PCA is always B; otherwise the later variant is A."""
+    pairs = []
+    for a, b in itertools.combinations(variants, 2):
+        pairs.append((a, b) if b == PCA else (b, a))
+    return pairs
+
+
+def compare(results, a, b):
+    """Paired statistics of every metric for variant a against b over matching (song, seed, window, latent)."""
+    ok = [r for r in results if r["status"] == "ok"]
+    by = {}
+    for r in ok:
+        by.setdefault((r["song"], r["seed"], r["window"], r["latent"]), {})[r["variant"]] = r
+    matched = [v for v in by.values() if a in v and b in v]
+    table = {}
+    for col, label, lower, words in METRICS:
+        xa = [m[a].get(col, float("nan")) for m in matched]
+        xb = [m[b].get(col, float("nan")) for m in matched]
+        table[col] = stats.paired(xa, xb, lower_is_better=lower)
+    return table
+
+
+def sentence(a, b, table):
+    """The answer for one pair of variants, in words from the numbers."""
+    def part(col, words, rule_note=""):
+        s = table[col]
+        return f"{words} in {s['a_wins']} of {s['n']} pairs{rule_note} (p {stats.fmt_p(s['p'])})"
+    t = table["turning_angle"]
+    if t["n"] == 0:
+        return f"{a} vs {b}: no (song, seed) pair has both."
+    bits = [part("turning_angle", f"{a} smoother than {b}"), part("bce", "lower reconstruction BCE"),
+            part("trustworthiness", "more trustworthy")]
+    for h in (1, 29):
+        sx, so = table[f"delta_x_{h}"], table[f"delta_o_{h}"]
+        bits.append(f"δ at step {h} lower in {sx['a_wins']} of {sx['n']} under the exclusion rule "
+                    f"(p {stats.fmt_p(sx['p'])}), {so['a_wins']} of {so['n']} under the original rule "
+                    f"(p {stats.fmt_p(so['p'])})")
+    for h in (1, 29):
+        sx = table[f"skill_x_{h}"]
+        bits.append(f"higher skill over constant velocity at horizon {h} in {sx['a_wins']} of {sx['n']} "
+                    f"(exclusion rule, p {stats.fmt_p(sx['p'])})")
+    sig = [label for col, label, _, _ in METRICS if table[col]["n"] and table[col]["p"] < 0.05]
+    tail = (f" Differences with p < 0.05 (sign test): {'; '.join(sig)}." if sig
+            else " No difference reaches p < 0.05 (sign test).")
+    return "; ".join(bits) + "." + tail
+
+
+def _fmt(x, digits=4):
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "n/a" if x is None or math.isnan(x) else ("-inf" if x < 0 else "inf")
+    return f"{x:.{digits}g}"
+
+
+def summary_markdown(results, variants, cfg, figures):
+    ok = [r for r in results if r["status"] == "ok"]
+    failed = [r for r in results if r["status"] != "ok"]
+    songs = sorted({r["song"] for r in results})
+    lines = [f"# Experiment `{cfg['NAME']}`", "",
+             f"{len(results)} trials: {len(songs)} songs ({', '.join(songs)}) x variants {', '.join(variants)} "
+             f"x seeds {cfg['SEEDS']} (window {cfg['WINDOWS']} s, latent size {cfg['LATENT_DIMS']}, "
+             f"epochs {cfg['EPOCHS'] or 'as the original'}); {len(ok)} finished, {len(failed)} failed.", ""]
+    for r in failed:
+        lines.append(f"- failed: `{r['key']}`: {r['error']}")
+    if failed:
+        lines.append("")
+    lines += ["## The answer in words", "",
+              "Each pair is the same song, seed, window and latent size; a win is the better value of the metric; "
+              "p is the exact two-sided sign test (ties left out).", ""]
+    pairs = variant_pairs(variants)
+    tables = {(a, b): compare(results, a, b) for a, b in pairs}
+    for (a, b), table in tables.items():
+        lines.append(f"- **{a} vs {b}:** {sentence(a, b, table)}")
+    lines += ["", "## Means per variant", "",
+              "| variant | trials | turning angle (deg) | BCE | trustworthiness | δ1 / δ29 exclusion | "
+              "δ1 / δ29 original | skill 1 / 29 exclusion | skill 1 / 29 original |", "|---|---|---|---|---|---|---|---|---|"]
+    for v in variants:
+        rs = [r for r in ok if r["variant"] == v]
+
+        def m(col):
+            vals = np.array([r[col] for r in rs], dtype=float)
+            vals = vals[np.isfinite(vals)]
+            return float(vals.mean()) if vals.size else float("nan")
+        lines.append(f"| {v} | {len(rs)} | {_fmt(m('turning_angle'), 3)} | {_fmt(m('bce'))} | "
+                     f"{_fmt(m('trustworthiness'), 3)} | {_fmt(m('delta_x_1'), 3)} / {_fmt(m('delta_x_29'), 3)} | "
+                     f"{_fmt(m('delta_o_1'), 3)} / {_fmt(m('delta_o_29'), 3)} | {_fmt(m('skill_x_1'), 3)} / "
+                     f"{_fmt(m('skill_x_29'), 3)} | {_fmt(m('skill_o_1'), 3)} / {_fmt(m('skill_o_29'), 3)} |")
+    for (a, b), table in tables.items():
+        lines += ["", f"## {a} vs {b}: paired differences ({a} - {b})", "",
+                  f"| metric | pairs | mean difference | 95% bootstrap CI | {a} wins | {b} wins | ties | sign-test p |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for col, label, lower, _ in METRICS:
+            s = table[col]
+            lines.append(f"| {label} ({'lower' if lower else 'higher'} is better) | {s['n']} | {_fmt(s['mean_diff'])} | "
+                         f"[{_fmt(s['ci_low'])}, {_fmt(s['ci_high'])}] | {s['a_wins']} | {s['b_wins']} | {s['ties']} | "
+                         f"{_fmt(s['p'], 3)} |")
+    lines += ["", "## Figures", ""]
+    for f in figures:
+        lines.append(f"![{f.stem}]({f.name})")
+        lines.append("")
+    lines += ["Metrics: mean turning angle of the embedded path; δ_i = |ẑ_i - z_{t0+i}| of 30-step KNN forecasts "
+              "(K = 5) from every 10th point, in the path scaled to [0, 1] per dimension, under the default "
+              "exclusion radius (the window's width) and the original rule (no exclusion, nearest dropped); "
+              "skill_h = 1 - mean δ_knn / mean δ_baseline at step h, the baseline being constant-velocity "
+              "extrapolation ẑ_{t+i} = z_t + i (z_t - z_{t-1}) from the same initial conditions (skill 0 when both "
+              "are exact); reconstruction BCE over every window (PCA: its clipped inverse transform); "
+              "trustworthiness of the embedding against the flattened windows (scikit-learn, k = 10, at most "
+              f"{cfg['TRUST_POINTS']} evenly spaced windows). Generated by `experiment.py` from the trial files.", ""]
+    return "\n".join(lines)
+
+
+def figures(exp_dir, results, variants):
+    """δ curves with standard-error bands per variant (a panel per song plus pooled,
+    a row per KNN rule) and turning angles per variant. Returns the PNG paths."""
+    from dae.plotting import _pyplot
+    plt = _pyplot()
+    ok = [r for r in results if r["status"] == "ok"]
+    if not ok:
+        return []
+    songs = sorted({r["song"] for r in ok})
+    panels = songs + (["pooled"] if len(songs) > 1 else [])
+    colours = {v: plt.cm.tab10(i % 10) for i, v in enumerate(variants)}
+    fig, axes = plt.subplots(2, len(panels), figsize=(4 * len(panels), 7), squeeze=False, sharex=True,
+                             layout="constrained")
+    for row, (tag, rule) in enumerate((("x", "exclusion rule"), ("o", "original rule"))):
+        for col, panel in enumerate(panels):
+            ax = axes[row, col]
+            for v in variants:
+                rs = [r for r in ok if r["variant"] == v and (panel == "pooled" or r["song"] == panel)]
+                if not rs:
+                    continue
+                c = [r["curves"][tag] for r in rs]
+                mean, se = stats.pooled_curve([x["mean"] for x in c], [x["std"] for x in c],
+                                              [[x["count"]] * len(x["mean"]) for x in c])
+                steps = np.arange(len(mean))
+                ax.plot(steps, mean, color=colours[v], label=f"{v} ({len(rs)})")
+                ax.fill_between(steps, mean - se, mean + se, color=colours[v], alpha=0.25)
+            ax.set_title(f"{panel}: {rule}", fontsize=10)
+            ax.set_xlabel("forecast step")
+            if col == 0:
+                ax.set_ylabel("mean δ (scaled path)")
+            ax.legend(fontsize=8)
+    fig.suptitle("KNN forecast divergence per variant (bands: standard error over every initial condition)")
+    delta_png = Path(exp_dir) / "delta_curves.png"
+    with artifacts.atomic_path(delta_png) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(1.8 * len(variants) + 2, 4), layout="constrained")
+    markers = "osD^v<>p*h"
+    pairs = {}
+    for r in ok:
+        pairs.setdefault((r["song"], r["seed"], r["window"], r["latent"]), {})[r["variant"]] = r["turning_angle"]
+    for (song, *_), vals in pairs.items():
+        xs = [i for i, v in enumerate(variants) if v in vals]
+        ax.plot(xs, [vals[variants[i]] for i in xs], color="0.7", lw=0.8, zorder=1)
+    for i, v in enumerate(variants):
+        for j, song in enumerate(songs):
+            ys = [r["turning_angle"] for r in ok if r["variant"] == v and r["song"] == song]
+            ax.scatter([i] * len(ys), ys, color=colours[v], marker=markers[j % len(markers)], zorder=2,
+                       label=song if i == 0 else None)
+        ys = [r["turning_angle"] for r in ok if r["variant"] == v]
+        if ys:
+            ax.hlines(np.mean(ys), i - 0.3, i + 0.3, color="k", lw=2, zorder=3)
+    ax.set_xticks(range(len(variants)), variants)
+    ax.set_ylabel("mean turning angle (deg), lower = smoother")
+    ax.set_title("Turning angle per trial (marker: song; grey: same song and seed; bar: mean)", fontsize=10)
+    ax.legend(fontsize=8)
+    angle_png = Path(exp_dir) / "turning_angles.png"
+    with artifacts.atomic_path(angle_png) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+    return [delta_png, angle_png]
+
+
+def report(exp_dir, results, variants, cfg):
+    """Write trials.csv, summary.md and the figures. Returns their paths (CSV first)."""
+    exp_dir = Path(exp_dir)
+    csv_path, md_path = exp_dir / "trials.csv", exp_dir / "summary.md"
+    artifacts.save_text(csv_path, trials_csv(results))
+    figs = figures(exp_dir, results, variants)
+    artifacts.save_text(md_path, summary_markdown(results, variants, cfg, figs))
+    return [csv_path, md_path, *figs]
