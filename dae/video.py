@@ -11,12 +11,14 @@ the ffmpeg that imageio-ffmpeg ships, which muxes in the audio.
 """
 import multiprocessing as mp
 import subprocess
+from pathlib import Path
 
 import numpy as np
 
 from dae.errors import UserError
 
 MARKER_RGB = (255, 0, 0)   # the current point, pure red (the tests find it by colour)
+MIN_SIDE = 64              # pixels: the smallest frame the layout (3-D view over a spectrogram) fits in
 
 
 class Timeline:
@@ -150,11 +152,24 @@ class Renderer:
 _worker = {}
 
 
+def _one_line(e):
+    return " ".join(f"{type(e).__name__}: {e}".split())
+
+
 def _init_worker(kwargs):
-    _worker["renderer"] = Renderer(**kwargs)
+    """Build the worker's renderer. A failure is kept, not raised: a Pool whose
+    initializer raises respawns its workers for ever, so the first frame the
+    worker is asked for reports it instead, and the render ends."""
+    try:
+        _worker["renderer"] = Renderer(**kwargs)
+    except Exception as e:  # any failure: reported once, by _render
+        _worker["error"] = _one_line(e)
 
 
 def _render(t):
+    if "renderer" not in _worker:
+        raise UserError(f"the frame renderer could not start ({_worker.get('error', 'unknown error')}); "
+                        "check WIDTH, HEIGHT and the other video settings (see --help)")
     return _worker["renderer"].draw(t).tobytes()
 
 
@@ -168,13 +183,25 @@ def frame_times(duration, fps):
 
 def render(out_path, audio_path, renderer_kwargs, duration, fps=30, workers=None, progress=True,
            crf=23, preset="veryfast"):
-    """Render the video to `out_path` (H.264 yuv420p + AAC, MP4), atomically."""
+    """Render the video to `out_path` (H.264 yuv420p + AAC, MP4), atomically.
+
+    audio_path : the song's audio, muxed in; it must exist. renderer_kwargs :
+    the arguments of `Renderer` (width and height in pixels, even, at least
+    MIN_SIDE). duration : seconds; fps : frames per second. Returns the
+    number of frames. Bad settings, a missing audio file or a renderer that
+    cannot start end with a UserError; `out_path` is then left as it was.
+    """
     import imageio_ffmpeg
     from dae.artifacts import atomic_path
     times = frame_times(duration, fps)
     width, height = renderer_kwargs.get("width", 1280), renderer_kwargs.get("height", 720)
+    if width < MIN_SIDE or height < MIN_SIDE:
+        raise UserError(f"WIDTH={width} and HEIGHT={height} must both be at least {MIN_SIDE} pixels")
     if width % 2 or height % 2:
         raise UserError(f"WIDTH={width} and HEIGHT={height} must be even for H.264 yuv420p")
+    if not Path(audio_path).is_file():
+        raise UserError(f"the song's audio {audio_path} is missing; put it back, or run `python save_dataset.py "
+                        "--song <file>` and the later stages again with the audio where it is now")
     workers = workers or mp.cpu_count()
     with atomic_path(out_path) as tmp:
         cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", "-y",
@@ -188,12 +215,20 @@ def render(out_path, audio_path, renderer_kwargs, duration, fps=30, workers=None
             ctx = mp.get_context("fork")
             with ctx.Pool(workers, initializer=_init_worker, initargs=(renderer_kwargs,)) as pool:
                 for frame in pool.imap(_render, times, chunksize=4):
-                    proc.stdin.write(frame)
+                    try:
+                        proc.stdin.write(frame)
+                    except BrokenPipeError:   # ffmpeg stopped: say why, below
+                        break
                     bar.update(1)
-            proc.stdin.close()
+            try:
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass
             err = proc.stderr.read().decode(errors="replace")
             if proc.wait() != 0:
-                raise UserError(f"ffmpeg could not write the video: {err.strip().splitlines()[-1:]}")
+                why = (err.strip().splitlines() or ["no message"])[-1]
+                raise UserError(f"ffmpeg could not write the video ({why}); check the song's audio "
+                                f"{audio_path} and the video settings")
         finally:
             bar.close()
             if proc.poll() is None:

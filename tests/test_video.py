@@ -5,6 +5,7 @@ import pytest
 
 from conftest import write_song
 from dae import video
+from dae.errors import UserError
 from dae.audio import read_audio
 
 FPS, W, H = 10, 320, 240
@@ -81,3 +82,68 @@ def test_position_is_the_window_centred_on_t():
 def test_frame_count_matches_duration():
     assert len(video.frame_times(40.0, 30)) == 1200
     assert len(video.frame_times(2.51, 30)) == 75
+
+
+def _tone(path, seconds=1.0, sr=22050):
+    t = np.arange(int(sr * seconds)) / sr
+    return write_song(path, 0.5 * np.sin(2 * np.pi * 330 * t), sr)
+
+
+def _kwargs(**extra):
+    n = 30
+    P = np.stack([np.cos(np.arange(n) * 0.2), np.sin(np.arange(n) * 0.2), np.linspace(-1, 1, n)], 1)
+    return dict(P=P, t_center=0.1 + np.arange(n) / 30, spec=None, width=W, height=H, **extra)
+
+
+RENDER_IN_A_SUBPROCESS = """
+import sys, numpy as np
+sys.path.insert(0, {root!r})
+from dae import video
+from dae.errors import UserError
+from dae.errors import UserError
+n = 30
+P = np.stack([np.cos(np.arange(n) * 0.2), np.sin(np.arange(n) * 0.2), np.linspace(-1, 1, n)], 1)
+kwargs = dict(P=P, t_center=0.1 + np.arange(n) / 30, spec=None, width={w}, height={h}, **{extra})
+try:
+    video.render({out!r}, {song!r}, kwargs, 1.0, 10, workers=2, progress=False)
+except UserError as e:
+    print("UserError:", e)
+"""
+
+
+@pytest.mark.parametrize("w, h, extra, words", [
+    (W, H, {"no_such_setting": 1}, "the frame renderer could not start (TypeError"),  # fails in the workers
+    (0, 0, {}, "must both be at least 64"),                                            # refused before them
+])
+def test_a_renderer_that_cannot_start_ends_the_render_with_one_line(tmp_path, w, h, extra, words):
+    """Before: the Pool's initializer raised, the Pool respawned its workers for ever (a hang)."""
+    import subprocess
+    import sys
+    from conftest import ROOT
+    song, out = _tone(tmp_path / "tone.wav"), tmp_path / "v.mp4"
+    code = RENDER_IN_A_SUBPROCESS.format(root=str(ROOT), w=w, h=h, extra=extra, out=str(out), song=str(song))
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("UserError:") and words in lines[0], p.stdout + p.stderr
+    assert not out.exists() and list(tmp_path.iterdir()) == [song]          # nothing half-written
+
+
+def test_missing_audio_at_play_time_is_one_line_and_keeps_the_old_video(tmp_path):
+    out = tmp_path / "v.mp4"
+    out.write_bytes(b"the previous video")
+    with pytest.raises(UserError, match="tone.wav is missing; put it back") as e:
+        video.render(out, tmp_path / "tone.wav", _kwargs(), 1.0, 10, workers=1, progress=False)
+    assert "\n" not in str(e.value) and "save_dataset.py" in str(e.value)
+    assert out.read_bytes() == b"the previous video"
+
+
+def test_audio_ffmpeg_cannot_read_is_one_line_not_a_broken_pipe(tmp_path):
+    """Before: ffmpeg quit at once and writing the first frame raised BrokenPipeError."""
+    bad = tmp_path / "tone.wav"
+    bad.write_text("not audio\n" * 100)
+    out = tmp_path / "v.mp4"
+    with pytest.raises(UserError, match="ffmpeg could not write the video") as e:
+        video.render(out, bad, _kwargs(), 1.0, 10, workers=1, progress=False)
+    assert "\n" not in str(e.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tone.wav"]
