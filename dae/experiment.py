@@ -7,10 +7,12 @@ The stage adapter (`prepare_song`, `train_stage`, `embed_stage`, `pca_stage`,
 functions; every artifact lands in the usual run folders and a stage whose
 result is already there is reused, never recomputed.
 """
+import contextlib
 import csv
 import io
 import itertools
 import json
+import logging
 import math
 import os
 import re
@@ -162,7 +164,8 @@ def build_grid(cfg, definitions):
         trials.append({"song": song, "variant": variant, "seed": seed, "window": window, "latent": latent,
                        "settings": full[variant], "data_dir": data, "output_dir": out,
                        "synth_seconds": cfg["SYNTH_SECONDS"], "synth_rate": cfg["SYNTH_RATE"],
-                       "trust_points": cfg["TRUST_POINTS"], "threads": cfg["THREADS_PER_TRIAL"]})
+                       "trust_points": cfg["TRUST_POINTS"], "threads": cfg["THREADS_PER_TRIAL"],
+                       "log_dir": str((Path(cfg["OUTPUT_DIR"]) / "experiments" / cfg["NAME"] / "logs").resolve())})
     return trials, list(variants), songs
 
 
@@ -207,11 +210,57 @@ def song_paths(song, data_dir, output_dir, run=None):
     return artifacts.Paths(song, data_dir, output_dir, run=run)
 
 
+def _flag_value(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return repr(v) if isinstance(v, float) else str(v)
+
+
+def call_stage(script, **settings):
+    """Run a stage script's own main() in this process with these settings on its
+    command line (so whatever the script checks and records is done as when a
+    user runs it). Its printing goes to this process's stdout; a refused
+    setting or a failure is a UserError with the script's one line."""
+    import contextlib
+    import importlib
+    module = importlib.import_module(script)
+    argv = []
+    for k, v in settings.items():
+        argv += ["--" + k.lower().replace("_", "-"), _flag_value(v)]
+    saved, err = sys.argv, io.StringIO()
+    sys.argv = [f"{script}.py", *argv]
+    try:
+        with contextlib.redirect_stderr(err):
+            module.main()
+    except SystemExit as e:
+        if e.code:
+            said = err.getvalue().strip().splitlines()
+            raise UserError(f"{script}.py refused its settings: {said[-1] if said else f'exit {e.code}'}") from None
+    finally:
+        sys.argv = saved
+
+
+def _made_from(record, role):
+    """The sha256 of input `role` an artifact's record says it was made from (either record layout)."""
+    rec = (record.get("inputs") or {}).get(role)
+    if isinstance(rec, dict) and rec.get("sha256"):
+        return rec["sha256"]
+    return record.get(f"{role}_sha256") or (record.get("source_sha256") if role == "audio" else None)
+
+
+def _record(path):
+    side = artifacts.sidecar_path(path)
+    try:
+        return json.loads(side.read_text()) if Path(path).exists() and side.exists() else None
+    except (OSError, ValueError):
+        return None
+
+
 def prepare_song(song, window, data_dir, output_dir, synth_seconds=40.0, synth_rate=44100):
     """Stage 1 for one song (once, before its trials): synthesise a synth-<n>
-    song if needed, save its spectrogram unless the saved one is of the same audio.
+    song if needed, then save_dataset.py unless the saved spectrogram is of the same audio.
 
-    Returns {"ok": True, "reused": bool} or {"ok": False, "error": one line}.
+    Returns {"ok": True, "computed": bool} or {"ok": False, "error": one line}.
     """
     try:
         paths = song_paths(song, data_dir, output_dir)
@@ -219,17 +268,15 @@ def prepare_song(song, window, data_dir, output_dir, synth_seconds=40.0, synth_r
         target = paths.data / f"{song}.wav"
         if m and not target.exists():
             from dae import audio
-            audio.write_wav(target, synth.song(int(m.group(1)), synth_seconds, synth_rate), synth_rate, "int16")
+            with artifacts.atomic_path(target) as tmp:
+                audio.write_wav(tmp, synth.song(int(m.group(1)), synth_seconds, synth_rate), synth_rate, "int16")
         source = dataset.find_audio(song, paths)
-        if paths.spectrogram.exists():
-            try:
-                meta = artifacts.read_sidecar(paths.spectrogram, "spectrogram", "")
-                if meta.get("source_sha256") == artifacts.file_hash(source):
-                    return {"ok": True, "reused": True}
-            except UserError:
-                pass
-        dataset.make(song, paths, window)
-        return {"ok": True, "reused": False}
+        record = _record(paths.spectrogram)
+        if record is not None and _made_from(record, "audio") == artifacts.file_hash(source):
+            return {"ok": True, "computed": False}
+        call_stage("save_dataset", song=song, window_seconds=window, data_dir=data_dir, output_dir=output_dir,
+                   plot=False)
+        return {"ok": True, "computed": True}
     except Exception as e:  # noqa: BLE001 - every failure becomes the trial's one-line reason
         return {"ok": False, "error": one_line(e, song)}
 
@@ -244,58 +291,49 @@ def one_line(e, song=None):
 
 
 def load_frames(paths):
-    """The saved spectrogram of a song scaled to [0, 1]: (frames (n_time, height), T, meta)."""
+    """The saved spectrogram of a song scaled to [0, 1]: (frames (n_time, height), T, meta, lo, hi)."""
     from dae.spectrogram import scale_unit
     F, T, S, meta = dataset.load(paths)
     frames, lo, hi = scale_unit(S.T)
     return frames, T, meta, lo, hi
 
 
-def train_stage(t, paths):
-    """Stage 2 as train_model.py does it; reused when the run already has its epochs
-    on the current spectrogram. Returns True when it trained."""
-    from dae.spectrogram import window_width
+def run_settings(t):
+    """The settings that select trial t's run folder, as the stage scripts spell them."""
     s = t["settings"]
-    spec_hash = artifacts.file_hash(paths.spectrogram)
-    frames, T, spec, lo, hi = load_frames(paths)
+    return dict(song=t["song"], window_seconds=t["window"], latent_dim=t["latent"], alpha=s["ALPHA"],
+                beta=s["BETA"], gamma=s["GAMMA"], delta=s["DELTA"], history=s["HISTORY"], seed=t["seed"],
+                data_dir=t["data_dir"], output_dir=t["output_dir"])
+
+
+def train_stage(t, paths):
+    """Stage 2: train_model.py with the trial's settings, unless the run already
+    has its epochs on the current spectrogram. Returns True when it trained."""
+    s = t["settings"]
     from dae import training
     epochs = s["EPOCHS"] or training.default_epochs(t["window"])
-    side = artifacts.sidecar_path(paths.encoder)
-    if paths.encoder.exists() and side.exists():
-        meta = json.loads(side.read_text())
-        if meta.get("spectrogram_sha256") == spec_hash and meta.get("epochs", 0) >= epochs:
-            return False
-    width = window_width(T, t["window"])
-    model, rows = training.train(
-        paths, frames, width, spec["sample_rate"], spec["source_sha256"], latent_dim=t["latent"],
-        history=s["HISTORY"], window_seconds=t["window"], alpha=s["ALPHA"], beta=s["BETA"], gamma=s["GAMMA"],
-        delta=s["DELTA"], epochs=epochs, chunk_samples=s["CHUNK_SAMPLES"], chunks_per_batch=s["CHUNKS_PER_BATCH"],
-        learning_rate=s["LEARNING_RATE"], seed=t["seed"], resume=True, verbose=0)
-    record = dict(run=paths.run, architecture=artifacts.architecture_tag(s["ALPHA"]), spectrogram_sha256=spec_hash,
-                  source_sha256=spec["source_sha256"], sample_rate=spec["sample_rate"], width=width,
-                  height=int(frames.shape[1]), scale_min=lo, scale_max=hi, epochs=len(rows),
-                  final=rows[-1] if rows else {})
-    cfg = _settings(t) | {"EPOCHS": epochs}
-    for kind in ("encoder", "decoder", "forecaster"):
-        artifacts.write_sidecar(getattr(paths, kind), kind, cfg, **record)
+    record = _record(paths.encoder)
+    if record is not None and paths.spectrogram.exists() \
+            and _made_from(record, "spectrogram") == artifacts.file_hash(paths.spectrogram) \
+            and int(record.get("epochs", record.get("settings", {}).get("EPOCHS", 0)) or 0) >= epochs:
+        return False
+    call_stage("train_model", **run_settings(t), epochs=epochs, learning_rate=s["LEARNING_RATE"],
+               chunk_samples=s["CHUNK_SAMPLES"], chunks_per_batch=s["CHUNKS_PER_BATCH"], resume=True, verbose=0)
     return True
 
 
-def embed_stage(paths):
-    """Stage 3 as embed_audio.py does it (without the pictures); reused when the
-    embedding was made by the current encoder. Returns True when it embedded."""
-    from dae import embedding
-    side = artifacts.sidecar_path(paths.embedding)
-    if paths.embedding.exists() and side.exists():
-        if json.loads(side.read_text()).get("encoder_sha256") == artifacts.file_hash(paths.encoder):
-            return False
-    Z, start, center, end, meta = embedding.embed_song(paths)
-    embedding.save(paths, Z, start, center, end, meta)
+def embed_stage(t, paths):
+    """Stage 3: embed_audio.py (without pictures) unless the embedding was made by
+    the current encoder. Returns True when it embedded."""
+    record = _record(paths.embedding)
+    if record is not None and paths.encoder.exists() and _made_from(record, "encoder") == artifacts.file_hash(paths.encoder):
+        return False
+    call_stage("embed_audio", **run_settings(t), plot=False)
     return True
 
 
-def pca_run_name(window, latent):
-    return f"w{float(window):g}s_PCA_z{int(latent)}"
+def pca_run_name(window, latent, seed):
+    return f"w{float(window):g}s_PCA_z{int(latent)}_s{int(seed)}"
 
 
 def flat_windows(frames, width):
@@ -309,17 +347,16 @@ def pca_stage(t, paths):
     windows, saved as the run's embedding (and pca.npz) in its run folder."""
     from dae.spectrogram import window_times, window_width
     spec_hash = artifacts.file_hash(paths.spectrogram)
-    side = artifacts.sidecar_path(paths.embedding)
-    if paths.embedding.exists() and side.exists() and (paths.run_dir / "pca.npz").exists():
-        if json.loads(side.read_text()).get("spectrogram_sha256") == spec_hash:
-            return False
+    record = _record(paths.embedding)
+    if record is not None and (paths.run_dir / "pca.npz").exists() and _made_from(record, "spectrogram") == spec_hash:
+        return False
     from sklearn.decomposition import PCA as SkPCA
     frames, T, spec, lo, hi = load_frames(paths)
     width = window_width(T, t["window"])
     X = flat_windows(frames, width)
     if len(X) <= t["latent"]:
         raise UserError(f"{paths.song} has {len(X)} windows, too few for {t['latent']} principal components")
-    pca = SkPCA(n_components=t["latent"], svd_solver="randomized", random_state=0).fit(X)
+    pca = SkPCA(n_components=t["latent"], svd_solver="randomized", random_state=t["seed"]).fit(X)
     Z = pca.transform(X).astype(np.float32)
     artifacts.save_npz(paths.run_dir / "pca.npz", components=pca.components_, mean=pca.mean_,
                        explained_variance_ratio=pca.explained_variance_ratio_, scale_min=lo, scale_max=hi)
@@ -328,7 +365,7 @@ def pca_stage(t, paths):
     artifacts.write_sidecar(paths.embedding, "embedding", _settings(t, seed=0), run=paths.run, architecture=PCA,
                             n_points=len(Z), latent_dim=int(Z.shape[1]), points_per_second=spec["sample_rate"] / 1024.0,
                             width=width, sample_rate=spec["sample_rate"], source=t["song"],
-                            spectrogram_sha256=spec_hash,
+                            spectrogram_sha256=spec_hash, inputs={"spectrogram": paths.spectrogram},
                             explained_variance=float(pca.explained_variance_ratio_.sum()))
     return True
 
@@ -345,9 +382,11 @@ def divergence_stage(paths, original_rule, settings):
     tag = f"k{stage.K}_original" if original_rule else f"k{stage.K}_x{rule['exclusion_radius']}"
     target = paths.divergence(tag)
     side = artifacts.sidecar_path(target)
-    if target.exists() and side.exists() and target.stat().st_mtime >= paths.embedding.stat().st_mtime:
+    record = _record(target)
+    emb_hash = artifacts.file_hash(paths.embedding)
+    if record is not None and _made_from(record, "embedding") == emb_hash:
         with np.load(target) as d:
-            return d["delta"], d["origins"], json.loads(side.read_text()), Zs, False
+            return d["delta"], d["origins"], record, Zs, False
     origins = np.arange(0, len(Zs) - stage.N_STEPS, stage.EVERY)
     if len(origins) < 2:
         raise UserError(f"{paths.song}: the path has {len(Zs)} points, too few for {stage.N_STEPS}-step forecasts "
@@ -363,7 +402,7 @@ def divergence_stage(paths, original_rule, settings):
     artifacts.save_npz(target, delta=delta, origins=origins, steps=np.arange(stage.N_STEPS + 1), mean=mean, std=std,
                        sem=std / np.sqrt(len(origins)), count=np.full(stage.N_STEPS + 1, len(origins)))
     artifacts.write_sidecar(target, "divergence", settings | {"K": stage.K, "ORIGINAL_RULE": original_rule},
-                            **facts)
+                            inputs={"embedding": paths.embedding}, embedding_sha256=emb_hash, **facts)
     return delta, origins, json.loads(side.read_text()), Zs, True
 
 
@@ -413,37 +452,48 @@ def run_trial(t, prepared=None):
     result = {"key": key, "song": artifacts.song_name(t["song"]), "source": t["song"], "variant": t["variant"],
               "seed": t["seed"], "window": t["window"], "latent": t["latent"], "settings": t["settings"],
               "host": socket.gethostname(), "pid": os.getpid()}
+    log = Path(t["log_dir"]) / f"{key}.log" if t.get("log_dir") else None
     try:
         limit_threads(t["threads"])
-        if prepared is None:
-            prepared = prepare_song(t["song"], t["window"], t["data_dir"], t["output_dir"],
-                                    t["synth_seconds"], t["synth_rate"])
-        if not prepared["ok"]:
-            raise UserError(prepared["error"])
-        s = t["settings"]
-        if s is None:
-            run = pca_run_name(t["window"], t["latent"])
-        else:
-            run = artifacts.run_name(t["window"], s["ALPHA"], s["BETA"], s["GAMMA"], s["DELTA"], t["latent"],
-                                     s["HISTORY"], t["seed"])
-        paths = song_paths(t["song"], t["data_dir"], t["output_dir"], run=run)
-        computed = []
-        if s is None:
-            if pca_stage(t, paths):
-                computed.append("pca")
-        else:
-            if train_stage(t, paths):
-                computed.append("training")
-            if embed_stage(paths):
-                computed.append("embedding")
-        metrics = measure(t, paths, computed)
-        result.update(status="ok", run=run, computed=computed, **metrics)
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
+        if log is not None:
+            log.parent.mkdir(parents=True, exist_ok=True)
+        with (open(log, "a") if log is not None else contextlib.nullcontext(sys.stdout)) as out, \
+                contextlib.redirect_stdout(out):
+            _run_stages(t, prepared, result)
     except Exception as e:  # noqa: BLE001 - one failing trial must not stop the others
         result.update(status="failed", error=one_line(e, t["song"]))
         if not isinstance(e, UserError):
             result["traceback"] = traceback.format_exc(limit=6)
     result["seconds"] = time.time() - t0
     return result
+
+
+def _run_stages(t, prepared, result):
+    """The stages of one trial (run_trial catches what goes wrong)."""
+    if prepared is None:
+        prepared = prepare_song(t["song"], t["window"], t["data_dir"], t["output_dir"],
+                                t["synth_seconds"], t["synth_rate"])
+    if not prepared["ok"]:
+        raise UserError(prepared["error"])
+    s = t["settings"]
+    if s is None:
+        run = pca_run_name(t["window"], t["latent"], t["seed"])
+    else:
+        run = artifacts.run_name(t["window"], s["ALPHA"], s["BETA"], s["GAMMA"], s["DELTA"], t["latent"],
+                                 s["HISTORY"], t["seed"])
+    paths = song_paths(t["song"], t["data_dir"], t["output_dir"], run=run)
+    computed = []
+    if s is None:
+        if pca_stage(t, paths):
+            computed.append("pca")
+    else:
+        if train_stage(t, paths):
+            computed.append("training")
+        if embed_stage(t, paths):
+            computed.append("embedding")
+    metrics = measure(t, paths, computed)
+    result.update(status="ok", run=run, computed=computed, **metrics)
 
 
 def measure(t, paths, computed):
