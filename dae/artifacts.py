@@ -32,7 +32,19 @@ import numpy as np
 
 from dae.errors import UserError
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg")
+# File names taken as a song's audio: every audio container and codec the bundled ffmpeg
+# decodes, and video files with a sound track. (An existing file is read whatever its
+# suffix; this list names songs and finds data/<song>.<ext>, in this order of preference.)
+AUDIO_SUFFIXES = (
+    ".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".m4b", ".aac", ".adts", ".aif", ".aiff",
+    ".aifc", ".wma", ".wv", ".ape", ".apl", ".mac", ".mpc", ".mka", ".mp2", ".m2a", ".mpa", ".ac3",
+    ".eac3", ".ec3", ".dts", ".thd", ".mlp", ".tta", ".amr", ".awb", ".au", ".snd", ".caf", ".w64",
+    ".rf64", ".bwf", ".voc", ".gsm", ".sln", ".spx", ".dsf", ".dff", ".shn", ".ra", ".ram",
+    # video containers (their sound track is read)
+    ".mp4", ".m4v", ".mov", ".mkv", ".mk3d", ".webm", ".avi", ".flv", ".f4v", ".wmv", ".asf", ".mpg",
+    ".mpeg", ".vob", ".ts", ".m2ts", ".mts", ".3gp", ".3g2", ".ogv", ".mj2", ".psp", ".ism", ".ismv",
+    ".isma", ".rm", ".rmvb", ".dv",
+)
 _PACKAGES = ("numpy", "scipy", "tensorflow-cpu", "tensorflow", "keras", "matplotlib",
              "scikit-learn", "imageio", "imageio-ffmpeg", "plotly")
 
@@ -146,10 +158,19 @@ def file_hash(path, chunk=1 << 20):
 # ---------------------------------------------------------------- naming
 
 def song_name(song):
-    """The name artifacts are filed under: a path's stem, or the name itself."""
-    name = Path(str(song)).stem if any(str(song).lower().endswith(s) for s in AUDIO_SUFFIXES) else str(song)
+    """The name artifacts are filed under: a path's stem, or the name itself.
+
+    A path is an existing file (whatever its suffix) or a name ending in one of
+    AUDIO_SUFFIXES (any case): ``path/to/My Song.m4a`` -> ``My Song``. Anything
+    else is a name, which must not contain a folder.
+    """
+    text = str(song)
+    given = Path(text)
+    is_path = given.suffix.lower() in AUDIO_SUFFIXES or (bool(text) and given.is_file())
+    name = given.stem if is_path else text
     if not name or name in (".", "..") or "/" in name or "\\" in name:
-        raise UserError(f"song {song!r} is not a usable name; give a file name such as 'mysong' or 'path/to/mysong.wav'")
+        raise UserError(f"song {song!r} is not a usable name; give a name such as 'mysong' or the path of an "
+                        "audio or video file, such as 'path/to/mysong.wav'")
     return name
 
 
@@ -203,11 +224,19 @@ class Paths:
         return self.run_dir / f"divergence_{tag}.npz"
 
     def audio_candidates(self, song):
-        """Where the audio for `song` may be: the path itself, then data/<song>.<ext>."""
+        """Where the audio for `song` may be: the path itself (an existing file, or a
+        name with an audio or video suffix), else every file data/<song>.<ext> with a
+        suffix in AUDIO_SUFFIXES (any case), in that order of preference."""
         given = Path(str(song))
-        if given.suffix.lower() in AUDIO_SUFFIXES or given.exists():
+        if given.suffix.lower() in AUDIO_SUFFIXES or given.is_file():
             return [given]
-        return [self.data / f"{self.song}{s}" for s in AUDIO_SUFFIXES]
+        if not self.data.is_dir():
+            return []
+        import glob
+        rank = {s: i for i, s in enumerate(AUDIO_SUFFIXES)}
+        found = [p for p in self.data.glob(f"{glob.escape(self.song)}.*")
+                 if p.stem == self.song and p.suffix.lower() in rank and p.is_file()]
+        return sorted(found, key=lambda p: (rank[p.suffix.lower()], p.name))
 
 
 RUN_SETTINGS = ("WINDOW_SECONDS", "ALPHA", "BETA", "GAMMA", "DELTA", "LATENT_DIM", "HISTORY", "SEED")
