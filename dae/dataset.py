@@ -1,4 +1,6 @@
 """Stage 1 data: find the song's audio, make its spectrogram, save and load it."""
+from pathlib import Path
+
 import numpy as np
 
 from dae import artifacts, audio, synth
@@ -10,11 +12,20 @@ SAVE_HINT = "run `python save_dataset.py` (with the same --song) first"
 
 
 def find_audio(song, paths):
-    """The audio file for `song`; the demo song is synthesised on first use."""
-    candidates = paths.audio_candidates(song)
-    for c in candidates:
-        if c.is_file():
-            return c
+    """The audio file for `song`; the demo song is synthesised on first use.
+
+    song : a path (used as given) or a name, looked up as data/<name>.<ext> for
+    every ext in `artifacts.AUDIO_SUFFIXES`. Two different files for one name
+    (data/x.mp3 and data/x.flac) are refused rather than one picked silently.
+    """
+    candidates = [c for c in paths.audio_candidates(song)]
+    found = [c for c in candidates if c.is_file()]
+    if len(found) > 1 and len({artifacts.file_hash(c) for c in found}) > 1:
+        raise UserError(f"song {paths.song!r} has {len(found)} different audio files "
+                        f"({', '.join(c.name for c in found)} in {found[0].parent}); "
+                        f"pass the one you mean with --song {found[0]}, or rename or remove the others")
+    if found:
+        return found[0]
     if str(song) == DEMO:
         target = paths.data / f"{DEMO}.wav"
         print(f"synthesising the demo song into {target}")
@@ -22,8 +33,36 @@ def find_audio(song, paths):
         return target
     if len(candidates) == 1:
         raise UserError(f"audio file not found: {candidates[0]}; check the path given to --song")
-    raise UserError(f"no audio found for song {song!r} (looked for {', '.join(map(str, candidates))}); "
-                    "copy the file there or pass --song path/to/song.wav")
+    raise UserError(f"no audio found for song {song!r} (looked for {paths.data / paths.song}.wav, .flac, .mp3, "
+                    ".m4a, .ogg, ... or any audio or video file); copy the file there or pass --song path/to/song.wav")
+
+
+def check_same_song(paths, source, sha256):
+    """Refuse to file `source` under a song folder made from a different audio file.
+
+    Songs are filed by file name, so a.mp3 and b/a.flac both go to data/a/; the
+    second would silently replace the first's spectrogram (and orphan its runs).
+    The same file with new contents (an edited song) is remade as usual.
+    """
+    import json
+    try:
+        old = json.loads(artifacts.sidecar_path(paths.spectrogram).read_text())
+    except (OSError, ValueError):
+        return
+    if not isinstance(old, dict) or not isinstance(old.get("source"), str):
+        return
+    if old.get("source_sha256") == sha256 or _same_path(old["source"], source):
+        return
+    raise UserError(f"{paths.song_dir} already holds the song {old['source']}, a different file with the same "
+                    f"name as {source}; rename {source.name} to keep both (songs are filed by file name), "
+                    f"or remove {paths.song_dir} to replace it")
+
+
+def _same_path(a, b):
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return False
 
 
 def make(song, paths, window_seconds):
@@ -32,13 +71,15 @@ def make(song, paths, window_seconds):
     Returns the metadata dict written to the sidecar.
     """
     source = find_audio(song, paths)
+    source_sha256 = artifacts.file_hash(source)
+    check_same_song(paths, source, source_sha256)
     x, sr = audio.read_audio(source)
     if np.max(np.abs(x)) == 0:
         raise UserError(f"{source} is silent (every sample is zero); use a song with sound in it")
     F, T, S = magnitude_spectrogram(x, sr)
     width = window_width(T, window_seconds)
     meta = {
-        "source": str(source), "source_sha256": artifacts.file_hash(source),
+        "source": str(source), "source_sha256": source_sha256,
         "sample_rate": sr, "duration_s": x.size / sr, "bins_per_second": bins_per_second(sr),
         "n_time": int(S.shape[1]), "height": int(S.shape[0]),
         "window_seconds": float(window_seconds), "window_width": width,
