@@ -8,11 +8,10 @@ of mean ln δ, and the path's smoothness (mean turning angle).
 """
 import numpy as np
 
+import settings
 from dae import artifacts, cli, stages
 from dae.errors import UserError
 from dae.forecast import divergence, growth_rate, turning_angle
-from settings import (SONG, WINDOW_SECONDS, LATENT_DIM, ALPHA, BETA, GAMMA, DELTA,  # shared settings
-                      HISTORY, SEED, DATA_DIR, OUTPUT_DIR)
 
 N_STEPS = 30             # forecast steps from each initial condition
 EVERY = 10               # an initial condition at every EVERY-th valid index
@@ -25,8 +24,13 @@ LIMITS = {"N_STEPS": (2, 10_000)}  # a growth rate needs at least two steps
 
 
 def main():
-    cfg = cli.configure(globals(), limits=LIMITS)
+    cfg = cli.configure(artifacts.select_run(globals(), settings), limits=LIMITS)
     paths = artifacts.run_paths(cfg)
+    with artifacts.writing(paths, "divergence.py"):
+        _divergence(paths, cfg)
+
+
+def _divergence(paths, cfg):
     Z, Zs, meta, field, rule = stages.knn_setup(paths, K, EXCLUSION_RADIUS, ORIGINAL_RULE)
     origins = np.arange(0, len(Zs) - N_STEPS, EVERY)
     if len(origins) < 2:
@@ -42,7 +46,7 @@ def main():
     marks = sorted({1, min(5, N_STEPS), min(29, N_STEPS)})
     artifacts.save_npz(target, delta=delta, origins=origins, steps=np.arange(N_STEPS + 1), mean=mean, std=std,
                        sem=std / np.sqrt(len(origins)), count=np.full(N_STEPS + 1, len(origins)))
-    artifacts.write_sidecar(target, "divergence", cfg, run=paths.run, architecture=meta["architecture"],
+    artifacts.write_sidecar(target, "divergence", cfg, inputs={"embedding": meta}, run=paths.run, architecture=meta["architecture"],
                             latent_dim=int(Z.shape[1]), n_initial_conditions=len(origins), **rule,
                             growth_per_step=slope, growth_per_second=per_second, fit_steps=[1, FIT_STEPS],
                             turning_angle_deg=smooth, points_per_second=meta["points_per_second"],

@@ -3,10 +3,9 @@
 v̂(z) is the inverse-distance weighted mean displacement of the K nearest
 embedded points (embedding scaled per dimension to [0, 1]).
 """
+import settings
 from dae import artifacts, cli, stages
 from dae.forecast import rollout
-from settings import (SONG, WINDOW_SECONDS, LATENT_DIM, ALPHA, BETA, GAMMA, DELTA,  # shared settings
-                      HISTORY, SEED, DATA_DIR, OUTPUT_DIR)
 
 N_STEPS = 200            # steps to forecast
 INITIAL_CONDITION = -1   # index of the starting point on the path; -1 = a fixed choice drawn with SEED
@@ -16,13 +15,15 @@ ORIGINAL_RULE = False    # the original's rule instead: no exclusion, drop the n
 
 
 def main():
-    cfg = cli.configure(globals())
+    cfg = cli.configure(artifacts.select_run(globals(), settings))
     paths = artifacts.run_paths(cfg)
-    Z, Zs, meta, field, rule = stages.knn_setup(paths, K, EXCLUSION_RADIUS, ORIGINAL_RULE)
-    ic = stages.initial_condition(INITIAL_CONDITION, 0, len(Z) - 2, SEED)
-    forecast = rollout(field, Zs[ic], N_STEPS, origin=ic)
-    method = "knn-original" if ORIGINAL_RULE else "knn"
-    data, png, html = stages.save_forecast(paths, method, ic, forecast, Zs, cfg, scaled=True, **rule)
+    with artifacts.writing(paths, "forecast_knn.py"):
+        Z, Zs, meta, field, rule = stages.knn_setup(paths, K, EXCLUSION_RADIUS, ORIGINAL_RULE)
+        ic = stages.initial_condition(INITIAL_CONDITION, 0, len(Z) - 2, cfg["SEED"])
+        forecast = rollout(field, Zs[ic], N_STEPS, origin=ic)
+        method = "knn-original" if ORIGINAL_RULE else "knn"
+        data, png, html = stages.save_forecast(paths, method, ic, forecast, Zs, cfg, {"embedding": meta},
+                                               scaled=True, **rule)
     print(f"KNN forecast, {N_STEPS} steps from index {ic}: saved {data}, {png} and {html.name}")
 
 

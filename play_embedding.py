@@ -4,10 +4,9 @@ The point shown at time t is the one whose window is centred on t; the whole
 path is drawn faint, the last TAIL points highlighted, the camera turns slowly,
 and a spectrogram panel with a cursor shows what is playing.
 """
+import settings
 from dae import artifacts, cli, dataset, plotting, video
 from dae.embedding import load as load_embedding
-from settings import (SONG, WINDOW_SECONDS, LATENT_DIM, ALPHA, BETA, GAMMA, DELTA,  # shared settings
-                      HISTORY, SEED, DATA_DIR, OUTPUT_DIR)
 
 FPS = 30                  # frames per second (positions are interpolated between the 43 points/s)
 WIDTH, HEIGHT = 1280, 720 # pixels
@@ -19,18 +18,25 @@ PROGRESS = True           # show a progress bar
 
 
 def main():
-    cfg = cli.configure(globals())
+    cfg = cli.configure(artifacts.select_run(globals(), settings))
     paths = artifacts.run_paths(cfg)
-    emb = load_embedding(paths)
-    F, T, S, spec = dataset.load(paths)
-    P, _, note = plotting.project3(emb["Z"])
-    title = f"{paths.song} · {emb['meta']['architecture']} · {WINDOW_SECONDS:g} s window" + (f" · PCA" if note else "")
-    kwargs = dict(P=P, t_center=emb["t_center"], spec=(F, T, S, spec["duration_s"]) if SPECTROGRAM else None,
-                  width=WIDTH, height=HEIGHT, tail=TAIL, degrees_per_second=DEGREES_PER_SECOND, title=title)
-    n = video.render(paths.video, spec["source"], kwargs, spec["duration_s"], FPS, WORKERS or None, PROGRESS)
-    artifacts.write_sidecar(paths.video, "video", cfg, run=paths.run, frames=n, fps=FPS,
-                            duration_s=spec["duration_s"], audio=spec["source"],
-                            sync="the point shown at time t is the path at the window centred on t")
+    with artifacts.writing(paths, "play_embedding.py"):
+        # the embedding, the spectrogram and the audio must be one chain: the audio that is muxed in
+        # is the one the spectrogram (shown) was made from, and the path was embedded from that spectrogram
+        emb = load_embedding(paths, need_audio=True)
+        spec = emb["chain"]["spectrogram"]
+        F, T, S = dataset.arrays(spec)
+        P, _, note = plotting.project3(emb["Z"])
+        title = (f"{paths.song} · {emb['meta']['architecture']} · {cfg['WINDOW_SECONDS']:g} s window"
+                 + (" · PCA" if note else ""))
+        kwargs = dict(P=P, t_center=emb["t_center"], spec=(F, T, S, spec["duration_s"]) if SPECTROGRAM else None,
+                      width=WIDTH, height=HEIGHT, tail=TAIL, degrees_per_second=DEGREES_PER_SECOND, title=title)
+        n = video.render(paths.video, spec["source"], kwargs, spec["duration_s"], FPS, WORKERS or None, PROGRESS)
+        artifacts.write_sidecar(paths.video, "video", cfg, run=paths.run, frames=n, fps=FPS,
+                                inputs={"embedding": emb["meta"], "spectrogram": spec,
+                                        "audio": (spec["source"], spec["source_sha256"])},
+                                duration_s=spec["duration_s"], audio=spec["source"],
+                                sync="the point shown at time t is the path at the window centred on t")
     print(f"saved {paths.video} ({n} frames at {FPS} fps, {spec['duration_s']:.2f} s with audio)")
 
 

@@ -3,18 +3,18 @@
 Trained on the first 80% of the path, scored on the held-out last 20% beside
 a persistence baseline (v_t predicted as v_t-1).
 """
+import settings
 from dae import artifacts, cli, stages
-from settings import (SONG, WINDOW_SECONDS, LATENT_DIM, ALPHA, BETA, GAMMA, DELTA,  # shared settings
-                      HISTORY, SEED, DATA_DIR, OUTPUT_DIR)
 
 EPOCHS = 10        # as the original
 BATCH_SIZE = 4    # as the original
 
 
 def main():
-    cfg = cli.configure(globals())
+    cfg = cli.configure(artifacts.select_run(globals(), settings))
     paths = artifacts.run_paths(cfg)
-    report = stages.train_latent(paths, "lstm", EPOCHS, BATCH_SIZE, SEED, cfg)
+    with artifacts.writing(paths, "train_latent_lstm.py"):
+        report = stages.train_latent(paths, "lstm", EPOCHS, BATCH_SIZE, cfg["SEED"], cfg)
     stages.print_report(report)
     print(f"saved {paths.latent_model('lstm')}")
 

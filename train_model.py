@@ -18,26 +18,22 @@ def main():
     cfg = cli.configure(globals())
     paths = artifacts.run_paths(cfg)
     from dae import training  # TensorFlow loads after the command line is checked
-    F, T, S, spec = dataset.load(artifacts.Paths(SONG, DATA_DIR, OUTPUT_DIR))
-    frames, lo, hi = scale_unit(S.T)  # (n_time, n_freq) in [0, 1]
-    width = window_width(T, WINDOW_SECONDS)
-    epochs = EPOCHS or training.default_epochs(WINDOW_SECONDS)
-    print(f"training {paths.run} on {paths.song}: window {width} x {frames.shape[1]}, {epochs} epochs")
-    model, rows = training.train(
-        paths, frames, width, spec["sample_rate"], spec["source_sha256"], latent_dim=LATENT_DIM,
-        history=HISTORY, window_seconds=WINDOW_SECONDS, alpha=ALPHA, beta=BETA, gamma=GAMMA, delta=DELTA,
-        epochs=epochs, chunk_samples=CHUNK_SAMPLES, chunks_per_batch=CHUNKS_PER_BATCH,
-        learning_rate=LEARNING_RATE, seed=SEED, resume=RESUME, verbose=VERBOSE)
+    with artifacts.writing(paths, "train_model.py"):
+        F, T, S, spec = dataset.load(paths)  # checked against its record and its audio
+        frames, lo, hi = scale_unit(S.T)  # (n_time, n_freq) in [0, 1]
+        width = window_width(T, WINDOW_SECONDS)
+        epochs = EPOCHS or training.default_epochs(WINDOW_SECONDS)
+        print(f"training {paths.run} on {paths.song}: window {width} x {frames.shape[1]}, {epochs} epochs")
+        model, rows = training.train(
+            paths, frames, width, spec["sample_rate"], spec["source_sha256"], latent_dim=LATENT_DIM,
+            history=HISTORY, window_seconds=WINDOW_SECONDS, alpha=ALPHA, beta=BETA, gamma=GAMMA, delta=DELTA,
+            epochs=epochs, chunk_samples=CHUNK_SAMPLES, chunks_per_batch=CHUNKS_PER_BATCH,
+            learning_rate=LEARNING_RATE, seed=SEED, resume=RESUME, verbose=VERBOSE,
+            record=training.model_record(cfg | {"EPOCHS": epochs}, spec, (lo, hi), ALPHA))
     if model is None:
         return
-    record = dict(run=paths.run, architecture=artifacts.architecture_tag(ALPHA),
-                  spectrogram_sha256=artifacts.file_hash(paths.spectrogram),
-                  source_sha256=spec["source_sha256"], sample_rate=spec["sample_rate"],
-                  width=width, height=int(frames.shape[1]), scale_min=lo, scale_max=hi,
-                  epochs=len(rows), final=rows[-1] if rows else {})
-    for kind in ("encoder", "decoder", "forecaster"):
-        artifacts.write_sidecar(getattr(paths, kind), kind, cfg | {"EPOCHS": epochs}, **record)
-    print(f"saved {paths.encoder.parent}/{{encoder,decoder,forecaster}}.keras and {paths.history.name}")
+    print(f"saved {paths.model_dir} -> {paths.model_dir.resolve().name}/{{encoder,decoder,forecaster}}.keras "
+          f"and {paths.history.name}")
     print("final " + json.dumps({k: round(v, 5) for k, v in rows[-1].items()}))
 
 

@@ -1,30 +1,44 @@
-"""Where every artifact lives, how it is written, and what it records.
+"""Where every artifact lives, how it is written, what it records and how it is checked.
 
 Layout (one folder per song, one per training run, so that R and R-F, 0.5 s
 and 2 s, 3-D and 12-D results sit side by side and never overwrite each other)::
 
     data/<song>.wav                          the audio (the demo song is made here)
     data/<song>/spectrogram.npz (+ .json)    stage 1
-    data/<song>/runs/<run>/                  stage 2: encoder/decoder/forecaster .keras,
-                                             checkpoint.npz, history.csv; the run's record
-                                             is encoder.keras.json
+    data/<song>/runs/<run>/                  stage 2: checkpoint.npz, history.csv and the
+        model -> model-<id>                  committed model: a symlink to one complete folder
+        model-<id>/{encoder,decoder,forecaster}.keras (+ .json)   (the run's record is encoder.keras.json)
     data/<song>/runs/<run>/embedding.npz     stage 3 (+ .json)
     outputs/<song>/spectrogram.png
-    outputs/<song>/<run>/trajectory.png, trajectory.html
+    outputs/<song>/<run>/trajectory.png, trajectory.html, trajectory.mp4
     data/<song>/runs/<run>/latent_{mlp,lstm}.keras, forecast_*.npz, divergence_*.npz
     outputs/<song>/<run>/forecast_*.png, .html; outputs/<song>/divergence.png (notebook)
 
-Every array file has a JSON sidecar (``<file>.json``) with the settings and
-package versions that made it; the next stage checks it before loading.
-Files are written to a temporary name and renamed, so an interrupted or failed
-stage never leaves a half-written artifact or destroys the previous one.
+Provenance: every artifact has a JSON sidecar (``<file>.json``) with its kind,
+the settings and package versions that made it, the sha256 of its own bytes
+and the sha256 of every input it was made from (audio, spectrogram, encoder,
+embedding, latent model). `check` verifies an artifact and, recursively, the
+whole chain it was made from against the files there now; a stale or foreign
+input ends the stage with one line naming the stage to rerun.
+
+Writing: files are written to a temporary name (``.tmp<pid>-<name>``) and
+renamed; a trained model is written into a temporary folder, renamed to
+``model-<id>`` and published by atomically replacing the ``model`` symlink, so
+its three files and sidecars appear together or not at all. A stage holds an
+flock on its folder's ``.lock`` while it writes, and removes the temporary
+files of dead processes first.
 """
 import contextlib
 import datetime
+import fcntl
 import hashlib
+import io
 import json
 import os
 import platform
+import re
+import shutil
+import uuid
 from importlib import metadata
 from pathlib import Path
 
@@ -45,11 +59,19 @@ AUDIO_SUFFIXES = (
     ".mpeg", ".vob", ".ts", ".m2ts", ".mts", ".3gp", ".3g2", ".ogv", ".mj2", ".psp", ".ism", ".ismv",
     ".isma", ".rm", ".rmvb", ".dv",
 )
-_PACKAGES = ("numpy", "scipy", "tensorflow-cpu", "tensorflow", "keras", "matplotlib",
-             "scikit-learn", "imageio", "imageio-ffmpeg", "plotly")
 
 
 # ---------------------------------------------------------------- writing
+
+TMP_PREFIX = ".tmp"
+_TMP = re.compile(r"^\.tmp(\d+)-")
+
+
+def temporary_name(path):
+    """`.tmp<pid>-<name>` beside `path`: recognisably ours, and whose once we are dead."""
+    path = Path(path)
+    return path.with_name(f"{TMP_PREFIX}{os.getpid()}-{path.name}")
+
 
 @contextlib.contextmanager
 def atomic_path(path):
@@ -61,7 +83,7 @@ def atomic_path(path):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp{os.getpid()}-{path.name}")
+    tmp = temporary_name(path)
     try:
         yield tmp
         os.replace(tmp, path)
@@ -98,7 +120,131 @@ def _jsonable(x):
     raise TypeError(f"not JSON serialisable: {type(x).__name__}")
 
 
+def _alive(pid):
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(*folders):
+    """Delete ``.tmp<pid>-*`` files and folders in `folders` whose process is dead; returns them."""
+    removed = []
+    for folder in folders:
+        folder = Path(folder)
+        if not folder.is_dir():
+            continue
+        for p in folder.iterdir():
+            m = _TMP.match(p.name)
+            if m is None or _alive(int(m.group(1))):
+                continue
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
+
+
+# ---------------------------------------------------------------- locks
+
+LOCK_NAME = ".lock"
+
+
+def _holder(lock_file):
+    try:
+        info = json.loads(Path(lock_file).read_text())
+        return (f"process {int(info['pid'])} ({info['stage']}, since {info['since']})")
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another process"
+
+
+@contextlib.contextmanager
+def locked(folder, stage):
+    """Hold an exclusive flock on `folder`/.lock while a stage writes into `folder`.
+
+    A second writer gets a UserError naming the process that holds it. The lock
+    goes with the process (a killed holder frees it); the file itself stays.
+    """
+    folder = Path(folder)
+    created, top = not folder.exists(), folder
+    while not top.parent.exists():
+        top = top.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    lock_file = folder / LOCK_NAME
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(f"{folder} is being written by {_holder(lock_file)}; wait for it to finish "
+                            "(or stop it), then run this again") from None
+        now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps({"pid": os.getpid(), "stage": stage, "since": now}).encode(), 0)
+        yield lock_file
+        created = created and [p.name for p in folder.iterdir()] == [LOCK_NAME]
+    except BaseException:
+        created = created and [p.name for p in folder.iterdir()] == [LOCK_NAME]
+        raise
+    finally:
+        if created:  # a stage that failed before writing anything leaves no empty folder behind
+            lock_file.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                for p in (folder, *folder.parents):
+                    p.rmdir()
+                    if p == top:
+                        break
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def writing(paths, stage):
+    """What a stage does around its writes: lock its folder (the run's, or the song's
+    for stage 1) and remove what crashed processes left there and in its outputs."""
+    folder = paths.run_dir if paths.run is not None else paths.song_dir
+    outputs = paths.output_dir if paths.run is not None else paths.outputs / paths.song
+    with locked(folder, stage) as lock_file:
+        remove_stale_temporaries(folder, outputs)
+        yield lock_file
+
+
 # ---------------------------------------------------------------- sidecars
+
+_PACKAGES = ("numpy", "scipy", "tensorflow-cpu", "tensorflow", "keras", "matplotlib",
+             "scikit-learn", "imageio", "imageio-ffmpeg", "plotly")
+
+# The script that makes each kind of artifact: the stage a stale one names.
+MAKERS = {"audio": "save_dataset.py", "spectrogram": "save_dataset.py", "encoder": "train_model.py",
+          "decoder": "train_model.py", "forecaster": "train_model.py", "embedding": "embed_audio.py",
+          "latent mlp": "train_latent_mlp.py", "latent lstm": "train_latent_lstm.py",
+          "knn forecast": "forecast_knn.py", "knn-original forecast": "forecast_knn.py",
+          "mlp forecast": "forecast_mlp.py", "lstm forecast": "forecast_lstm.py",
+          "divergence": "divergence.py", "video": "play_embedding.py"}
+MODEL_PARTS = ("encoder", "decoder", "forecaster")
+
+# Facts the loaders rely on, by kind (a record without them is refused, not half-used).
+REQUIRED_FACTS = {
+    "spectrogram": ("source", "source_sha256", "sample_rate", "duration_s", "n_time", "window_width"),
+    "encoder": ("run", "model_id", "unit", "width", "height", "latent_dim", "scale_min", "scale_max",
+                "sample_rate", "architecture"),
+    "decoder": ("run", "model_id", "unit"),
+    "forecaster": ("run", "model_id", "unit"),
+    "embedding": ("run", "architecture", "latent_dim", "width", "sample_rate", "points_per_second"),
+    "latent mlp": ("run", "history", "lo", "hi"),
+    "latent lstm": ("run", "history", "lo", "hi"),
+    "divergence": ("run", "architecture", "latent_dim", "rule", "exclusion_radius", "turning_angle_deg",
+                   "delta_at", "growth_per_step", "growth_per_second"),
+}
+_NUMBERS = {"sample_rate", "duration_s", "n_time", "window_width", "width", "height", "latent_dim",
+            "scale_min", "scale_max", "points_per_second", "history", "turning_angle_deg",
+            "growth_per_step", "growth_per_second"}
+
 
 def versions():
     """Python and package versions, for the record."""
@@ -116,36 +262,6 @@ def sidecar_path(path):
     return path.with_name(path.name + ".json")
 
 
-def write_sidecar(path, kind, settings, **facts):
-    """Record what made the artifact at `path`: its kind, settings, facts, versions."""
-    save_json(sidecar_path(path), {
-        "kind": kind,
-        "file": Path(path).name,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "settings": settings,
-        "versions": versions(),
-        **facts,
-    })
-
-
-def read_sidecar(path, kind, missing_hint):
-    """Load the sidecar of `path`, checking the artifact exists and is a `kind`.
-
-    missing_hint : str, what to run to make it (used in the error message).
-    """
-    path = Path(path)
-    side = sidecar_path(path)
-    if not path.exists() or not side.exists():
-        raise UserError(f"{path} does not exist yet: {missing_hint}")
-    try:
-        meta = json.loads(side.read_text())
-    except (OSError, ValueError) as e:
-        raise UserError(f"{side} is unreadable ({e}); remake it: {missing_hint}") from None
-    if meta.get("kind") != kind:
-        raise UserError(f"{path} holds a {meta.get('kind')!r}, expected a {kind!r}; remake it: {missing_hint}")
-    return meta
-
-
 def file_hash(path, chunk=1 << 20):
     """SHA-256 of a file's bytes (hex), to tie artifacts to their source."""
     h = hashlib.sha256()
@@ -153,6 +269,271 @@ def file_hash(path, chunk=1 << 20):
         for block in iter(lambda: f.read(chunk), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def rerun(kind):
+    """How to remake an artifact of `kind`, for error messages."""
+    return f"`python {MAKERS.get(kind, 'the stage that made it')}` with the same settings"
+
+
+def _input_record(source):
+    """{file, sha256} of an input given as a checked record (dict), (path, sha256) or a path."""
+    if isinstance(source, dict):
+        return {"file": str(source["path"]), "sha256": source["sha256"]}
+    if isinstance(source, tuple):
+        return {"file": str(source[0]), "sha256": source[1]}
+    return {"file": str(source), "sha256": file_hash(source)}
+
+
+def write_sidecar(path, kind, settings, inputs=None, **facts):
+    """Record what made the artifact at `path`: its kind, settings, facts, versions,
+    the sha256 of its bytes and of each input it was made from.
+
+    inputs : {role: checked record (see `check`) | (path, sha256) | path}; the
+    roles are the kinds of the inputs ('audio', 'spectrogram', 'encoder', ...).
+    """
+    save_json(sidecar_path(path), {
+        "kind": kind,
+        "file": Path(path).name,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "settings": settings,
+        "versions": versions(),
+        "sha256": file_hash(path),
+        "inputs": {role: _input_record(src) for role, src in (inputs or {}).items()},
+        **facts,
+    })
+
+
+def read_sidecar(path, kind, missing_hint):
+    """Load the sidecar of `path`, checking the artifact exists, is a `kind` and
+    that the record has the shape the loaders rely on.
+
+    missing_hint : str, what to run to make it (used in the error message).
+    Returns the record with "path" (the artifact's Path) added.
+    """
+    path = Path(path)
+    side = sidecar_path(path)
+    if not path.exists() or not side.exists():
+        raise UserError(f"{path} does not exist yet: {missing_hint}")
+    remake = f"remake it: {rerun(kind)}"
+    try:
+        meta = json.loads(side.read_text())
+    except (OSError, ValueError) as e:
+        raise UserError(f"{side} is unreadable ({_first_line(e)}); {remake}") from None
+    if not isinstance(meta, dict):
+        raise UserError(f"{side} is not a record (a JSON {type(meta).__name__}, not an object); {remake}")
+    if meta.get("kind") != kind:
+        raise UserError(f"{path} holds a {meta.get('kind')!r}, expected a {kind!r}; {remake}")
+    shape = {"settings": dict, "sha256": str, "inputs": dict}
+    bad = [k for k, t in shape.items() if not isinstance(meta.get(k), t)]
+    bad += [k for k in REQUIRED_FACTS.get(kind, ()) if k not in meta]
+    bad += [k for k in REQUIRED_FACTS.get(kind, ()) if k in _NUMBERS and not _is_number(meta[k])]
+    bad += [f"inputs.{r}" for r, rec in meta.get("inputs", {}).items()
+            if not (isinstance(rec, dict) and isinstance(rec.get("sha256"), str))] \
+        if isinstance(meta.get("inputs"), dict) else []
+    if bad:
+        raise UserError(f"{side} lacks or garbles {', '.join(bad)} (damaged, or made by an older version "
+                        f"without provenance); {remake}")
+    meta["path"] = path
+    return meta
+
+
+def _is_number(x):
+    if isinstance(x, list):
+        return all(_is_number(v) for v in x)
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _first_line(e):
+    text = str(e).strip().splitlines()
+    return (text[0] if text else type(e).__name__)[:160]
+
+
+# ---------------------------------------------------------------- checking a chain
+
+def check(paths, kind, path=None, need_audio=False):
+    """Check the artifact of `kind` (at `path`, or where `paths` puts it) and the
+    whole chain it was made from, against the files there now.
+
+    Each artifact's bytes must match the sha256 in its sidecar, and each input's
+    current bytes the sha256 the artifact recorded for it; a run's artifacts must
+    belong to `paths.run`; a model's three parts must come from one save. The
+    earliest stale link is reported, naming the stage to rerun. The audio is
+    checked when it is where the spectrogram says (and must be, with `need_audio`).
+
+    Returns {kind: checked record} for the whole chain: each record is its
+    sidecar plus "path" and, for .npz files, "blob" (the bytes that were hashed,
+    so what is loaded is what was checked).
+    """
+    chain = {}
+    _check(paths, kind, chain, need_audio, None if path is None else Path(path))
+    return chain
+
+
+def _locate(paths, kind, chain):
+    if kind == "spectrogram":
+        return paths.spectrogram
+    if kind in MODEL_PARTS:
+        if "model folder" not in chain:
+            chain["model folder"] = model_folder(paths)
+        return chain["model folder"] / f"{kind}.keras"
+    if kind == "embedding":
+        return paths.embedding
+    if kind in ("latent mlp", "latent lstm"):
+        return paths.latent_model(kind.split()[1])
+    raise ValueError(f"no fixed place for a {kind!r}")
+
+
+def _check(paths, kind, chain, need_audio, path=None):
+    if kind in chain:
+        return chain[kind]
+    path = path or _locate(paths, kind, chain)
+    meta = read_sidecar(path, kind, f"run {rerun(kind)} first")
+    # what it was made from first, so that the earliest stage to rerun is named
+    for role, rec in meta["inputs"].items():
+        if role == "audio":
+            _check_audio(path, rec, need_audio)
+        else:
+            _check(paths, role, chain, need_audio)
+    for role, rec in meta["inputs"].items():
+        if role != "audio" and chain[role]["sha256"] != rec["sha256"]:
+            raise UserError(f"{path} was made from another {role} than {chain[role]['path']} holds now "
+                            f"(stale); rerun {rerun(kind)}, then the stages after it")
+    blob = path.read_bytes() if path.suffix == ".npz" else None
+    own = hashlib.sha256(blob).hexdigest() if blob is not None else file_hash(path)
+    if own != meta["sha256"]:
+        raise UserError(f"{path} does not match its record {sidecar_path(path).name} (changed, damaged or "
+                        f"copied in since it was made); rerun {rerun(kind)}")
+    if paths.run is not None and "run" in meta and meta["run"] != paths.run:
+        raise UserError(f"{path} belongs to run {meta['run']}, not {paths.run} (copied in from another run?); "
+                        f"rerun {rerun(kind)}")
+    if blob is not None:
+        meta["blob"] = blob
+    chain[kind] = meta
+    if kind in MODEL_PARTS:
+        _check_model_unit(paths, chain, need_audio)
+    return meta
+
+
+def _check_audio(path, rec, need_audio):
+    audio = Path(rec.get("file", ""))
+    if not audio.is_file():
+        if need_audio:
+            raise UserError(f"the audio {audio} that {path.name} was made from is missing; put it back, or run "
+                            "`python save_dataset.py --song <audio>` and the later stages again")
+        return
+    if file_hash(audio) != rec["sha256"]:
+        raise UserError(f"{audio} has changed since {path} was made from it; rerun `python save_dataset.py` "
+                        "with the same --song, then the later stages")
+
+
+def _check_model_unit(paths, chain, need_audio):
+    """The encoder, decoder and forecaster in the model folder come from one save."""
+    for part in MODEL_PARTS:
+        _check(paths, part, chain, need_audio)
+    ids = {chain[p]["model_id"] for p in MODEL_PARTS}
+    units = [chain[p]["unit"] for p in MODEL_PARTS]
+    if len(ids) != 1 or any(not isinstance(u, dict) or u.get(p) != chain[p]["sha256"]
+                            for u in units for p in MODEL_PARTS):
+        raise UserError(f"{chain['model folder']} mixes parts of different saves; retrain: "
+                        "`python train_model.py --resume false` with the same settings")
+
+
+def arrays(meta, required=()):
+    """The arrays of a checked .npz record (from the bytes that were checked).
+
+    Corrupt, truncated or pickled (object) archives and missing arrays are a
+    UserError naming the stage to rerun.
+    """
+    path, kind = meta["path"], meta["kind"]
+    blob = meta["blob"] if "blob" in meta else Path(path).read_bytes()
+    try:
+        archive = np.load(io.BytesIO(blob), allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise ValueError("not an .npz archive")
+        with archive as d:
+            out = {k: d[k] for k in d.files}
+    except Exception as e:  # zipfile, zlib, format and pickle errors alike
+        raise UserError(f"{path} is damaged or unreadable ({_first_line(e)}); rerun {rerun(kind)}") from None
+    missing = [k for k in required if k not in out]
+    if missing:
+        raise UserError(f"{path} lacks the arrays {', '.join(missing)}; rerun {rerun(kind)}")
+    return out
+
+
+def load_keras(meta, compile=False):
+    """The Keras model of a checked record; a damaged or foreign file is a UserError."""
+    import keras
+    try:
+        return keras.models.load_model(meta["path"], compile=compile)
+    except Exception as e:
+        raise UserError(f"{meta['path']} could not be loaded ({type(e).__name__}: {_first_line(e)}); "
+                        f"rerun {rerun(meta['kind'])}") from None
+
+
+# ---------------------------------------------------------------- the committed model
+
+MODEL_LINK = "model"
+
+
+def model_folder(paths):
+    """The folder of the run's committed model (where the `model` symlink points now)."""
+    try:
+        return paths.model_dir.resolve(strict=True)
+    except (FileNotFoundError, RuntimeError, OSError):
+        pass
+    if (paths.run_dir / "encoder.keras").exists():
+        raise UserError(f"{paths.run_dir} holds a model saved by an older version of this project (no provenance); "
+                        "retrain it: `python train_model.py --resume false` with the same settings")
+    raise UserError(f"{paths.encoder} does not exist yet: no trained model for {paths.run}; "
+                    "run `python train_model.py` with the same settings first")
+
+
+def _fsync(path, directory=False):
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def commit_model(paths, write):
+    """Publish a trained model as one unit.
+
+    write(folder, model_id) writes every file of the model (with sidecars) into
+    a fresh temporary folder ``.tmp<pid>-model-<id>`` beside the run; the folder
+    is renamed to ``model-<id>`` and the ``model`` symlink is atomically
+    replaced to point at it (the commit point). A crash at any instant leaves
+    the previous model (or none) in place, never a mix. Older folders, except
+    the one just replaced (a reader may still be loading it), are removed.
+    Returns the committed folder.
+    """
+    run_dir = paths.run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    model_id = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+    name = f"{MODEL_LINK}-{model_id}"
+    tmp = run_dir / f"{TMP_PREFIX}{os.getpid()}-{name}"
+    tmp.mkdir()
+    try:
+        write(tmp, model_id)
+        for f in tmp.iterdir():
+            _fsync(f)
+        _fsync(tmp, directory=True)
+        os.rename(tmp, run_dir / name)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    link = paths.model_dir
+    previous = os.readlink(link) if link.is_symlink() else None
+    link_tmp = temporary_name(link)
+    link_tmp.unlink(missing_ok=True)
+    os.symlink(name, link_tmp)
+    os.replace(link_tmp, link)                       # the commit point
+    _fsync(run_dir, directory=True)
+    for old in run_dir.glob(f"{MODEL_LINK}-*"):
+        if old.name not in (name, previous) and old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+    return run_dir / name
 
 
 # ---------------------------------------------------------------- naming
@@ -199,9 +580,10 @@ class Paths:
         self.run = run
         if run is not None:
             self.run_dir = self.song_dir / "runs" / run
-            self.encoder = self.run_dir / "encoder.keras"
-            self.decoder = self.run_dir / "decoder.keras"
-            self.forecaster = self.run_dir / "forecaster.keras"
+            self.model_dir = self.run_dir / MODEL_LINK      # symlink to the committed model's folder
+            self.encoder = self.model_dir / "encoder.keras"
+            self.decoder = self.model_dir / "decoder.keras"
+            self.forecaster = self.model_dir / "forecaster.keras"
             self.checkpoint_state = self.run_dir / "checkpoint.npz"
             self.history = self.run_dir / "history.csv"
             self.embedding = self.run_dir / "embedding.npz"
@@ -239,10 +621,46 @@ class Paths:
         return sorted(found, key=lambda p: (rank[p.suffix.lower()], p.name))
 
 
+# ---------------------------------------------------------------- run identity
+
 RUN_SETTINGS = ("WINDOW_SECONDS", "ALPHA", "BETA", "GAMMA", "DELTA", "LATENT_DIM", "HISTORY", "SEED")
+RUN_IDENTITY = ("SONG", "DATA_DIR", "OUTPUT_DIR") + RUN_SETTINGS
+_SELECTS = {
+    "SONG": "the song (a name, or the audio file it was saved from)",
+    "DATA_DIR": "the folder of arrays and models",
+    "OUTPUT_DIR": "the folder of pictures and videos",
+    "WINDOW_SECONDS": "the window it was trained with (s)",
+    "ALPHA": "the forecasting-loss weight it was trained with (0 = R, > 0 = R-F)",
+    "BETA": "the reconstruction-loss weight it was trained with",
+    "GAMMA": "the off-centre-loss weight it was trained with",
+    "DELTA": "the curvature-loss weight it was trained with",
+    "LATENT_DIM": "the latent size it was trained with",
+    "HISTORY": "the forecaster history it was trained with",
+    "SEED": "the seed it was trained with",
+}
+
+
+def select_run(namespace, shared):
+    """Declare, in a later stage's `namespace` (its globals), the settings that
+    select the run folder it reads, with the shared defaults of module `shared`
+    (settings.py) and a --help that says they only select the run.
+
+    This is the one place a script's run identity comes from; `run_paths` reads
+    those names from the parsed settings. Returns `namespace`, for
+    ``cli.configure(artifacts.select_run(globals(), settings))``.
+    """
+    for name in RUN_IDENTITY:
+        namespace.setdefault(name, getattr(shared, name))
+    notes = namespace.setdefault("__notes__", {})
+    for name in RUN_IDENTITY:
+        notes.setdefault(name, f"selects the run: {_SELECTS[name]}")
+    return namespace
 
 
 def run_paths(settings):
-    """Paths of the run that `settings` (a script's configured constants) describe."""
+    """Paths of the run that `settings` (a script's parsed settings) describe."""
+    missing = [k for k in RUN_IDENTITY if k not in settings]
+    if missing:
+        raise TypeError(f"run_paths needs {', '.join(missing)}: declare them with artifacts.select_run")
     name = run_name(*(settings[k] for k in RUN_SETTINGS))
     return Paths(settings["SONG"], settings["DATA_DIR"], settings["OUTPUT_DIR"], run=name)

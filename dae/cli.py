@@ -154,7 +154,7 @@ def configure(namespace, argv=None, limits=None):
     shared = sys.modules.get("settings")
     if shared is not None and getattr(shared, "__file__", None):
         sources.append(shared.__file__)
-    notes = _comments(sources)
+    notes = _comments(sources) | namespace.get("__notes__", {})  # a script's own notes win (artifacts.select_run)
     doc = (namespace.get("__doc__") or "").strip()
     parser = _Parser(prog=Path(namespace.get("__file__", "script")).name,
                      description=doc.splitlines()[0] if doc else None,

@@ -88,12 +88,26 @@ def make(song, paths, window_seconds):
     artifacts.save_npz(paths.spectrogram, F=F, T=T, S=S, sample_rate=sr, height=S.shape[0],
                        window_width=width, bins_per_second=bins_per_second(sr))
     artifacts.write_sidecar(paths.spectrogram, "spectrogram", {"song": paths.song,
-                            "window_seconds": float(window_seconds)}, **meta)
+                            "window_seconds": float(window_seconds)},
+                            inputs={"audio": (source, meta["source_sha256"])}, **meta)
     return meta
 
 
-def load(paths):
-    """Load a saved spectrogram: (F, T, S, meta). S is (n_freq, n_time)."""
-    meta = artifacts.read_sidecar(paths.spectrogram, "spectrogram", SAVE_HINT)
-    with np.load(paths.spectrogram) as d:
-        return d["F"], d["T"], d["S"], meta
+def load(paths, need_audio=False):
+    """Load a saved spectrogram: (F, T, S, meta). S is (n_freq, n_time).
+
+    The spectrogram is checked against its record and its audio (when the audio
+    is where it was, or always with `need_audio`); meta is the checked record.
+    """
+    meta = artifacts.check(paths, "spectrogram", need_audio=need_audio)["spectrogram"]
+    return (*arrays(meta), meta)
+
+
+def arrays(meta):
+    """(F, T, S) of a checked spectrogram record."""
+    d = artifacts.arrays(meta, ("F", "T", "S"))
+    F, T, S = d["F"], d["T"], d["S"]
+    if F.ndim != 1 or T.ndim != 1 or S.ndim != 2 or S.shape != (len(F), len(T)) or S.shape[1] != meta["n_time"]:
+        raise UserError(f"{meta['path']} holds arrays of inconsistent shapes; "
+                        f"rerun {artifacts.rerun('spectrogram')}")
+    return F, T, S

@@ -9,15 +9,22 @@ TRAIN_HINT = "run `python train_model.py` with the same settings first"
 EMBED_HINT = "run `python embed_audio.py` with the same settings first"
 
 
-def load_run(paths):
-    """The trained run's record (the encoder sidecar) and its encoder model."""
-    meta = artifacts.read_sidecar(paths.encoder, "encoder", f"no trained model for {paths.run}; {TRAIN_HINT}")
-    import keras
-    try:
-        encoder = keras.models.load_model(paths.encoder, compile=False)
-    except Exception as e:  # a damaged or foreign file
-        raise UserError(f"{paths.encoder} could not be loaded ({type(e).__name__}); retrain: {TRAIN_HINT}") from None
-    return meta, encoder
+def load_run(paths, need_audio=False):
+    """The trained run's checked record chain and its encoder model.
+
+    Checks the committed model (its three parts come from one save and match
+    their records), that it belongs to this run, and the spectrogram and audio
+    it was trained on. Returns (chain, encoder); chain["encoder"] is the run's
+    record (the encoder sidecar).
+    """
+    chain = artifacts.check(paths, "encoder", need_audio=need_audio)
+    meta = chain["encoder"]
+    encoder = artifacts.load_keras(meta)
+    want = (None, int(meta["width"]), int(meta["height"]))
+    if tuple(encoder.input_shape) != want or encoder.output_shape[-1] != int(meta["latent_dim"]):
+        raise UserError(f"{meta['path']} maps {encoder.input_shape[1:]} to {encoder.output_shape[-1]}-D but its run "
+                        f"{paths.run} expects {want[1:]} to {meta['latent_dim']}-D; retrain: {TRAIN_HINT}")
+    return chain, encoder
 
 
 def encode(encoder, frames, width, batch_size=1024):
@@ -34,31 +41,46 @@ def encode(encoder, frames, width, batch_size=1024):
 
 
 def embed_song(paths):
-    """Embed the song of a trained run; returns (Z, t_start, t_center, t_end, run meta)."""
-    meta, encoder = load_run(paths)
-    F, T, S, spec = dataset.load(paths)
-    if artifacts.file_hash(paths.spectrogram) != meta["spectrogram_sha256"]:
-        raise UserError(f"{paths.spectrogram} changed since {paths.run} was trained; "
-                        "rerun `python train_model.py --resume false` with the same settings")
+    """Embed the song of a trained run; returns (Z, t_start, t_center, t_end, chain).
+
+    chain is the checked record chain (encoder, its model parts, spectrogram)."""
+    chain, encoder = load_run(paths)
+    meta = chain["encoder"]
+    F, T, S = dataset.arrays(chain["spectrogram"])
     frames = ((S.T - meta["scale_min"]) / (meta["scale_max"] - meta["scale_min"])).astype(np.float32)
-    Z = encode(encoder, frames, meta["width"])
-    start, center, end = window_times(len(Z), meta["width"], meta["sample_rate"])
-    return Z, start, center, end, meta
+    Z = encode(encoder, frames, int(meta["width"]))
+    if not np.all(np.isfinite(Z)):
+        raise UserError(f"the encoder of {paths.run} gives NaN or infinite points; retrain: {TRAIN_HINT}")
+    start, center, end = window_times(len(Z), int(meta["width"]), meta["sample_rate"])
+    return Z, start, center, end, chain
 
 
-def save(paths, Z, start, center, end, meta):
+def save(paths, Z, start, center, end, chain):
+    """Save the embedding with a sidecar that records the encoder and spectrogram it came from."""
+    meta = chain["encoder"]
     artifacts.save_npz(paths.embedding, Z=Z, t_start=start, t_center=center, t_end=end)
-    artifacts.write_sidecar(paths.embedding, "embedding", meta["settings"], run=paths.run,
-                            architecture=meta["architecture"], n_points=len(Z), latent_dim=int(Z.shape[1]),
-                            points_per_second=meta["sample_rate"] / 1024.0, width=meta["width"],
-                            sample_rate=meta["sample_rate"], source=meta["settings"]["SONG"],
-                            encoder_sha256=artifacts.file_hash(paths.encoder))
+    artifacts.write_sidecar(paths.embedding, "embedding", meta["settings"],
+                            inputs={"spectrogram": chain["spectrogram"], "encoder": meta},
+                            run=paths.run, architecture=meta["architecture"], n_points=len(Z),
+                            latent_dim=int(Z.shape[1]), points_per_second=meta["sample_rate"] / 1024.0,
+                            width=meta["width"], sample_rate=meta["sample_rate"],
+                            source=chain["spectrogram"]["source"], model_id=meta["model_id"])
 
 
-def load(paths):
-    """A saved embedding: dict with Z (N, d), t_start, t_center, t_end (N,) in s, and its meta."""
-    meta = artifacts.read_sidecar(paths.embedding, "embedding", f"no embedding for {paths.run}; {EMBED_HINT}")
-    with np.load(paths.embedding) as d:
-        out = {k: d[k] for k in d.files}
-    out["meta"] = meta
+def load(paths, need_audio=False):
+    """A saved embedding, checked with the whole chain it was made from.
+
+    Returns a dict with Z (N, d), t_start, t_center, t_end (N,) in s, its record
+    ("meta") and the checked chain ("chain": embedding, encoder, spectrogram...).
+    """
+    chain = artifacts.check(paths, "embedding", need_audio=need_audio)
+    meta = chain["embedding"]
+    out = artifacts.arrays(meta, ("Z", "t_start", "t_center", "t_end"))
+    Z = out["Z"]
+    if (Z.ndim != 2 or Z.shape[1] != int(meta["latent_dim"]) or not np.issubdtype(Z.dtype, np.floating)
+            or any(out[k].shape != (len(Z),) for k in ("t_start", "t_center", "t_end"))
+            or not np.all(np.isfinite(Z))):
+        raise UserError(f"{meta['path']} holds a path of shape {Z.shape} that does not fit its record "
+                        f"({meta['latent_dim']}-D, finite); {EMBED_HINT.replace(' first', '')}")
+    out["meta"], out["chain"] = meta, chain
     return out

@@ -115,3 +115,17 @@ def rollout(f, start, steps):
     for _ in range(steps):
         path.append(path[-1] + f(np.array(path)))
     return np.array(path[len(start) - 1:])
+
+
+def save(model, path):
+    """Write a trained latent model to `path` (.keras) atomically."""
+    from dae import artifacts
+    with artifacts.atomic_path(path) as tmp:
+        model.save(tmp)
+
+
+def load(meta):
+    """The latent model of a checked record (`artifacts.check`); a damaged file is a UserError
+    naming the stage to rerun (not Keras's "File not found" for a file that exists)."""
+    from dae import artifacts
+    return artifacts.load_keras(meta, compile=True)

@@ -1,20 +1,32 @@
-"""Comparing runs of one song: divergence curves and smoothness (used by the notebook)."""
-import json
+"""Comparing runs of one song: divergence curves and smoothness (used by the notebook).
+
+Everything is read through the artifact layer: each divergence result is
+checked with the chain it was made from (embedding, encoder, spectrogram), so
+a stale result is refused with the stage to rerun, never plotted.
+"""
 from pathlib import Path
 
 import numpy as np
 
-from dae import artifacts, plotting
+from dae import artifacts, embedding, plotting
 from dae.errors import UserError
+
+DIVERGENCE_ARRAYS = ("delta", "origins", "steps", "mean", "std", "sem", "count")
+
+
+def run_paths(song_dir, run):
+    """The artifact paths of `run` under data/<song>/ (`song_dir`)."""
+    song_dir = Path(song_dir)
+    return artifacts.Paths(song_dir.name, song_dir.parent, run=run)
 
 
 def load_divergence(song_dir):
-    """Every divergence result under data/<song>/runs/: list of dicts (arrays + sidecar), sorted."""
+    """Every divergence result under data/<song>/runs/: list of dicts (arrays + checked record), sorted."""
     found = []
     for path in sorted(Path(song_dir).glob("runs/*/divergence_*.npz")):
-        meta = json.loads(artifacts.sidecar_path(path).read_text())
-        with np.load(path) as d:
-            arrays = {k: d[k] for k in d.files}
+        paths = run_paths(song_dir, path.parent.name)
+        meta = artifacts.check(paths, "divergence", path=path)["divergence"]
+        arrays = artifacts.arrays(meta, DIVERGENCE_ARRAYS)
         found.append({"path": path, "run": path.parent.name, "meta": meta, **arrays})
     if not found:
         raise UserError(f"no divergence results under {song_dir}/runs; run `python divergence.py` first")
@@ -65,8 +77,8 @@ def plot_side_by_side(song_dir, results, path):
     for row, ((window, dim), both) in enumerate(sorted(pairs.items())):
         for col, arch in enumerate(("R", "R-F")):
             r = both[arch]
-            with np.load(Path(song_dir) / "runs" / r["run"] / "embedding.npz") as d:
-                Z, t = d["Z"], d["t_center"]
+            emb = embedding.load(run_paths(song_dir, r["run"]))
+            Z, t = emb["Z"], emb["t_center"]
             P, labels, note = plotting.project3(Z)
             ax = fig.add_subplot(len(pairs), 2, 2 * row + col + 1, projection="3d")
             ax.scatter(*P.T, c=t, s=1, cmap="viridis")

@@ -8,7 +8,7 @@ from dae.forecast import KNNField, unit_scale
 
 
 def load_path(paths):
-    """The run's embedded path Z (N, d) and its embedding record."""
+    """The run's embedded path Z (N, d) and its checked embedding record (chain included)."""
     emb = embedding.load(paths)
     return emb["Z"].astype(np.float64), emb["meta"]
 
@@ -44,17 +44,21 @@ def initial_condition(requested, first, last, seed):
     return int(requested)
 
 
-def save_forecast(paths, method, ic, forecast, Z, settings, **facts):
-    """Save a forecast (steps + 1, d) from index `ic` over the path Z, with its pictures."""
+def save_forecast(paths, method, ic, forecast, Z, settings, inputs, **facts):
+    """Save a forecast (steps + 1, d) from index `ic` over the path Z, with its pictures.
+
+    inputs : the checked records it was made from ({"embedding": ..., "latent mlp": ...}).
+    """
     data, png, html = paths.forecast(method, ic)
     artifacts.save_npz(data, forecast=forecast, initial_condition=ic, Z=Z)
-    artifacts.write_sidecar(data, f"{method} forecast", settings, run=paths.run, initial_condition=ic,
-                            steps=len(forecast) - 1, **facts)
+    artifacts.write_sidecar(data, f"{method} forecast", settings, inputs=inputs, run=paths.run,
+                            initial_condition=ic, steps=len(forecast) - 1, **facts)
     title = f"{paths.song} {paths.run}: {method.upper()} forecast, {len(forecast) - 1} steps from index {ic}"
     plotting.forecast_png(png, Z, forecast, title)
     plotting.forecast_html(html, Z, forecast, title)
     for path in (png, html):
-        artifacts.write_sidecar(path, f"{method} forecast plot", settings, run=paths.run, forecast=str(data))
+        artifacts.write_sidecar(path, f"{method} forecast plot", settings, inputs={f"{method} forecast": data},
+                                run=paths.run)
     return data, png, html
 
 
@@ -63,12 +67,17 @@ LATENT_HINT = "run `python train_latent_{kind}.py` with the same settings first"
 
 def train_latent(paths, kind, epochs, batch_size, seed, settings):
     """Train the latent `kind` model on the run's embedding; save it with its held-out scores."""
-    Z, _ = load_path(paths)
+    if epochs < 1:
+        raise UserError(f"EPOCHS={epochs} would replace {paths.latent_model(kind).name} with an untrained model; "
+                        "give --epochs 1 or more")
+    if batch_size < 1:
+        raise UserError(f"BATCH_SIZE={batch_size} must be at least 1")
+    Z, emb = load_path(paths)
     model, report = latent.train(kind, Z, epochs, batch_size, seed, verbose=2)
     target = paths.latent_model(kind)
-    with artifacts.atomic_path(target) as tmp:
-        model.save(tmp)
-    artifacts.write_sidecar(target, f"latent {kind}", settings, run=paths.run, **report)
+    latent.save(model, target)
+    artifacts.write_sidecar(target, f"latent {kind}", settings, inputs={"embedding": emb}, run=paths.run,
+                            epochs=int(epochs), **report)
     return report
 
 
@@ -81,13 +90,18 @@ def print_report(report):
 
 def forecast_latent(paths, kind, requested_ic, steps, seed, settings):
     """Roll the trained latent `kind` model forward from an initial condition; save and plot it."""
-    import keras
-    Z, _ = load_path(paths)
-    target = paths.latent_model(kind)
-    meta = artifacts.read_sidecar(target, f"latent {kind}", LATENT_HINT.format(kind=kind))
-    model = keras.models.load_model(target)
-    history = meta["history"]
+    chain = artifacts.check(paths, f"latent {kind}")
+    meta = chain[f"latent {kind}"]
+    Z, emb = load_path(paths)
+    if emb["sha256"] != chain["embedding"]["sha256"]:   # replaced between the two reads
+        raise UserError(f"{paths.embedding} changed while it was read; run this again")
+    model = latent.load(meta)
+    history = int(meta["history"])
+    lo, hi = np.asarray(meta["lo"], dtype=float), np.asarray(meta["hi"], dtype=float)
+    if lo.shape != (Z.shape[1],) or hi.shape != (Z.shape[1],) or history != (latent.LSTM_HISTORY if kind == "lstm" else 1):
+        raise UserError(f"{artifacts.sidecar_path(meta['path'])} does not fit the {Z.shape[1]}-D path; "
+                        f"rerun {artifacts.rerun(meta['kind'])}")
     ic = initial_condition(requested_ic, history - 1, len(Z) - 1, seed)
-    forecast = latent.rollout(latent.predictor(model, kind, meta["lo"], meta["hi"]),
-                              Z[ic - history + 1:ic + 1], steps)
-    return ic, save_forecast(paths, kind, ic, forecast, Z, settings, history=history)
+    forecast = latent.rollout(latent.predictor(model, kind, lo, hi), Z[ic - history + 1:ic + 1], steps)
+    return ic, save_forecast(paths, kind, ic, forecast, Z, settings,
+                             inputs={"embedding": emb, f"latent {kind}": meta}, history=history)

@@ -123,16 +123,59 @@ def load_checkpoint(paths, model, tag):
         return int(d["epoch"]), rows
 
 
-def save_models(paths, model):
-    for sub, path in ((model.encoder, paths.encoder), (model.decoder, paths.decoder),
-                      (model.forecaster, paths.forecaster)):
-        with artifacts.atomic_path(path) as tmp:
-            sub.save(tmp)
+def model_record(settings, spectrogram, scale, alpha):
+    """What a trained model's sidecars record besides the model itself.
+
+    settings : dict, the training script's settings; spectrogram : the checked
+    spectrogram record it was trained on (`dataset.load`'s meta); scale :
+    (min, max) used to scale it to [0, 1]; alpha : the forecasting weight.
+    """
+    lo, hi = scale
+    return dict(settings=settings, inputs={"spectrogram": spectrogram},
+                architecture=artifacts.architecture_tag(alpha), spectrogram_sha256=spectrogram["sha256"],
+                source_sha256=spectrogram.get("source_sha256"), sample_rate=spectrogram["sample_rate"],
+                scale_min=float(lo), scale_max=float(hi))
+
+
+def save_models(paths, model, rows=(), record=None):
+    """Commit the encoder, decoder and forecaster with their sidecars as one unit.
+
+    They are written into a temporary folder and published by one atomic
+    symlink swap (`artifacts.commit_model`): ``<run>/model -> model-<id>/``.
+    Each sidecar records the settings, the spectrogram the model was trained on
+    (`record`, from `model_record`), the epochs, the save's id and the sha256 of
+    all three parts. Returns the committed folder.
+    """
+    record = dict(record or {})
+    settings, inputs = record.pop("settings", {}), record.pop("inputs", {})
+    rows = list(rows)
+    facts = dict(run=paths.run, latent_dim=int(model.encoder.output_shape[-1]),
+                 width=int(model.encoder.input_shape[1]), height=int(model.encoder.input_shape[2]),
+                 epochs=len(rows), final=rows[-1] if rows else {}) | record
+
+    def write(folder, model_id):
+        for part in artifacts.MODEL_PARTS:
+            getattr(model, part).save(folder / f"{part}.keras")
+        unit = {part: artifacts.file_hash(folder / f"{part}.keras") for part in artifacts.MODEL_PARTS}
+        for part in artifacts.MODEL_PARTS:
+            artifacts.write_sidecar(folder / f"{part}.keras", part, settings, inputs=inputs,
+                                    model_id=model_id, unit=unit, **facts)
+    return artifacts.commit_model(paths, write)
+
+
+def load_models(paths):
+    """The run's committed model, checked as one unit with the chain it was trained on.
+
+    Returns (chain, encoder, decoder, forecaster); chain["encoder"] is the run's record.
+    """
+    from dae.embedding import load_run
+    chain, encoder = load_run(paths)
+    return (chain, encoder, *(artifacts.load_keras(chain[part]) for part in ("decoder", "forecaster")))
 
 
 def train(paths, frames, width, sample_rate, source_sha256, *, latent_dim, history, window_seconds,
           alpha, beta, gamma, delta, epochs, chunk_samples, chunks_per_batch, learning_rate, seed,
-          resume=True, verbose=1):
+          resume=True, verbose=1, record=None):
     """Train (or resume) the run at `paths` on scaled frames (n_time, height).
 
     Saves a checkpoint and history.csv after every epoch and the three models at
@@ -164,7 +207,7 @@ def train(paths, frames, width, sample_rate, source_sha256, *, latent_dim, histo
         model.fit(data, epochs=epochs, initial_epoch=done, steps_per_epoch=plan.shape[1], shuffle=False,
                   callbacks=[EpochCheckpoint(paths, rows, tag)], verbose=verbose)
     recalibrate_batch_norm(model.decoder, encode(model.encoder, frames, width))
-    save_models(paths, model)
+    save_models(paths, model, rows, record)  # record: what the sidecars say (see model_record)
     return model, rows
 
 

@@ -50,11 +50,15 @@ def train_small(song_path, data_dir, output_dir, *, window_seconds=0.5, latent_d
     paths, frames, width, meta = prepared(song_path, data_dir, output_dir, window_seconds)
     run = artifacts.run_name(window_seconds, alpha, 1.0, 0.0, 0.0, latent_dim, history, seed)
     rpaths = artifacts.Paths(song_path, data_dir, output_dir, run=run)
+    _, lo, hi = scale_unit(dataset.load(paths)[2].T)
+    record = training.model_record({"SONG": str(song_path), "WINDOW_SECONDS": window_seconds, "ALPHA": alpha,
+                                    "LATENT_DIM": latent_dim, "HISTORY": history, "SEED": seed, "EPOCHS": epochs},
+                                   meta, (lo, hi), alpha)
     model, rows = training.train(
         rpaths, frames, width, meta["sample_rate"], meta["source_sha256"], latent_dim=latent_dim,
         history=history, window_seconds=window_seconds, alpha=alpha, beta=1.0, gamma=0.0, delta=0.0,
         epochs=epochs, chunk_samples=chunk_samples, chunks_per_batch=chunks_per_batch,
-        learning_rate=1e-3, seed=seed, resume=resume, verbose=0)
+        learning_rate=1e-3, seed=seed, resume=resume, verbose=0, record=record)
     return rpaths, model, rows, frames, width
 
 
