@@ -19,7 +19,7 @@ def main():
     paths = artifacts.run_paths(cfg)
     with artifacts.writing(paths, "forecast_knn.py"):
         Z, Zs, meta, field, rule = stages.knn_setup(paths, K, EXCLUSION_RADIUS, ORIGINAL_RULE)
-        ic = stages.initial_condition(INITIAL_CONDITION, 0, len(Z) - 2, cfg["SEED"])
+        ic = stages.initial_condition(INITIAL_CONDITION, 0, len(Z) - 2, cfg["SEED"], len(Z))
         forecast = rollout(field, Zs[ic], N_STEPS, origin=ic)
         method = "knn-original" if ORIGINAL_RULE else "knn"
         data, png, html = stages.save_forecast(paths, method, ic, forecast, Zs, cfg, {"embedding": meta},

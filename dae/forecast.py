@@ -11,12 +11,27 @@ from scipy.spatial import cKDTree
 from dae.errors import UserError
 
 
-def displacements(Z):
-    """V[j] = Z[j+1] - Z[j]: (N-1, d)."""
+def _path(Z, least=2):
+    """Z as a float (N, d) array with N >= least finite points, or a UserError naming what is wrong."""
     Z = np.asarray(Z, dtype=np.float64)
-    if Z.ndim != 2 or len(Z) < 2:
-        raise UserError(f"a path needs at least 2 points in an (N, d) array, got shape {Z.shape}")
-    return np.diff(Z, axis=0)
+    if Z.ndim != 2 or len(Z) < least or Z.shape[1] < 1:
+        raise UserError(f"a path needs at least {least} points in an (N, d) array, got shape {Z.shape}")
+    if not np.all(np.isfinite(Z)):
+        raise UserError(f"the path holds {int(np.sum(~np.isfinite(Z)))} NaN or infinite values; "
+                        "retrain the model (`python train_model.py`) and embed again")
+    return Z
+
+
+def _count(name, value, least):
+    """A whole number >= least (bools are not numbers here), else a UserError naming it."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+        raise UserError(f"{name}={value!r} must be a whole number >= {least}")
+    return int(value)
+
+
+def displacements(Z):
+    """V[j] = Z[j+1] - Z[j]: (N-1, d) for a path Z (N, d) of N >= 2 finite points."""
+    return np.diff(_path(Z), axis=0)
 
 
 class KNNField:
@@ -34,6 +49,7 @@ class KNNField:
     def __init__(self, Z, k=5, exclusion=None, drop_nearest=False):
         self.V = displacements(Z)
         self.points = np.asarray(Z, dtype=np.float64)[:-1]
+        _count("K", k, 1)
         if not 1 <= k <= len(self.points):
             raise UserError(f"K={k} neighbours needs 1 <= K <= {len(self.points)} library points")
         if exclusion is not None and exclusion < 0:
@@ -76,7 +92,15 @@ class KNNField:
 
 
 def rollout(field, z0, steps, origin=None):
-    """Euler rollout z_{k+1} = z_k + field(z_k): (steps + 1, d) from z0 (d,)."""
+    """Euler rollout z_{k+1} = z_k + field(z_k): (steps + 1, d) from z0 (d,).
+
+    steps : int >= 0. origin : library index the queries are made for (needed
+    by a field with an exclusion radius).
+    """
+    steps = _count("N_STEPS", steps, 0)
+    z0 = np.asarray(z0, dtype=np.float64)
+    if z0.ndim != 1 or not np.all(np.isfinite(z0)):
+        raise UserError(f"the initial condition must be one finite point (d,), got shape {z0.shape}")
     path = np.empty((steps + 1, len(z0)))
     path[0] = z0
     o = None if origin is None else np.array([origin])
@@ -92,7 +116,8 @@ def divergence(Z, field, origins, steps=30):
     Each step makes one batched neighbour query for all M forecasts.
     Returns delta (M, steps + 1): delta[m, i] = |ẑ_i - z_{origin_m + i}|, delta[:, 0] = 0.
     """
-    Z = np.asarray(Z, dtype=np.float64)
+    Z = _path(Z)
+    steps = _count("N_STEPS", steps, 1)
     origins = np.asarray(origins, dtype=int)
     if origins.size == 0 or origins.min() < 0 or origins.max() + steps > len(Z) - 1:
         raise UserError(f"initial conditions must lie in 0..{len(Z) - 1 - steps} to have {steps} true steps; "
@@ -142,7 +167,7 @@ def unit_scale(Z, lo=None, hi=None):
 
     Returns (scaled Z, lo, hi); lo and hi are (d,).
     """
-    Z = np.asarray(Z, dtype=np.float64)
+    Z = _path(Z, least=1)
     lo = Z.min(axis=0) if lo is None else np.asarray(lo, dtype=np.float64)
     hi = Z.max(axis=0) if hi is None else np.asarray(hi, dtype=np.float64)
     span = np.where(hi - lo > 0, hi - lo, 1.0)
@@ -152,8 +177,16 @@ def unit_scale(Z, lo=None, hi=None):
 def growth_rate(delta, first=1, last=10):
     """Rosenstein-style slope of mean ln δ against step over steps first..last.
 
-    delta : (M, steps + 1). Returns (slope per step, intercept).
+    delta : (M, steps + 1), distances (>= 0). first, last : steps to fit,
+    0 <= first < last <= steps. Returns (slope per step, intercept).
     """
+    delta = np.asarray(delta, dtype=np.float64)
+    if delta.ndim != 2 or len(delta) < 1:
+        raise UserError(f"delta must be (M, steps + 1) with M >= 1, got shape {delta.shape}")
+    first, last = _count("first step", first, 0), _count("FIT_STEPS", last, 1)
+    if not first < last < delta.shape[1]:
+        raise UserError(f"a growth rate over steps {first}..{last} needs {first} < {last} <= {delta.shape[1] - 1} "
+                        "(the last step forecast)")
     steps = np.arange(first, last + 1)
     mean_log = np.log(np.maximum(delta[:, first:last + 1], 1e-300)).mean(axis=0)
     slope, intercept = np.polyfit(steps, mean_log, 1)

@@ -27,17 +27,33 @@ def knn_setup(paths, k, exclusion_radius, original_rule):
     return Z, Zs, meta, field, facts
 
 
-def initial_condition(requested, first, last, seed):
-    """The index to forecast from: `requested` if >= 0, else a seeded choice in first..last.
+def start_range(n_points):
+    """The start indices every forecast method accepts on a path of `n_points`: (first, last).
 
-    The seeded choice is drawn from the range every method accepts (from the
-    latent LSTM's first full history on), so KNN, MLP and LSTM forecasts of a
-    run start from the same point by default.
+    first = LSTM_HISTORY - 1 (the latent LSTM reads LSTM_HISTORY points up to
+    the start); last = n_points - 2 (the KNN library holds the points that have
+    a next point). The default start of KNN, MLP and LSTM is drawn from here.
     """
-    if last < max(first, latent.LSTM_HISTORY - 1):
-        raise UserError(f"the path is too short: no initial condition in {first}..{last}; use a longer song")
+    return latent.LSTM_HISTORY - 1, int(n_points) - 2
+
+
+def initial_condition(requested, first, last, seed, n_points):
+    """The index to forecast from.
+
+    requested : int, an index in first..last, or -1 for the default: one index
+        drawn with `seed` from `start_range(n_points)`, so KNN, MLP and LSTM
+        forecasts of a run start from the same point by default.
+    first, last : int, the indices this method accepts when one is requested.
+    seed : int in 0 .. 2**32 - 1. n_points : int, the path's length N.
+    """
+    lo, hi = start_range(n_points)
     if requested < 0:
-        return int(np.random.default_rng(seed).integers(max(first, latent.LSTM_HISTORY - 1), last + 1))
+        if hi < lo:
+            raise UserError(f"the path is too short: {n_points} points leave no start index in {lo}..{hi} "
+                            "that every method accepts; use a longer song")
+        return int(np.random.default_rng(seed).integers(lo, hi + 1))
+    if last < first:
+        raise UserError(f"the path is too short: no initial condition in {first}..{last}; use a longer song")
     if not first <= requested <= last:
         raise UserError(f"INITIAL_CONDITION={requested} is out of range: choose an index in {first}..{last} "
                         "(or -1 for a seeded choice)")
@@ -101,7 +117,7 @@ def forecast_latent(paths, kind, requested_ic, steps, seed, settings):
     if lo.shape != (Z.shape[1],) or hi.shape != (Z.shape[1],) or history != (latent.LSTM_HISTORY if kind == "lstm" else 1):
         raise UserError(f"{artifacts.sidecar_path(meta['path'])} does not fit the {Z.shape[1]}-D path; "
                         f"rerun {artifacts.rerun(meta['kind'])}")
-    ic = initial_condition(requested_ic, history - 1, len(Z) - 1, seed)
+    ic = initial_condition(requested_ic, history - 1, len(Z) - 1, seed, len(Z))
     forecast = latent.rollout(latent.predictor(model, kind, lo, hi), Z[ic - history + 1:ic + 1], steps)
     return ic, save_forecast(paths, kind, ic, forecast, Z, settings,
                              inputs={"embedding": emb, f"latent {kind}": meta}, history=history)

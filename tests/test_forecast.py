@@ -131,3 +131,64 @@ def test_latent_rollout_follows_its_model():
     path = latent.rollout(latent.predictor(Constant(), "mlp", lo, hi), np.zeros((1, 2)), 10)
     np.testing.assert_allclose(path[-1], [1.0, -0.5], atol=1e-6)
     assert len(path) == 11
+
+
+# ---------------------------------------------------------------- the default start point
+
+def test_knn_mlp_and_lstm_default_to_one_start_point_for_every_path_length():
+    """Before: KNN drew from 19..N-2, MLP and LSTM from 19..N-1: different for 1,530 of 2,800 lengths."""
+    from dae import stages
+    from dae.latent import LSTM_HISTORY
+    checked = 0
+    for n in range(3, 2803):
+        # the (first, last) each method accepts, as forecast_knn.py and stages.forecast_latent pass them
+        methods = {"knn": (0, n - 2), "mlp": (0, n - 1), "lstm": (LSTM_HISTORY - 1, n - 1)}
+        if n < LSTM_HISTORY + 1:
+            for first, last in methods.values():
+                with pytest.raises(UserError, match="too short"):
+                    stages.initial_condition(-1, first, last, 1337, n)
+            continue
+        for seed in (0, 1337):
+            picked = {m: stages.initial_condition(-1, first, last, seed, n) for m, (first, last) in methods.items()}
+            assert len(set(picked.values())) == 1, (n, seed, picked)
+            ic = picked["knn"]
+            assert all(first <= ic <= last for first, last in methods.values()), (n, ic)
+            assert LSTM_HISTORY - 1 <= ic <= n - 2
+            checked += 1
+    assert checked == 2 * (2803 - LSTM_HISTORY - 1)
+
+
+def test_the_default_start_covers_the_shared_range():
+    from dae import stages
+    lo, hi = stages.start_range(60)
+    seen = {stages.initial_condition(-1, 0, 58, seed, 60) for seed in range(2000)}
+    assert seen == set(range(lo, hi + 1)) and (lo, hi) == (19, 58)
+
+
+def test_a_requested_start_is_checked_against_the_method_range():
+    from dae import stages
+    assert stages.initial_condition(5, 0, 58, 0, 60) == 5
+    with pytest.raises(UserError, match=r"INITIAL_CONDITION=5 is out of range: choose an index in 19\.\.59"):
+        stages.initial_condition(5, 19, 59, 0, 60)
+
+
+# ---------------------------------------------------------------- arguments checked at the door
+
+@pytest.mark.parametrize("call, words", [
+    (lambda Z, f: rollout(f, Z[0], -1), "N_STEPS=-1 must be a whole number >= 0"),
+    (lambda Z, f: rollout(f, Z[0], 2.5), "N_STEPS=2.5 must be a whole number"),
+    (lambda Z, f: rollout(f, np.array([np.nan, 0.0]), 3), "one finite point"),
+    (lambda Z, f: divergence(Z, f, np.array([0, 5]), 0), "N_STEPS=0 must be a whole number >= 1"),
+    (lambda Z, f: growth_rate(np.ones((3, 31)), 1, 1), "needs 1 < 1"),
+    (lambda Z, f: growth_rate(np.ones((3, 31)), 1, 40), "needs 1 < 40 <= 30"),
+    (lambda Z, f: KNNField(Z, k=0), "K=0 must be a whole number >= 1"),
+    (lambda Z, f: KNNField(np.vstack([Z, [[np.inf, 0]]])), "1 NaN or infinite values"),
+    (lambda Z, f: unit_scale(np.zeros(5)), "(N, d) array, got shape (5,)"),
+])
+def test_bad_arguments_are_one_line_naming_the_value(call, words):
+    a = np.linspace(0, 6 * np.pi, 120)
+    Z = np.stack([np.cos(a), np.sin(a)], 1)
+    field = KNNField(Z, k=3)
+    with pytest.raises(UserError) as e:
+        call(Z, field)
+    assert words in str(e.value) and "\n" not in str(e.value)
