@@ -310,3 +310,28 @@ def test_same_stem_different_audio_never_shares_a_folder(tmp_path):
     _tone_wav(same, f=550.0)
     meta = dataset.make(same, _paths(data, same), 0.5)
     assert meta["source"] == str(same) and meta["source_sha256"] != dataset.artifacts.file_hash(first)
+
+
+def test_save_dataset_takes_an_m4a_and_gives_one_line_for_damage_or_a_name_clash(tmp_path):
+    """Through the script: before, `--song x.m4a` in a folder was 'not a usable name' and a cut WAV passed."""
+    import json
+    from conftest import run_script
+    dirs = ("--data-dir", tmp_path / "d", "--output-dir", tmp_path / "o", "--plot", "false")
+    clip = _encode(tmp_path, "m4a", seconds=3.0)
+    p = run_script("save_dataset.py", "--song", clip, *dirs, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stderr == ""
+    side = json.loads((tmp_path / "d" / "clip" / "spectrogram.npz.json").read_text())
+    assert side["source"] == str(clip) and abs(side["duration_s"] - 3.0) < 0.1
+    kept = (tmp_path / "d" / "clip" / "spectrogram.npz").read_bytes()
+
+    (tmp_path / "other").mkdir()
+    cut = tmp_path / "cut.wav"
+    good = _tone_wav(tmp_path / "whole.wav", 3.0).read_bytes()
+    cut.write_bytes(good[:int(len(good) * 0.6)])
+    for song, words in ((cut, "is damaged"), (_tone_wav(tmp_path / "other" / "clip.wav", 3.0), "already holds")):
+        p = run_script("save_dataset.py", "--song", song, *dirs, timeout=120)
+        lines = [l for l in p.stderr.splitlines() if l.strip()]
+        assert p.returncode == 1 and len(lines) == 1 and words in lines[0], p.stderr
+    assert (tmp_path / "d" / "clip" / "spectrogram.npz").read_bytes() == kept
+    assert not (tmp_path / "d" / "cut" / "spectrogram.npz").exists()
