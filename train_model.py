@@ -2,14 +2,16 @@
 import json
 
 from dae import artifacts, cli, dataset
+from dae.errors import UserError
 from dae.spectrogram import scale_unit, window_width
 from settings import (SONG, WINDOW_SECONDS, LATENT_DIM, ALPHA, BETA, GAMMA, DELTA,  # shared settings
                       HISTORY, SEED, DATA_DIR, OUTPUT_DIR)
 
 EPOCHS = 0               # 0 = as the original: 6 for a 0.5 s window, 7 for 2 s
 LEARNING_RATE = 1e-3     # Adam
-CHUNK_SAMPLES = 8        # consecutive samples per chunk; each chunk encodes CHUNK_SAMPLES + HISTORY windows once
-CHUNKS_PER_BATCH = 2     # chunks per gradient step (batch = CHUNK_SAMPLES * CHUNKS_PER_BATCH samples)
+CHUNK_SAMPLES = 1        # consecutive samples per chunk; each chunk encodes CHUNK_SAMPLES + HISTORY windows once
+CHUNKS_PER_BATCH = 8     # chunks per gradient step (batch = CHUNK_SAMPLES * CHUNKS_PER_BATCH samples)
+ORDER = "original"       # "original": the original's 70% shuffle buffer over chunks; "tiled": random-phase tiling each epoch
 RESUME = True            # continue an interrupted run from its last epoch; false starts over
 VERBOSE = 1              # Keras progress: 0 silent, 1 progress bar, 2 one line per epoch
 
@@ -28,9 +30,14 @@ def main():
             paths, frames, width, spec["sample_rate"], spec["source_sha256"], latent_dim=LATENT_DIM,
             history=HISTORY, window_seconds=WINDOW_SECONDS, alpha=ALPHA, beta=BETA, gamma=GAMMA, delta=DELTA,
             epochs=epochs, chunk_samples=CHUNK_SAMPLES, chunks_per_batch=CHUNKS_PER_BATCH,
-            learning_rate=LEARNING_RATE, seed=SEED, resume=RESUME, verbose=VERBOSE,
+            learning_rate=LEARNING_RATE, seed=SEED, order=ORDER, resume=RESUME, verbose=VERBOSE,
             record=training.model_record(cfg | {"EPOCHS": epochs}, spec, (lo, hi), ALPHA))
-    if model is None:
+    if model is None:  # nothing to train: the committed model must still be the one for this spectrogram
+        try:
+            artifacts.check(paths, "encoder")
+        except UserError as e:
+            raise UserError(f"{paths.run} has all {epochs} epochs but its saved model is unusable ({e}); "
+                                "start over with --resume false") from None
         return
     print(f"saved {paths.model_dir} -> {paths.model_dir.resolve().name}/{{encoder,decoder,forecaster}}.keras "
           f"and {paths.history.name}")

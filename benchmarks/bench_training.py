@@ -1,12 +1,25 @@
-"""Benchmark: chunked training vs the straightforward one, 6 epochs on the demo song.
+"""Benchmark: does the fast training condition the path as the original training does?
 
-Straightforward (as the original): a Python generator builds each sample's 47
-windows (45 history + the current and next window), a TimeDistributed encoder
-encodes all of them, batches of 8. Ours: contiguous chunks gathered in-graph
-from the in-memory spectrogram, every window encoded once per chunk.
-Both use the same encoder, decoder, forecaster and loss terms. Run:
+For two synthesised songs (the demo, and a second one with another tempo and
+structure) and several seeds, train the same model several ways and compare,
+in one run: fit time, reconstruction BCE over all windows, the last epoch's
+forecasting loss, the mean turning angle of the embedded path, and KNN
+divergence δ at steps 1 and 10 (the default exclusion rule of divergence.py).
 
-    .venv/bin/python benchmarks/bench_training.py
+- reference: the original's data flow, as `shared` documents it: a Python
+  generator of one sample at a time (45 history windows + the current and next
+  window), a shuffle buffer of 70% of the samples that is not reshuffled
+  between passes, batches of 8 (remainder dropped), floor(n / 8) - 1 steps per
+  epoch, every window encoded by a TimeDistributed encoder.
+- default: `train_model.py`'s own defaults.
+- the other rows: faster schedules (see ALTERNATIVES).
+
+Every model's decoder batch-norm statistics are recalibrated over all windows
+before the BCE is measured (the stage does this), so the BCE compares training
+and not the running averages. Writes the table to
+benchmarks/results/bench_training.md (the README quotes it). Run:
+
+    .venv/bin/python benchmarks/bench_training.py [--seeds 5] [--epochs 6]
 """
 import sys
 import tempfile
@@ -17,26 +30,52 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from dae import artifacts, cli, dataset, training  # noqa: E402
+from dae import artifacts, audio, cli, dataset, synth, training  # noqa: E402
+from dae.embedding import encode  # noqa: E402
+from dae.errors import UserError  # noqa: E402
+from dae.forecast import KNNField, divergence, turning_angle, unit_scale  # noqa: E402
 from dae.model import build_decoder, build_encoder, build_forecaster, loss_terms, variant_for  # noqa: E402
 from dae.spectrogram import scale_unit, window_width  # noqa: E402
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-import train_model  # noqa: E402  (ours runs with the script's own defaults)
+import train_model  # noqa: E402  (the default runs with the script's own defaults)
 
-SONG = "demo"
+SONGS = "demo,second"   # comma-separated; "second" is synthesised below (90 bpm, another structure)
+SEEDS = 5               # seeds 0 .. SEEDS-1 for every song and method
+EPOCHS = 6              # as the original for a 0.5 s window
 WINDOW_SECONDS = 0.5
-EPOCHS = 6
-HISTORY = train_model.HISTORY
-ALPHA, BETA = train_model.ALPHA, train_model.BETA
-LEARNING_RATE = train_model.LEARNING_RATE
-BASELINE_BATCH = 8      # the original's batch size (the reference)
-SEED = 1337
-# ours: the defaults, then a larger-batch setting to show the speed / loss trade-off
-OURS = [(train_model.CHUNK_SAMPLES, train_model.CHUNKS_PER_BATCH, LEARNING_RATE, "defaults"),
-        (16, 4, 3e-3, "larger batch, higher learning rate")]
+METHODS = "reference,default,chunks4x4,tiled8x2"   # rows of the table, from the list below
+OUT = "benchmarks/results/bench_training.md"
+
+# name: (chunk samples, chunks per batch, order, learning rate, what it changes)
+ALTERNATIVES = {
+    "default": (train_model.CHUNK_SAMPLES, train_model.CHUNKS_PER_BATCH, train_model.ORDER,
+                train_model.LEARNING_RATE, "train_model.py defaults"),
+    "chunks4x4": (4, 4, "original", 1e-3, "4 chunks of 4 consecutive samples drawn like the original's samples: "
+                  "batch 16, half the updates"),
+    "tiled8x2": (8, 2, "tiled", 1e-3, "2 chunks of 8 consecutive samples, random phase tiling "
+                 "(the schedule before this benchmark)"),
+}
+HISTORY, ALPHA, BETA = train_model.HISTORY, train_model.ALPHA, train_model.BETA
+K, EVERY, STEPS = 5, 10, 10   # divergence: as divergence.py, steps 1 and 10 reported
+
+
+def second_song(sr=synth.SR, bpm=90):
+    """About 37 s at 90 bpm: 2 bars of chords alone, then A B A of 4 bars each with a
+    different bass line and lower chords than the demo song."""
+    bass_a, bass_b = [(36, 43, 36, 43), (41, 48, 41, 48)], [(38, 45, 50, 45), (43, 47, 50, 47)]
+    chords = [(48, 52, 55), (53, 57, 60)]
+    bars = [synth.bar(sr, bpm, drums=False, chord=chords[k % 2]) for k in range(2)]
+    for section in ("A", "B", "A"):
+        for k in range(4):
+            if section == "A":
+                bars.append(synth.bar(sr, bpm, bass=bass_a[k % 2]))
+            else:
+                bars.append(synth.bar(sr, bpm, bass=bass_b[k % 2], chord=chords[k % 2], busy_hats=True))
+    song = np.concatenate(bars)
+    return 0.9 * song / np.max(np.abs(song))
 
 
 class Straightforward(keras.Model):
@@ -53,18 +92,15 @@ class Straightforward(keras.Model):
     def metrics(self):
         return list(self.trackers.values())
 
-    def terms(self, data, training):
-        (clip, top), _ = data
-        z_hist = self.td(clip, training=training)
-        z_top = self.td(top, training=training)
-        x_hat = self.decoder(z_top[:, 0], training=training)
-        v_hat = self.forecaster(z_hist, training=training)
-        recon, forecast, _, _ = loss_terms(top[:, 0], x_hat, z_hist, z_top[:, 1], v_hat)
-        return self.beta * recon + self.alpha * forecast, recon, forecast
-
     def train_step(self, data):
+        (clip, top), _ = data
         with tf.GradientTape() as tape:
-            total, recon, forecast = self.terms(data, True)
+            z_hist = self.td(clip, training=True)
+            z_top = self.td(top, training=True)
+            x_hat = self.decoder(z_top[:, 0], training=True)
+            v_hat = self.forecaster(z_hist, training=True)
+            recon, forecast, _, _ = loss_terms(top[:, 0], x_hat, z_hist, z_top[:, 1], v_hat)
+            total = self.beta * recon + self.alpha * forecast
         grads = tape.gradient(total, self.trainable_variables)
         self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
         for name, value in zip(self.trackers, (total, recon, forecast)):
@@ -73,7 +109,7 @@ class Straightforward(keras.Model):
 
 
 def generator(frames, width, history):
-    """Yield ((45 history windows, 2 top windows), 0) per sample, as the original."""
+    """Yield ((45 history windows, 2 top windows), 0) per sample, in time order, as the original."""
     n_windows = frames.shape[0] - width + 1
     for t in range(history - 1, n_windows - 1):
         clip = np.array([frames[j:j + width] for j in range(t - history + 1, t + 1)], dtype=np.float32)
@@ -81,63 +117,133 @@ def generator(frames, width, history):
         yield (clip, top), 0.0
 
 
-def run_straightforward(frames, width, batch):
-    keras.utils.set_random_seed(SEED)
+def run_reference(frames, width, seed):
+    keras.utils.set_random_seed(seed)
     variant = variant_for(WINDOW_SECONDS)
     h = frames.shape[1]
     enc, dec = build_encoder(width, h, 3, variant), build_decoder(width, h, 3, variant)
     model = Straightforward(enc, dec, build_forecaster(HISTORY, 3), ALPHA, BETA)
-    model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE))
+    model.compile(optimizer=keras.optimizers.Adam(train_model.LEARNING_RATE))
     n_samples = frames.shape[0] - width + 1 - HISTORY
     spec = ((tf.TensorSpec((HISTORY, width, h), tf.float32), tf.TensorSpec((2, width, h), tf.float32)),
             tf.TensorSpec((), tf.float32))
     ds = tf.data.Dataset.from_generator(lambda: generator(frames, width, HISTORY), output_signature=spec)
-    ds = ds.shuffle(int(n_samples * 0.7), seed=SEED).batch(batch, drop_remainder=True).repeat()
+    ds = (ds.shuffle(int(0.7 * n_samples), seed=seed, reshuffle_each_iteration=False)
+          .batch(8, drop_remainder=True).repeat(EPOCHS + 1))
     t0 = time.perf_counter()
-    hist = model.fit(ds, epochs=EPOCHS, steps_per_epoch=n_samples // batch, verbose=2)
+    hist = model.fit(ds, epochs=EPOCHS, steps_per_epoch=n_samples // 8 - 1, verbose=0)
     seconds = time.perf_counter() - t0
-    last = {k: v[-1] for k, v in hist.history.items()}
-    return seconds, last, training.reconstruction_bce(enc, dec, frames, width)
+    training.recalibrate_batch_norm(dec, encode(enc, frames, width))
+    return seconds, hist.history["forecasting"][-1], enc, dec
 
 
-def run_ours(frames, width, sr, sha, chunk_samples, chunks_per_batch, learning_rate):
+def run_ours(frames, width, meta, seed, chunk_samples, chunks_per_batch, order, learning_rate):
     with tempfile.TemporaryDirectory() as tmp:
-        paths = artifacts.Paths(SONG, Path(tmp) / "data", Path(tmp) / "outputs", run="bench")
+        paths = artifacts.Paths("bench", Path(tmp) / "data", Path(tmp) / "outputs", run="bench")
         t0 = time.perf_counter()
         model, rows = training.train(
-            paths, frames, width, sr, sha, latent_dim=3, history=HISTORY, window_seconds=WINDOW_SECONDS,
-            alpha=ALPHA, beta=BETA, gamma=0.0, delta=0.0, epochs=EPOCHS, chunk_samples=chunk_samples,
-            chunks_per_batch=chunks_per_batch, learning_rate=learning_rate, seed=SEED, resume=False,
-            verbose=2)
+            paths, frames, width, meta["sample_rate"], meta["source_sha256"], latent_dim=3, history=HISTORY,
+            window_seconds=WINDOW_SECONDS, alpha=ALPHA, beta=BETA, gamma=0.0, delta=0.0, epochs=EPOCHS,
+            chunk_samples=chunk_samples, chunks_per_batch=chunks_per_batch, order=order,
+            learning_rate=learning_rate, seed=seed, resume=False, verbose=0)
         seconds = time.perf_counter() - t0
-    last = {k: rows[-1][k] for k in ("loss", "reconstruction", "forecasting")}
-    return seconds, last, training.reconstruction_bce(model.encoder, model.decoder, frames, width)
+    return seconds, rows[-1]["forecasting"], model.encoder, model.decoder
+
+
+def path_metrics(encoder, decoder, frames, width):
+    """Reconstruction BCE over all windows, mean turning angle, δ at steps 1 and STEPS."""
+    Z = encode(encoder, frames, width).astype(np.float64)
+    Zs, _, _ = unit_scale(Z)
+    field = KNNField(Zs, K, exclusion=width)
+    delta = divergence(Zs, field, np.arange(0, len(Zs) - 30, EVERY), STEPS).mean(axis=0)
+    return {"bce": training.reconstruction_bce(encoder, decoder, frames, width),
+            "angle": turning_angle(Z), "delta1": delta[1], f"delta{STEPS}": delta[STEPS]}
+
+
+def load_song(name):
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = artifacts.Paths(name, Path(tmp), Path(tmp) / "outputs")
+        if name == "second":
+            audio.write_wav(Path(tmp) / "second.wav", second_song(), synth.SR, "int16")
+        dataset.make(name, paths, WINDOW_SECONDS)
+        F, T, S, meta = dataset.load(paths)
+    frames, _, _ = scale_unit(S.T)
+    return frames, window_width(T, WINDOW_SECONDS), meta
+
+
+COLUMNS = ("seconds", "bce", "forecasting", "angle", "delta1", f"delta{STEPS}")
+
+
+def table(name, rows, methods):
+    """Markdown rows: mean ± sd over seeds per method, speed-up against the reference's mean."""
+    ref = rows["reference"]
+    ref_s = np.mean(ref["seconds"])
+    out = [f"\n**{name}** ({len(ref['seconds'])} seeds, {EPOCHS} epochs; mean ± sd over seeds, "
+           "[min, max] for the reference)\n",
+           "| method | fit seconds | speed-up | reconstruction BCE | vs reference | final forecasting loss "
+           f"| turning angle (deg) | δ step 1 | δ step {STEPS} |", "|---|---|---|---|---|---|---|---|---|"]
+    for m in methods:
+        r = {k: np.asarray(v) for k, v in rows[m].items()}
+        cell = (lambda k, f: f"{r[k].mean():{f}} ± {r[k].std():{f}}"
+                + (f" [{r[k].min():{f}}, {r[k].max():{f}}]" if m == "reference" else ""))
+        out.append(f"| {m} | {cell('seconds', '.1f')} | {ref_s / r['seconds'].mean():.2f}x | {cell('bce', '.4f')} "
+                   f"| {r['bce'].mean() / np.mean(ref['bce']):.3f} | {cell('forecasting', '.3f')} "
+                   f"| {cell('angle', '.1f')} | {cell('delta1', '.4f')} | {cell(f'delta{STEPS}', '.4f')} |")
+    return out
+
+
+def verdict(rows, m):
+    """Does method m's mean lie within the reference's [min, max] over seeds (or better)?"""
+    ref, r = rows["reference"], rows[m]
+    checks = []
+    for k, label in (("angle", "turning angle"), ("forecasting", "forecasting loss"), ("delta1", "δ step 1")):
+        ok = np.mean(r[k]) <= max(ref[k])
+        checks.append(f"{label} {'within/better' if ok else 'OUTSIDE'}")
+    bce = np.mean(r["bce"]) / np.mean(ref["bce"])
+    checks.append(f"BCE {bce:.3f}x ({'ok' if bce <= 1.02 else 'OVER 2%'})")
+    checks.append(f"{np.mean(ref['seconds']) / np.mean(r['seconds']):.2f}x faster")
+    return f"- {m}: " + "; ".join(checks)
 
 
 def main():
-    paths = artifacts.Paths(SONG)
-    if not paths.spectrogram.exists():
-        dataset.make(SONG, paths, WINDOW_SECONDS)
-    F, T, S, meta = dataset.load(paths)
-    frames, _, _ = scale_unit(S.T)
-    width = window_width(T, WINDOW_SECONDS)
-    print(f"demo song: {frames.shape[0]} columns, window {width} x {frames.shape[1]}, {EPOCHS} epochs")
-    results = []
-    for c, k, lr, what in OURS:
-        name = f"chunked, {k} chunks x {c} samples, lr {lr:g} ({what})"
-        results.append((name, run_ours(frames, width, meta["sample_rate"], meta["source_sha256"], c, k, lr)))
-    same = OURS[0][0] * OURS[0][1]
-    results.insert(0, (f"straightforward, batch {same} (as our defaults), lr {LEARNING_RATE:g}",
-                       run_straightforward(frames, width, same)))
-    base = run_straightforward(frames, width, BASELINE_BATCH)
-    results.insert(0, (f"straightforward: generator, TimeDistributed, batch {BASELINE_BATCH}, lr {LEARNING_RATE:g}",
-                       base))
-    print("\n| method | seconds | speed-up | last-epoch reconstruction | last-epoch forecasting "
-          "| reconstruction BCE, all windows | vs straightforward |")
-    print("|---|---|---|---|---|---|---|")
-    for name, (sec, last, bce) in results:
-        print(f"| {name} | {sec:.1f} | {base[0] / sec:.1f}x | {last['reconstruction']:.4f} "
-              f"| {last['forecasting']:.4f} | {bce:.4f} | {bce / base[2]:.3f} |")
+    cli.configure(globals())
+    methods = [m.strip() for m in METHODS.split(",") if m.strip()]
+    unknown = [m for m in methods if m != "reference" and m not in ALTERNATIVES]
+    if unknown or "reference" not in methods:
+        raise UserError(f"METHODS must include 'reference' and come from {', '.join(ALTERNATIVES)}; "
+                            f"unknown: {unknown}")
+    lines = [f"# Training benchmark: {EPOCHS} epochs, {WINDOW_SECONDS:g} s window, alpha {ALPHA:g}, "
+             f"seeds 0-{SEEDS - 1}", "",
+             "Written by `benchmarks/bench_training.py` (one run; every row measured in this run).", "",
+             "| method | schedule |", "|---|---|",
+             "| reference | the original's: generator, 70% shuffle buffer, batch 8, TimeDistributed encoder |"]
+    lines += [f"| {m} | {ALTERNATIVES[m][2]} order, {ALTERNATIVES[m][1]} chunks x {ALTERNATIVES[m][0]} samples, "
+              f"lr {ALTERNATIVES[m][3]:g}: {ALTERNATIVES[m][4]} |" for m in methods if m != "reference"]
+    verdicts = []
+    for song in SONGS.split(","):
+        frames, width, meta = load_song(song)
+        print(f"{song}: {frames.shape[0]} columns, window {width} x {frames.shape[1]}", flush=True)
+        rows = {m: {c: [] for c in COLUMNS} for m in methods}
+        for seed in range(SEEDS):
+            for m in methods:   # interleaved, so that load on the machine touches every method alike
+                if m == "reference":
+                    seconds, fc, enc, dec = run_reference(frames, width, seed)
+                else:
+                    c, k, order, lr, _ = ALTERNATIVES[m]
+                    seconds, fc, enc, dec = run_ours(frames, width, meta, seed, c, k, order, lr)
+                got = {"seconds": seconds, "forecasting": fc, **path_metrics(enc, dec, frames, width)}
+                for c in COLUMNS:
+                    rows[m][c].append(float(got[c]))
+                print(f"  seed {seed} {m}: " + ", ".join(f"{c} {got[c]:.4g}" for c in COLUMNS), flush=True)
+                keras.backend.clear_session()
+        lines += table(f"{song} ({frames.shape[0]} columns)", rows, methods)
+        verdicts += [f"\n{song}:"] + [verdict(rows, m) for m in methods if m != "reference"]
+    lines += ["", "Against the reference's spread over seeds (mean of the method <= the reference's max; "
+              "lower is better for all three), BCE within 2% of the reference's mean:"] + verdicts
+    text = "\n".join(lines) + "\n"
+    artifacts.save_text(Path(OUT), text)
+    print(text)
+    print(f"saved {OUT}")
 
 
 if __name__ == "__main__":

@@ -35,24 +35,80 @@ def check_length(n_time, width, history, sr):
     return n_samples
 
 
-def schedule(n_samples, chunk_samples, chunks_per_batch, epochs, seed):
-    """Chunk start indices for every epoch: (epochs, steps, chunks_per_batch).
+ORDERS = ("original", "tiled")
 
-    Each epoch tiles the samples with chunks at a random phase (so every sample
-    is seen about once, and chunk borders move between epochs) in random order.
-    Epoch e depends only on (seed, e), so a resumed run sees what it would have.
+
+def shuffle_buffer_order(n, buffer_size, rng):
+    """The order in which a shuffle buffer of `buffer_size` emits items 0 .. n-1.
+
+    Same rule as ``tf.data.Dataset.shuffle``: the buffer is filled with the first
+    items; each output is a uniformly random buffer slot, refilled with the next
+    input item; once the input is exhausted the rest leave in random order.
+    A buffer smaller than n keeps the order loosely tied to time (an item
+    cannot leave before it has entered).
+
+    n : int, number of items; buffer_size : int >= 1; rng : numpy Generator.
+    Returns an int64 array (n,), a permutation of 0 .. n-1.
     """
+    if n < 0 or buffer_size < 1:
+        raise ValueError(f"need n >= 0 and buffer_size >= 1, got n={n}, buffer_size={buffer_size}")
+    buf = list(range(min(buffer_size, n)))
+    nxt, out = len(buf), []
+    while buf:
+        j = int(rng.integers(len(buf)))
+        out.append(buf[j])
+        if nxt < n:
+            buf[j] = nxt
+            nxt += 1
+        else:
+            buf[j] = buf[-1]
+            buf.pop()
+    return np.asarray(out, dtype=np.int64)
+
+
+def schedule(n_samples, chunk_samples, chunks_per_batch, epochs, seed, order="original"):
+    """Chunk start indices for every step of every epoch: (epochs, steps, chunks_per_batch).
+
+    A chunk is `chunk_samples` consecutive samples; chunk start s is the sample
+    whose history begins at window s.
+
+    order="original" feeds the data as the original training does: chunks tile
+    the samples (every sample once when chunk_samples = 1), pass once through a
+    shuffle buffer of 70% of them (the same order every pass), are cut into
+    batches of `chunks_per_batch` (the remainder dropped) and streamed, one
+    epoch being (chunks // chunks_per_batch) - 1 steps. With chunk_samples = 1
+    and chunks_per_batch = 8 this is the original's stream of batches of 8
+    samples drawn from across most of the song.
+
+    order="tiled" (faster schedules with long chunks): each epoch tiles the
+    samples with chunks at a random phase and visits them in random order, so
+    every sample is seen about once per epoch; epoch e depends only on (seed, e).
+
+    Either way the plan depends only on the arguments, so a resumed run sees
+    exactly what it would have seen.
+    """
+    if order not in ORDERS:
+        raise UserError(f"ORDER={order!r} is not one of {', '.join(ORDERS)}")
     n_starts = n_samples - chunk_samples + 1
-    per_epoch = math.ceil(n_samples / chunk_samples) + 1
-    steps = math.ceil(per_epoch / chunks_per_batch)
-    out = np.empty((epochs, steps * chunks_per_batch), dtype=np.int32)
-    for e in range(epochs):
-        rng = np.random.default_rng([seed, e])
-        phase = rng.integers(chunk_samples)
-        tiles = np.clip(chunk_samples * np.arange(per_epoch) - phase, 0, n_starts - 1)
-        fill = rng.integers(0, n_starts, steps * chunks_per_batch - per_epoch)
-        out[e] = rng.permutation(np.concatenate([tiles, fill]))
-    return out.reshape(epochs, steps, chunks_per_batch)
+    if order == "tiled":
+        per_epoch = math.ceil(n_samples / chunk_samples) + 1
+        steps = math.ceil(per_epoch / chunks_per_batch)
+        out = np.empty((epochs, steps * chunks_per_batch), dtype=np.int32)
+        for e in range(epochs):
+            rng = np.random.default_rng([seed, e])
+            phase = rng.integers(chunk_samples)
+            tiles = np.clip(chunk_samples * np.arange(per_epoch) - phase, 0, n_starts - 1)
+            fill = rng.integers(0, n_starts, steps * chunks_per_batch - per_epoch)
+            out[e] = rng.permutation(np.concatenate([tiles, fill]))
+        return out.reshape(epochs, steps, chunks_per_batch)
+    starts = np.minimum(np.arange(0, n_samples, chunk_samples), n_starts - 1)
+    rng = np.random.default_rng([seed, 0])
+    stream = starts[shuffle_buffer_order(len(starts), max(1, int(0.7 * len(starts))), rng)]
+    per_pass = max(1, len(stream) // chunks_per_batch)
+    stream = np.resize(stream, per_pass * chunks_per_batch).reshape(per_pass, chunks_per_batch)
+    steps = max(1, per_pass - 1)
+    batches = np.arange(epochs * steps) % per_pass
+    return stream[batches].reshape(epochs, steps, chunks_per_batch).astype(np.int32)
 
 
 def build(frames, width, latent_dim, history, window_seconds, chunk_samples, alpha, beta, gamma, delta,
@@ -71,13 +127,19 @@ def build(frames, width, latent_dim, history, window_seconds, chunk_samples, alp
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
-    """After every epoch: one atomic file with the weights, optimizer state,
-    epoch count and history; and the history as CSV."""
+    """After every epoch: one atomic file with every model variable (weights,
+    batch-norm statistics, dropout seed state), the optimizer state, the epoch
+    count and history; and the history as CSV.
+
+    An epoch whose loss is not finite is not saved: training stops and the
+    last good checkpoint stays on disk (`self.failed` says where it broke).
+    """
 
     def __init__(self, paths, rows, tag):
         super().__init__()
         self.paths, self.rows, self.tag = paths, rows, tag
         self.t0 = time.time()
+        self.failed = None
 
     def on_epoch_begin(self, epoch, logs=None):
         self.t0 = time.time()
@@ -85,6 +147,11 @@ class EpochCheckpoint(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()},
                "seconds": time.time() - self.t0}
+        bad = [k for k, v in row.items() if not math.isfinite(v)]
+        if bad:
+            self.failed = (epoch + 1, bad)
+            self.model.stop_training = True
+            return
         self.rows.append(row)
         save_checkpoint(self.paths, self.model, epoch + 1, self.rows, self.tag)
         artifacts.save_text(self.paths.history, history_csv(self.rows))
@@ -99,7 +166,8 @@ def history_csv(rows):
 
 
 def save_checkpoint(paths, model, epoch, rows, tag):
-    arrays = {f"w{i}": w for i, w in enumerate(model.get_weights())}
+    """Every variable of the model (seed generators included) and of the optimizer."""
+    arrays = {f"w{i}": v.numpy() for i, v in enumerate(model.variables)}
     arrays.update({f"o{i}": v.numpy() for i, v in enumerate(model.optimizer.variables)})
     artifacts.save_npz(paths.checkpoint_state, epoch=epoch, tag=tag,
                        history=np.array([list(r.values()) for r in rows]),
@@ -107,20 +175,23 @@ def save_checkpoint(paths, model, epoch, rows, tag):
 
 
 def load_checkpoint(paths, model, tag):
-    """Restore weights and optimizer state; returns (epochs done, history rows) or (0, [])."""
+    """Restore every model and optimizer variable; returns (epochs done, history rows) or (0, [])."""
     if not paths.checkpoint_state.exists():
         return 0, []
-    with np.load(paths.checkpoint_state) as d:
-        if str(d["tag"]) != tag:
-            print(f"checkpoint in {paths.run_dir} is from other data or settings; starting over")
-            return 0, []
-        weights = [d[f"w{i}"] for i in range(len(model.get_weights()))]
-        model.set_weights(weights)
-        for i, v in enumerate(model.optimizer.variables):
-            v.assign(d[f"o{i}"])
-        names = [str(n) for n in d["history_names"]]
-        rows = [dict(zip(names, [int(r[0])] + [float(x) for x in r[1:]])) for r in d["history"]]
-        return int(d["epoch"]), rows
+    try:
+        with np.load(paths.checkpoint_state, allow_pickle=False) as d:
+            if str(d["tag"]) != tag:
+                print(f"checkpoint in {paths.run_dir} is from other data or settings; starting over")
+                return 0, []
+            for prefix, variables in (("w", model.variables), ("o", model.optimizer.variables)):
+                for i, v in enumerate(variables):
+                    v.assign(d[f"{prefix}{i}"])
+            names = [str(n) for n in d["history_names"]]
+            rows = [dict(zip(names, [int(r[0])] + [float(x) for x in r[1:]])) for r in d["history"]]
+            return int(d["epoch"]), rows
+    except (OSError, ValueError, KeyError, EOFError) as e:  # damaged, truncated or foreign
+        print(f"checkpoint {paths.checkpoint_state} is unreadable ({type(e).__name__}); starting over")
+        return 0, []
 
 
 def model_record(settings, spectrogram, scale, alpha):
@@ -175,12 +246,15 @@ def load_models(paths):
 
 def train(paths, frames, width, sample_rate, source_sha256, *, latent_dim, history, window_seconds,
           alpha, beta, gamma, delta, epochs, chunk_samples, chunks_per_batch, learning_rate, seed,
-          resume=True, verbose=1, record=None):
+          order="original", resume=True, verbose=1, record=None):
     """Train (or resume) the run at `paths` on scaled frames (n_time, height).
 
     Saves a checkpoint and history.csv after every epoch and the three models at
-    the end. Returns (model, history rows); model is None when the run had
-    already finished `epochs` epochs and `resume` is on.
+    the end. A run resumed from any epoch's checkpoint ends bit-identical to an
+    uninterrupted one (same plan, every variable and RNG state restored).
+    Returns (model, history rows); model is None when the run had already
+    finished `epochs` epochs and `resume` is on. A loss that is not finite
+    stops training with a UserError and keeps the last good checkpoint.
     """
     for name, value, least in (("LATENT_DIM", latent_dim, 1), ("HISTORY", history, 3), ("EPOCHS", epochs, 1),
                                ("CHUNK_SAMPLES", chunk_samples, 1), ("CHUNKS_PER_BATCH", chunks_per_batch, 1)):
@@ -193,7 +267,8 @@ def train(paths, frames, width, sample_rate, source_sha256, *, latent_dim, histo
     keras.utils.set_random_seed(seed)
     model = build(frames, width, latent_dim, history, window_seconds, chunk_samples,
                   alpha, beta, gamma, delta, learning_rate)
-    tag = f"{paths.run}|{source_sha256}|{chunk_samples}x{chunks_per_batch}|lr{learning_rate:g}"
+    plan = schedule(n_samples, chunk_samples, chunks_per_batch, epochs, seed, order)
+    tag = f"{paths.run}|{source_sha256}|{order}|{chunk_samples}x{chunks_per_batch}|lr{learning_rate:g}"
     done, rows = load_checkpoint(paths, model, tag) if resume else (0, [])
     if done >= epochs and paths.encoder.exists():
         print(f"{paths.run_dir} already has {done} epochs (asked {epochs}); "
@@ -201,11 +276,16 @@ def train(paths, frames, width, sample_rate, source_sha256, *, latent_dim, histo
         return None, rows
     if done:
         print(f"resuming {paths.run} after epoch {done} of {epochs}")
-    plan = schedule(n_samples, chunk_samples, chunks_per_batch, epochs, seed)
     if done < epochs:
         data = tf.data.Dataset.from_tensor_slices(plan[done:].reshape(-1, plan.shape[-1]))
+        checkpoint = EpochCheckpoint(paths, rows, tag)
         model.fit(data, epochs=epochs, initial_epoch=done, steps_per_epoch=plan.shape[1], shuffle=False,
-                  callbacks=[EpochCheckpoint(paths, rows, tag)], verbose=verbose)
+                  callbacks=[checkpoint], verbose=verbose)
+        if checkpoint.failed:
+            epoch, bad = checkpoint.failed
+            kept = f"the checkpoint after epoch {len(rows)} is kept" if rows else "nothing was saved"
+            raise UserError(f"training diverged in epoch {epoch} ({', '.join(bad)} not finite); {kept}; "
+                            "lower LEARNING_RATE or the loss weights and run again")
     recalibrate_batch_norm(model.decoder, encode(model.encoder, frames, width))
     save_models(paths, model, rows, record)  # record: what the sidecars say (see model_record)
     return model, rows

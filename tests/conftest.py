@@ -44,7 +44,8 @@ def prepared(song_path, data_dir, output_dir, window_seconds=0.5):
 
 
 def train_small(song_path, data_dir, output_dir, *, window_seconds=0.5, latent_dim=3, alpha=0.001,
-                epochs=2, seed=0, resume=False, history=45, chunk_samples=16, chunks_per_batch=4):
+                epochs=2, seed=0, resume=False, history=45, chunk_samples=16, chunks_per_batch=4,
+                order="tiled"):
     """Train a run on a short song in-process; returns (run paths, model, rows, frames, width)."""
     from dae import training
     paths, frames, width, meta = prepared(song_path, data_dir, output_dir, window_seconds)
@@ -58,7 +59,7 @@ def train_small(song_path, data_dir, output_dir, *, window_seconds=0.5, latent_d
         rpaths, frames, width, meta["sample_rate"], meta["source_sha256"], latent_dim=latent_dim,
         history=history, window_seconds=window_seconds, alpha=alpha, beta=1.0, gamma=0.0, delta=0.0,
         epochs=epochs, chunk_samples=chunk_samples, chunks_per_batch=chunks_per_batch,
-        learning_rate=1e-3, seed=seed, resume=resume, verbose=0, record=record)
+        order=order, learning_rate=1e-3, seed=seed, resume=resume, verbose=0, record=record)
     return rpaths, model, rows, frames, width
 
 
