@@ -39,6 +39,7 @@ import platform
 import re
 import shutil
 import uuid
+import zipfile
 from importlib import metadata
 from pathlib import Path
 
@@ -93,10 +94,19 @@ def atomic_path(path):
 
 
 def save_npz(path, **arrays):
-    """Write arrays to `path` (.npz) atomically."""
+    """Write arrays to `path` (.npz) atomically and reproducibly.
+
+    Unlike np.savez, the archive carries no time stamps, so the same arrays
+    always give the same bytes (and sha256): saving a song again from the same
+    audio does not make everything made from it look stale. Object arrays are
+    refused (nothing is ever pickled).
+    """
     with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+            for name, value in arrays.items():
+                info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+                with archive.open(info, "w", force_zip64=True) as f:
+                    np.lib.format.write_array(f, np.asanyarray(value), allow_pickle=False)
 
 
 def save_text(path, text):
