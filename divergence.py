@@ -37,7 +37,8 @@ def _divergence(paths, cfg):
         raise UserError(f"the path has {len(Zs)} points, too few for {N_STEPS}-step forecasts "
                         "from several initial conditions; use a longer song or a smaller --n-steps")
     delta = divergence(Zs, field, origins, N_STEPS)
-    slope, _ = growth_rate(delta, 1, min(FIT_STEPS, N_STEPS))
+    fit = min(FIT_STEPS, N_STEPS)   # the steps there are
+    slope, _ = growth_rate(delta, 1, fit)
     per_second = slope * meta["points_per_second"]
     smooth = turning_angle(Z)
     tag = f"k{K}_original" if ORIGINAL_RULE else f"k{K}_x{rule['exclusion_radius']}"
@@ -48,12 +49,12 @@ def _divergence(paths, cfg):
                        sem=std / np.sqrt(len(origins)), count=np.full(N_STEPS + 1, len(origins)))
     artifacts.write_sidecar(target, "divergence", cfg, inputs={"embedding": meta}, run=paths.run, architecture=meta["architecture"],
                             latent_dim=int(Z.shape[1]), n_initial_conditions=len(origins), **rule,
-                            growth_per_step=slope, growth_per_second=per_second, fit_steps=[1, FIT_STEPS],
+                            growth_per_step=slope, growth_per_second=per_second, fit_steps=[1, fit],
                             turning_angle_deg=smooth, points_per_second=meta["points_per_second"],
                             delta_at={str(i): float(mean[i]) for i in marks})
     print(f"{paths.run}: {len(origins)} initial conditions, mean δ at steps {'/'.join(map(str, marks))}: "
           + " / ".join(f"{mean[i]:.4f}" for i in marks))
-    print(f"growth of mean ln δ over steps 1-{FIT_STEPS}: {slope:.4f} per step = {per_second:.2f} per second; "
+    print(f"growth of mean ln δ over steps 1-{fit}: {slope:.4f} per step = {per_second:.2f} per second; "
           f"smoothness: mean turning angle {smooth:.1f} degrees")
     print(f"saved {target}")
 

@@ -121,3 +121,37 @@ def test_scripts_exit_1_with_one_line(tmp_path, script, argv, words):
     lines = [l for l in p.stderr.splitlines() if l.strip()]
     assert len(lines) == 1 and words in lines[0], p.stderr
     assert not (tmp_path / "d").exists() and not (tmp_path / "o").exists()   # nothing written
+
+
+# ---------------------------------------------------------------- on a real run (the shared pipeline fixture)
+
+def test_divergence_with_fewer_steps_than_its_report_names(pipeline):
+    """Before: --n-steps 3 crashed on mean[5] after the work was done, and the record said steps 1..10."""
+    import json
+    from conftest import common
+    tmp, data, out, song, _ = pipeline
+    p = run_script("divergence.py", "--song", song, *common(data, out), "--n-steps", 3, "--alpha", 0, timeout=300)
+    assert p.returncode == 0, p.stderr
+    run = next(d for d in (data / "groove" / "runs").iterdir() if "_R_" in d.name)
+    record = json.loads((run / "divergence_k5_x12.npz.json").read_text())
+    assert record["fit_steps"] == [1, 3] and sorted(record["delta_at"]) == ["1", "3"]
+    assert "over steps 1-3" in p.stdout
+
+
+def test_missing_audio_at_play_time_is_one_line(pipeline, tmp_path):
+    """Before: ffmpeg could not open the audio and the first frame written raised BrokenPipeError."""
+    from conftest import common
+    _, data, out, song, _ = pipeline
+    videos = lambda: {v: v.read_bytes() for v in out.rglob("*.mp4")}   # noqa: E731
+    before = videos()
+    away = tmp_path / "away.wav"
+    song.rename(away)
+    try:
+        p = run_script("play_embedding.py", "--song", song, *common(data, out), "--width", 128, "--height", 96,
+                       "--fps", 5, "--progress", "false", timeout=300)
+    finally:
+        away.rename(song)
+    lines = [l for l in p.stderr.splitlines() if l.strip()]
+    assert p.returncode == 1 and len(lines) == 1, p.stderr
+    assert "groove.wav" in lines[0] and "missing" in lines[0] and "put it back" in lines[0]
+    assert videos() == before                                  # none made, none lost
