@@ -122,7 +122,7 @@ def run_reference(frames, width, seed):
     variant = variant_for(WINDOW_SECONDS)
     h = frames.shape[1]
     enc, dec = build_encoder(width, h, 3, variant), build_decoder(width, h, 3, variant)
-    model = Straightforward(enc, dec, build_forecaster(HISTORY, 3), ALPHA, BETA)
+    model = Straightforward(enc, dec, build_forecaster(HISTORY, 3, unroll=False), ALPHA, BETA)
     model.compile(optimizer=keras.optimizers.Adam(train_model.LEARNING_RATE))
     n_samples = frames.shape[0] - width + 1 - HISTORY
     spec = ((tf.TensorSpec((HISTORY, width, h), tf.float32), tf.TensorSpec((2, width, h), tf.float32)),

@@ -112,15 +112,20 @@ def schedule(n_samples, chunk_samples, chunks_per_batch, epochs, seed, order="or
 
 
 def build(frames, width, latent_dim, history, window_seconds, chunk_samples, alpha, beta, gamma, delta,
-          learning_rate):
-    """The compiled training model for a scaled spectrogram `frames` (n_time, height)."""
+          learning_rate, steps_per_execution=1):
+    """The compiled training model for a scaled spectrogram `frames` (n_time, height).
+
+    steps_per_execution : training steps run per call into the graph (fewer
+    Python round trips; the steps and their order are unchanged).
+    """
     variant = variant_for(window_seconds)
     height = frames.shape[1]
     model = ConditionedAutoencoder(
         build_encoder(width, height, latent_dim, variant), build_decoder(width, height, latent_dim, variant),
         build_forecaster(history, latent_dim), frames, width, chunk_samples,
         alpha=alpha, beta=beta, gamma=gamma, delta=delta)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate))
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+                  steps_per_execution=steps_per_execution)
     model(tf.zeros((1,), tf.int32))  # build the weights
     model.optimizer.build(model.trainable_variables)
     return model
@@ -264,10 +269,11 @@ def train(paths, frames, width, sample_rate, source_sha256, *, latent_dim, histo
         raise UserError(f"LEARNING_RATE={learning_rate} must be positive, e.g. 1e-3")
     n_samples = check_length(frames.shape[0], width, history, sample_rate)
     chunk_samples = max(1, min(chunk_samples, n_samples))
-    keras.utils.set_random_seed(seed)
-    model = build(frames, width, latent_dim, history, window_seconds, chunk_samples,
-                  alpha, beta, gamma, delta, learning_rate)
     plan = schedule(n_samples, chunk_samples, chunks_per_batch, epochs, seed, order)
+    keras.utils.set_random_seed(seed)
+    per_call = max(d for d in range(1, 17) if plan.shape[1] % d == 0)   # whole epochs, so exactly the plan
+    model = build(frames, width, latent_dim, history, window_seconds, chunk_samples,
+                  alpha, beta, gamma, delta, learning_rate, per_call)
     tag = f"{paths.run}|{source_sha256}|{order}|{chunk_samples}x{chunks_per_batch}|lr{learning_rate:g}"
     done, rows = load_checkpoint(paths, model, tag) if resume else (0, [])
     if done >= epochs and paths.encoder.exists():
