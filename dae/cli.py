@@ -22,7 +22,8 @@ from dae.errors import UserError
 
 _COMMENT = re.compile(r"^([A-Z][A-Z0-9_]*)\s*=.*?#\s*(.*)$")
 
-# Allowed range (least, most), both inclusive, of each setting by name; None = no bound.
+# Allowed range (least, most), both inclusive, of each setting by name; None = no bound
+# (for a whole number: WHOLE_RANGE's bound).
 # A name used by several scripts means the same kind of thing in each of them.
 LIMITS = {
     "SEED": (0, 2 ** 32 - 1),           # numpy / TensorFlow seeds are 32-bit unsigned
@@ -85,10 +86,16 @@ def _parse_whole(text):
 
 
 def _limits(name, value, limits):
-    """(least, most) allowed for setting `name` (None where unbounded)."""
-    if name in limits:
-        return limits[name]
-    return WHOLE_RANGE if isinstance(value, int) and not isinstance(value, bool) else (None, None)
+    """(least, most) allowed for setting `name` (None where unbounded).
+
+    A whole number is never unbounded: a missing bound is WHOLE_RANGE's, so no
+    setting can overflow the int32/int64 arithmetic of numpy or TensorFlow.
+    """
+    least, most = limits.get(name, (None, None))
+    if isinstance(value, int) and not isinstance(value, bool):
+        least = WHOLE_RANGE[0] if least is None else least
+        most = WHOLE_RANGE[1] if most is None else most
+    return least, most
 
 
 def check(values, limits=None):

@@ -58,6 +58,7 @@ def test_unknown_abbreviated_or_malformed_options_are_refused(capsys, argv, word
     (["--batch-size", "-4"], "BATCH_SIZE=-4 must be at least 1"),
     (["--batch-size", "0"], "BATCH_SIZE=0 must be at least 1"),
     (["--initial-condition", "-2"], "INITIAL_CONDITION=-2 must be at least -1"),
+    (["--initial-condition", str(10 ** 30)], f"INITIAL_CONDITION={10 ** 30} must be at most 2147483647"),
 ])
 def test_bad_numbers_are_refused_at_the_door(capsys, argv, words):
     assert words in refused(capsys, argv)
