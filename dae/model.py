@@ -111,29 +111,73 @@ def loss_terms(x_t, x_hat, z_hist, z_next, v_hat):
     return recon, forecast, off_centre, curvature
 
 
+def roll_forward(forecaster, z_hist, steps, training=False):
+    """Roll the forecaster forward `steps` steps on its own predictions.
+
+    z_hist : (B, l, d) embeddings ending at z_t. Each step predicts v̂ from the
+    last l positions, appends ẑ = (last position) + v̂ and drops the oldest, as
+    a forecast is made at use time. Returns ẑ_{t+1} .. ẑ_{t+steps}: (B, steps, d).
+    """
+    out = []
+    for _ in range(steps):
+        z_next = z_hist[:, -1] + forecaster(z_hist, training=training)
+        out.append(z_next)
+        z_hist = tf.concat([z_hist[:, 1:], z_next[:, None]], axis=1)
+    return tf.stack(out, axis=1)
+
+
+def horizon_loss(z_t, z_true, z_pred, decay=1.0, length_weight=1.0):
+    """Scale-free forecasting loss over H steps.
+
+    z_t : (B, d) the current embedding; z_true, z_pred : (B, H, d) the true and
+    the rolled-out embeddings at t+1 .. t+H. With the k-step displacements
+    D_k = z_{t+k} - z_t and D̂_k = ẑ_{t+k} - z_t and weights w_k = decay^(k-1):
+
+        L = sum_k w_k [(1 - cos(D̂_k, D_k)) + length_weight * ln²(|D̂_k| / |D_k|)] / sum_k w_k
+
+    averaged over the batch. Scaling the whole path (and so both displacements)
+    by any constant leaves L unchanged, so it cannot be lowered by shrinking
+    the path; a collapsed path (D_k = 0) gets cos = 0, the worst but one.
+    With H = 1 and length_weight = 0 it is the one-step loss 1 - cos(v̂, v).
+    """
+    true = z_true - z_t[:, None]
+    pred = z_pred - z_t[:, None]
+    cos = tf.reduce_sum(tf.math.l2_normalize(pred, -1) * tf.math.l2_normalize(true, -1), -1)   # (B, H)
+    log_ratio = tf.math.log(tf.norm(pred, axis=-1) + 1e-12) - tf.math.log(tf.norm(true, axis=-1) + 1e-12)
+    per_step = (1.0 - cos) + length_weight * tf.square(log_ratio)
+    w = decay ** tf.range(tf.shape(true)[1], dtype=per_step.dtype)
+    return tf.reduce_mean(tf.reduce_sum(per_step * w, -1) / tf.reduce_sum(w))
+
+
 class ConditionedAutoencoder(keras.Model):
     """Encoder + decoder + forecaster trained jointly on one song.
 
-    Input to `fit`: batches of chunk start indices (C,). A chunk is B + l
+    Input to `fit`: batches of chunk start indices (C,). A chunk is B + l + H - 1
     consecutive windows that give B training samples: sample i reads windows
-    i .. i+l-1 as history (its current window t = i+l-1) and window i+l as
-    t+1. Each window of the chunk is encoded once and the histories are sliced
-    from those embeddings, instead of re-encoding l + 2 windows per sample.
+    i .. i+l-1 as history (its current window t = i+l-1) and windows
+    i+l .. i+l+H-1 as t+1 .. t+H. Each window of the chunk is encoded once and
+    the histories are sliced from those embeddings, instead of re-encoding
+    l + 2 windows per sample.
 
     Loss = beta * reconstruction + alpha * forecasting + gamma * off-centre
-    + delta * curvature; one Mean tracker per term.
+    + delta * curvature; one Mean tracker per term. With horizon H = 1 the
+    forecasting term is the original's 1 - cos(v̂, v); with H > 1 it is
+    `horizon_loss` over the forecaster's own H-step rollout.
     """
 
     TERMS = ("reconstruction", "forecasting", "off_centre", "curvature")
 
     def __init__(self, encoder, decoder, forecaster, frames, width, chunk_samples,
-                 alpha=0.001, beta=1.0, gamma=0.0, delta=0.0, **kwargs):
+                 alpha=0.001, beta=1.0, gamma=0.0, delta=0.0, horizon=1, horizon_decay=1.0,
+                 length_weight=1.0, **kwargs):
         super().__init__(**kwargs)
         self.encoder, self.decoder, self.forecaster = encoder, decoder, forecaster
         self.frames = tf.constant(frames, dtype=tf.float32)   # (n_time, height) scaled spectrogram
         self.width = int(width)
         self.lookback = int(forecaster.input_shape[1])
         self.chunk_samples = int(chunk_samples)
+        self.horizon = int(horizon)
+        self.horizon_decay, self.length_weight = float(horizon_decay), float(length_weight)
         self.weights_ = {"alpha": float(alpha), "beta": float(beta),
                          "gamma": float(gamma), "delta": float(delta)}
         self.trackers = {name: keras.metrics.Mean(name=name) for name in ("loss",) + self.TERMS}
@@ -143,8 +187,8 @@ class ConditionedAutoencoder(keras.Model):
         return list(self.trackers.values())
 
     def chunk_windows(self, starts):
-        """(C,) start indices -> (C, B + l, width, height) windows, gathered in-graph."""
-        n = self.chunk_samples + self.lookback
+        """(C,) start indices -> (C, B + l + H - 1, width, height) windows, gathered in-graph."""
+        n = self.chunk_samples + self.lookback + self.horizon - 1
         cols = (tf.cast(starts, tf.int32)[:, None, None] + tf.range(n)[None, :, None]
                 + tf.range(self.width)[None, None, :])
         return tf.gather(self.frames, cols)
@@ -153,15 +197,23 @@ class ConditionedAutoencoder(keras.Model):
         windows = self.chunk_windows(starts)
         c, n = tf.shape(windows)[0], tf.shape(windows)[1]
         flat = tf.reshape(windows, (-1, self.width, windows.shape[-1]))
-        z = tf.reshape(self.encoder(flat, training=training), (c, n, -1))        # (C, B+l, d)
-        b, l = self.chunk_samples, self.lookback
+        z = tf.reshape(self.encoder(flat, training=training), (c, n, -1))        # (C, B+l+H-1, d)
+        b, l, h = self.chunk_samples, self.lookback, self.horizon
         index = tf.range(b)[:, None] + tf.range(l)[None, :]                         # (B, l)
         z_hist = tf.reshape(tf.gather(z, index, axis=1), (c * b, l, -1))           # (C*B, l, d)
-        z_next = tf.reshape(z[:, l:], (c * b, -1))
+        z_next = tf.reshape(z[:, l:l + b], (c * b, -1))
         x_t = tf.reshape(windows[:, l - 1:l - 1 + b], (c * b, self.width, -1))
         x_hat = self.decoder(z_hist[:, -1], training=training)
-        v_hat = self.forecaster(z_hist, training=training)
-        terms = loss_terms(x_t, x_hat, z_hist, z_next, v_hat)
+        if h == 1:
+            v_hat = self.forecaster(z_hist, training=training)
+            terms = loss_terms(x_t, x_hat, z_hist, z_next, v_hat)
+        else:
+            ahead = tf.range(b)[:, None] + l + tf.range(h)[None, :]                # (B, H)
+            z_true = tf.reshape(tf.gather(z, ahead, axis=1), (c * b, h, -1))
+            z_pred = roll_forward(self.forecaster, z_hist, h, training=training)
+            recon, _, off_centre, curvature = loss_terms(x_t, x_hat, z_hist, z_next, z_pred[:, 0] - z_hist[:, -1])
+            forecast = horizon_loss(z_hist[:, -1], z_true, z_pred, self.horizon_decay, self.length_weight)
+            terms = (recon, forecast, off_centre, curvature)
         w = self.weights_
         total = (w["beta"] * terms[0] + w["alpha"] * terms[1]
                  + w["gamma"] * terms[2] + w["delta"] * terms[3])

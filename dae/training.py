@@ -22,16 +22,19 @@ def default_epochs(window_seconds):
     return 7 if variant_for(window_seconds) == "long" else 6
 
 
-def check_length(n_time, width, history, sr):
-    """Number of training samples; a clip too short for one sample is an error."""
+def check_length(n_time, width, history, sr, horizon=1):
+    """Number of training samples; a clip too short for one sample is an error.
+
+    A sample needs `history` windows ending at t and `horizon` windows after it.
+    """
     n_windows = n_time - width + 1
-    n_samples = n_windows - history
+    n_samples = n_windows - history - (horizon - 1)
     if n_samples < 1:
-        need = (width + history) * 1024 / sr
+        need = (width + history + horizon - 1) * 1024 / sr
         have = n_time * 1024 / sr
         raise UserError(f"the clip is {have:.2f} s long but one training sample needs {need:.2f} s "
-                        f"(a {width}-column window plus its {history}-window history); use a longer clip "
-                        "or a shorter WINDOW_SECONDS / HISTORY")
+                        f"(a {width}-column window, its {history}-window history and {horizon} step(s) ahead); "
+                        "use a longer clip or a shorter WINDOW_SECONDS / HISTORY / HORIZON")
     return n_samples
 
 
@@ -112,7 +115,7 @@ def schedule(n_samples, chunk_samples, chunks_per_batch, epochs, seed, order="or
 
 
 def build(frames, width, latent_dim, history, window_seconds, chunk_samples, alpha, beta, gamma, delta,
-          learning_rate, steps_per_execution=1):
+          learning_rate, steps_per_execution=1, horizon=1, horizon_decay=1.0, length_weight=1.0):
     """The compiled training model for a scaled spectrogram `frames` (n_time, height).
 
     steps_per_execution : training steps run per call into the graph (fewer
@@ -123,7 +126,8 @@ def build(frames, width, latent_dim, history, window_seconds, chunk_samples, alp
     model = ConditionedAutoencoder(
         build_encoder(width, height, latent_dim, variant), build_decoder(width, height, latent_dim, variant),
         build_forecaster(history, latent_dim), frames, width, chunk_samples,
-        alpha=alpha, beta=beta, gamma=gamma, delta=delta)
+        alpha=alpha, beta=beta, gamma=gamma, delta=delta, horizon=horizon, horizon_decay=horizon_decay,
+        length_weight=length_weight)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
                   steps_per_execution=steps_per_execution)
     model(tf.zeros((1,), tf.int32))  # build the weights
@@ -251,7 +255,8 @@ def load_models(paths):
 
 def train(paths, frames, width, sample_rate, source_sha256, *, latent_dim, history, window_seconds,
           alpha, beta, gamma, delta, epochs, chunk_samples, chunks_per_batch, learning_rate, seed,
-          order="original", resume=True, verbose=1, record=None):
+          order="original", horizon=1, horizon_decay=1.0, length_weight=1.0, resume=True, verbose=1,
+          record=None):
     """Train (or resume) the run at `paths` on scaled frames (n_time, height).
 
     Saves a checkpoint and history.csv after every epoch and the three models at
@@ -267,14 +272,18 @@ def train(paths, frames, width, sample_rate, source_sha256, *, latent_dim, histo
             raise UserError(f"{name}={value} must be at least {least}")
     if not learning_rate > 0:
         raise UserError(f"LEARNING_RATE={learning_rate} must be positive, e.g. 1e-3")
-    n_samples = check_length(frames.shape[0], width, history, sample_rate)
+    if horizon < 1 or not 0 < horizon_decay <= 1 or not length_weight >= 0:
+        raise UserError(f"HORIZON={horizon} must be >= 1, HORIZON_DECAY={horizon_decay} in (0, 1] and "
+                        f"LENGTH_WEIGHT={length_weight} >= 0")
+    n_samples = check_length(frames.shape[0], width, history, sample_rate, horizon)
     chunk_samples = max(1, min(chunk_samples, n_samples))
     plan = schedule(n_samples, chunk_samples, chunks_per_batch, epochs, seed, order)
     keras.utils.set_random_seed(seed)
     per_call = max(d for d in range(1, 17) if plan.shape[1] % d == 0)   # whole epochs, so exactly the plan
     model = build(frames, width, latent_dim, history, window_seconds, chunk_samples,
-                  alpha, beta, gamma, delta, learning_rate, per_call)
-    tag = f"{paths.run}|{source_sha256}|{order}|{chunk_samples}x{chunks_per_batch}|lr{learning_rate:g}"
+                  alpha, beta, gamma, delta, learning_rate, per_call, horizon, horizon_decay, length_weight)
+    tag = (f"{paths.run}|{source_sha256}|{order}|{chunk_samples}x{chunks_per_batch}|lr{learning_rate:g}"
+           + (f"|h{horizon}|hd{horizon_decay:g}|lw{length_weight:g}" if horizon > 1 else ""))
     done, rows = load_checkpoint(paths, model, tag) if resume else (0, [])
     if done >= epochs and paths.encoder.exists():
         print(f"{paths.run_dir} already has {done} epochs (asked {epochs}); "
