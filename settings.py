@@ -12,6 +12,9 @@ BETA = 1.0             # reconstruction-loss (binary cross-entropy) weight
 GAMMA = 0.0            # off-centre loss (mean z^2) weight
 DELTA = 0.0            # curvature loss weight
 HISTORY = 45           # l: embeddings of previous windows the forecaster reads
+HORIZON = 1            # H: steps the forecaster rolls forward on its own predictions in training; 1 = the original's one-step loss
+HORIZON_DECAY = 1.0    # weight of step k of the horizon is HORIZON_DECAY^(k-1) (1 = all steps alike); H > 1 only
+LENGTH_WEIGHT = 1.0    # weight of ln^2(|predicted| / |true| k-step displacement) next to 1 - cos; H > 1 only
 SEED = 1337            # makes runs repeatable
 DATA_DIR = "data"      # arrays, models, embeddings
 OUTPUT_DIR = "outputs" # pictures, HTML, video

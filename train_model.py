@@ -5,7 +5,7 @@ from dae import artifacts, cli, dataset
 from dae.errors import UserError
 from dae.spectrogram import scale_unit, window_width
 from settings import (SONG, WINDOW_SECONDS, LATENT_DIM, ALPHA, BETA, GAMMA, DELTA,  # shared settings
-                      HISTORY, SEED, DATA_DIR, OUTPUT_DIR)
+                      HISTORY, HORIZON, HORIZON_DECAY, LENGTH_WEIGHT, SEED, DATA_DIR, OUTPUT_DIR)
 
 EPOCHS = 0               # 0 = as the original: 6 for a 0.5 s window, 7 for 2 s
 LEARNING_RATE = 1e-3     # Adam
@@ -30,7 +30,8 @@ def main():
             paths, frames, width, spec["sample_rate"], spec["source_sha256"], latent_dim=LATENT_DIM,
             history=HISTORY, window_seconds=WINDOW_SECONDS, alpha=ALPHA, beta=BETA, gamma=GAMMA, delta=DELTA,
             epochs=epochs, chunk_samples=CHUNK_SAMPLES, chunks_per_batch=CHUNKS_PER_BATCH,
-            learning_rate=LEARNING_RATE, seed=SEED, order=ORDER, resume=RESUME, verbose=VERBOSE,
+            learning_rate=LEARNING_RATE, seed=SEED, order=ORDER, horizon=HORIZON, horizon_decay=HORIZON_DECAY,
+            length_weight=LENGTH_WEIGHT, resume=RESUME, verbose=VERBOSE,
             record=training.model_record(cfg | {"EPOCHS": epochs}, spec, (lo, hi), ALPHA))
     if model is None:  # nothing to train: the committed model must still be the one for this spectrogram
         try:

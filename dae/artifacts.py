@@ -570,11 +570,19 @@ def architecture_tag(alpha):
     return "R" if float(alpha) == 0 else "R-F"
 
 
-def run_name(window_seconds, alpha, beta, gamma, delta, latent_dim, history, seed):
-    """A folder name that spells out every setting that shapes a trained model."""
-    return (f"w{float(window_seconds):g}s_{architecture_tag(alpha)}"
+def run_name(window_seconds, alpha, beta, gamma, delta, latent_dim, history, seed, horizon=1,
+             horizon_decay=1.0, length_weight=1.0):
+    """A folder name that spells out every setting that shapes a trained model.
+
+    The forecasting horizon and its two knobs appear only when the horizon is
+    not 1, so one-step runs keep the names they always had.
+    """
+    name = (f"w{float(window_seconds):g}s_{architecture_tag(alpha)}"
             f"_a{float(alpha):g}_b{float(beta):g}_g{float(gamma):g}_d{float(delta):g}"
             f"_z{int(latent_dim)}_l{int(history)}_s{int(seed)}")
+    if int(horizon) != 1:
+        name += f"_h{int(horizon)}_hd{float(horizon_decay):g}_lw{float(length_weight):g}"
+    return name
 
 
 class Paths:
@@ -633,7 +641,8 @@ class Paths:
 
 # ---------------------------------------------------------------- run identity
 
-RUN_SETTINGS = ("WINDOW_SECONDS", "ALPHA", "BETA", "GAMMA", "DELTA", "LATENT_DIM", "HISTORY", "SEED")
+RUN_SETTINGS = ("WINDOW_SECONDS", "ALPHA", "BETA", "GAMMA", "DELTA", "LATENT_DIM", "HISTORY", "SEED",
+                "HORIZON", "HORIZON_DECAY", "LENGTH_WEIGHT")
 RUN_IDENTITY = ("SONG", "DATA_DIR", "OUTPUT_DIR") + RUN_SETTINGS
 _SELECTS = {
     "SONG": "the song (a name, or the audio file it was saved from)",
@@ -647,6 +656,9 @@ _SELECTS = {
     "LATENT_DIM": "the latent size it was trained with",
     "HISTORY": "the forecaster history it was trained with",
     "SEED": "the seed it was trained with",
+    "HORIZON": "the forecasting horizon it was trained with (1 = one step)",
+    "HORIZON_DECAY": "the weight decay over the horizon's steps it was trained with",
+    "LENGTH_WEIGHT": "the displacement-length weight it was trained with (horizon > 1)",
 }
 
 

@@ -30,6 +30,9 @@ LIMITS = {
     "WINDOW_SECONDS": (0.01, 600.0),
     "LATENT_DIM": (1, 1024),
     "HISTORY": (1, 100_000),
+    "HORIZON": (1, 10_000),
+    "HORIZON_DECAY": (1e-9, 1.0),       # step k weighs HORIZON_DECAY^(k-1): must stay positive
+    "LENGTH_WEIGHT": (0.0, None),
     "ALPHA": (0.0, None), "BETA": (0.0, None), "GAMMA": (0.0, None), "DELTA": (0.0, None),
     "LEARNING_RATE": (0.0, 10.0),
     "EPOCHS": (0, 100_000),             # train_model.py: 0 = the original's number
