@@ -8,8 +8,9 @@ from conftest import changing_song, common, run_script, write_song
 
 
 def snapshot(root):
-    """Every file under root with its bytes, to prove nothing was lost or half-written."""
-    return {p: p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    """Every file under root with its bytes, to prove nothing was lost or half-written
+    (run-folder lock files, which record who last wrote there, aside)."""
+    return {p: p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file() and p.name != ".lock"}
 
 
 def one_line_error(proc, *words):
@@ -22,25 +23,35 @@ def one_line_error(proc, *words):
 
 
 def test_pipeline_runs_and_keeps_r_and_rf_side_by_side(pipeline):
+    from dae import artifacts, embedding
     tmp, data, out, song, procs = pipeline
     for p in procs:
         assert p.returncode == 0, p.stderr
     runs = sorted(d.name for d in (data / "groove" / "runs").iterdir())
     assert len(runs) == 2 and any("_R-F_" in r for r in runs) and any("_R_" in r for r in runs)
-    for r in runs:
-        run = data / "groove" / "runs" / r
-        for f in ("encoder.keras", "decoder.keras", "forecaster.keras", "history.csv", "embedding.npz"):
-            assert (run / f).exists(), f
+    spec = json.loads((data / "groove" / "spectrogram.npz.json").read_text())
+    paths = {r: artifacts.Paths(song, data, out, run=r) for r in runs}
+    Z = {}
+    for r, p in paths.items():
+        emb = embedding.load(p)                   # the whole chain checks out: audio, spectrogram, model, embedding
+        chain = emb["chain"]
+        assert {chain[k]["model_id"] for k in artifacts.MODEL_PARTS} == {chain["encoder"]["model_id"]}
+        assert chain["encoder"]["run"] == r and emb["meta"]["inputs"]["encoder"]["sha256"] == chain["encoder"]["sha256"]
+        Z[r] = emb["Z"]
+        assert Z[r].shape == (spec["n_time"] - spec["window_width"] + 1, 3) and np.all(np.isfinite(Z[r]))
+        assert np.ptp(Z[r], axis=0).min() > 0     # a path, not a point
         pics = out / "groove" / r
+        assert (pics / "trajectory.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (pics / "trajectory.png").stat().st_size > 10_000
         assert "t = %{customdata" in (pics / "trajectory.html").read_text()
-    assert (out / "groove" / "spectrogram.png").exists()
+    assert not np.allclose(*Z.values())           # R and R-F are two models, not one file twice
+    assert (out / "groove" / "spectrogram.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_sidecars_record_settings_versions_and_times(pipeline):
     tmp, data, out, song, procs = pipeline
     run = next(d for d in (data / "groove" / "runs").iterdir() if "_R_" in d.name)
-    meta = json.loads((run / "encoder.keras.json").read_text())
+    meta = json.loads((run / "model" / "encoder.keras.json").read_text())
     assert meta["settings"]["ALPHA"] == 0 and meta["architecture"] == "R"
     assert meta["settings"]["SONG"] == str(song) and "tensorflow-cpu" in meta["versions"]
     emb = np.load(run / "embedding.npz")
@@ -151,7 +162,7 @@ def test_interrupted_training_resumes_and_loses_nothing(tmp_path):
     history = ckpt.with_name("history.csv").read_text().splitlines()
     done = len(history) - 1
     assert 1 <= done < 30
-    assert not list(tmp_path.rglob(".tmp*")) and not list(runs.glob("*/encoder.keras"))
+    assert not list(tmp_path.rglob(".tmp*")) and not list(runs.glob("*/model*"))   # no model, not half a one
     again = run_script("train_model.py", *args, "--epochs", done + 1, "--verbose", 0)
     assert again.returncode == 0, again.stderr
     assert "resuming" in again.stdout and f"after epoch {done} of {done + 1}" in again.stdout
@@ -179,22 +190,33 @@ def _run_dir(data, tag):
 
 
 def test_stages_4_to_7_run_and_save_with_sidecars(stages):
+    from dae import artifacts
     tmp, data, out, song, procs = stages
     for name, p in procs.items():
         assert p.returncode == 0, (name, p.stderr)
     run = _run_dir(data, "R-F")
-    for f in ("latent_mlp.keras", "latent_lstm.keras", "forecast_knn_ic60.npz", "forecast_mlp_ic60.npz",
-              "forecast_lstm_ic60.npz", "divergence_k5_x12.npz"):
-        assert (run / f).exists() and (run / (f + ".json")).exists(), f
-    pics = out / "groove" / run.name
-    for f in ("forecast_knn_ic60.png", "forecast_knn_ic60.html", "forecast_lstm_ic60.png", "trajectory.mp4"):
-        assert (pics / f).exists(), f
+    paths = artifacts.Paths(song, data, out, run=run.name)
+    emb_sha = artifacts.check(paths, "embedding")["embedding"]["sha256"]
+    Z = np.load(run / "embedding.npz")["Z"]
+    for kind, f in (("latent mlp", "latent_mlp.keras"), ("latent lstm", "latent_lstm.keras"),
+                    ("knn forecast", "forecast_knn_ic60.npz"), ("mlp forecast", "forecast_mlp_ic60.npz"),
+                    ("lstm forecast", "forecast_lstm_ic60.npz"), ("divergence", "divergence_k5_x12.npz")):
+        chain = artifacts.check(paths, kind, path=run / f)   # each checks out against the current embedding
+        assert chain[kind]["inputs"]["embedding"]["sha256"] == emb_sha, f
+    for method in ("mlp", "lstm"):                           # the latent forecasts name the model they rolled
+        meta = artifacts.check(paths, f"{method} forecast", path=run / f"forecast_{method}_ic60.npz")
+        assert meta[f"{method} forecast"]["inputs"][f"latent {method}"]["sha256"] == \
+            artifacts.file_hash(run / f"latent_{method}.keras")
     knn = np.load(run / "forecast_knn_ic60.npz")
-    assert knn["forecast"].shape == (201, 3)
+    assert knn["forecast"].shape == (201, 3) and np.all(np.isfinite(knn["forecast"]))
     np.testing.assert_allclose(knn["forecast"][0], knn["Z"][60])            # starts at the initial condition
+    np.testing.assert_allclose(knn["Z"].min(0), 0, atol=1e-12)             # on the path scaled to [0, 1]
+    np.testing.assert_allclose(knn["Z"].max(0), 1, atol=1e-12)
     lstm = np.load(run / "forecast_lstm_ic60.npz")
-    emb = np.load(run / "embedding.npz")
-    np.testing.assert_allclose(lstm["forecast"][0], emb["Z"][60], rtol=1e-6)
+    np.testing.assert_allclose(lstm["forecast"][0], Z[60], rtol=1e-6)
+    assert np.abs(np.diff(lstm["forecast"], axis=0)).max() > 0               # it moves
+    video = json.loads((out / "groove" / run.name / "trajectory.mp4.json").read_text())
+    assert video["inputs"]["embedding"]["sha256"] == emb_sha
 
 
 def test_latent_scores_are_saved_with_a_persistence_baseline(stages):
@@ -206,16 +228,27 @@ def test_latent_scores_are_saved_with_a_persistence_baseline(stages):
 
 
 def test_divergence_saves_curves_statistics_and_rates(stages):
+    from dae import artifacts, stages as stage_lib
+    from dae.forecast import rollout
     tmp, data, out, song, procs = stages
-    d = np.load(_run_dir(data, "R") / "divergence_k5_x12.npz")
-    delta, count = d["delta"], d["count"]
-    assert delta.shape == (len(d["origins"]), 31) and np.all(count == len(d["origins"]))
-    np.testing.assert_allclose(d["mean"], delta.mean(0))
-    np.testing.assert_allclose(d["sem"], delta.std(0) / np.sqrt(len(delta)))
-    assert np.all(np.diff(d["origins"]) == 10)
-    meta = json.loads((_run_dir(data, "R") / "divergence_k5_x12.npz.json").read_text())
-    assert meta["growth_per_second"] == pytest.approx(meta["growth_per_step"] * meta["points_per_second"])
-    assert meta["turning_angle_deg"] > 0
+    run = _run_dir(data, "R")
+    d = np.load(run / "divergence_k5_x12.npz")
+    delta, origins = d["delta"], d["origins"]
+    assert delta.shape == (len(origins), 31) and np.all(d["count"] == len(origins)) and len(origins) > 2
+    assert np.all(delta[:, 0] == 0) and np.all(delta >= 0)          # every forecast starts on the path
+    assert np.all(delta[:, 1:].mean(0) > 0)                        # and leaves it
+    assert np.all(origins + 30 < len(np.load(run / "embedding.npz")["Z"]))   # the truth exists for every step
+    # each saved curve is what a single KNN rollout from its origin gives (the batched code agrees with it)
+    paths = artifacts.Paths(song, data, out, run=run.name)
+    Z, Zs, meta, field, rule = stage_lib.knn_setup(paths, 5, -1, False)
+    for row in (0, len(origins) // 2, len(origins) - 1):
+        o = int(origins[row])
+        path = rollout(field, Zs[o], 30, origin=o)
+        np.testing.assert_allclose(delta[row], np.linalg.norm(path - Zs[o:o + 31], axis=1), rtol=1e-9, atol=1e-12)
+    meta = json.loads((run / "divergence_k5_x12.npz.json").read_text())
+    assert meta["exclusion_radius"] == 12 and meta["rule"] == "exclusion"     # the window's width, 0.5 s at 22050 Hz
+    assert meta["growth_per_second"] == pytest.approx(meta["growth_per_step"] * 22050 / 1024)
+    assert 0 < meta["turning_angle_deg"] < 180
     assert "per second" in procs["divergence.py --alpha 0"].stdout
 
 
