@@ -762,10 +762,32 @@ def sentence(a, b, table):
         sx = table[f"skill_x_{h}"]
         bits.append(f"higher skill over constant velocity at horizon {h} in {sx['a_wins']} of {sx['n']} "
                     f"(exclusion rule, p {stats.fmt_p(sx['p'])})")
-    sig = [label for col, label, _, _ in METRICS if table[col]["n"] and table[col]["p"] < 0.05]
-    tail = (f" Differences with p < 0.05 (sign test): {'; '.join(sig)}." if sig
+    sig = significant(a, b, table)
+    tail = (f" With p < 0.05 (sign test): {'; '.join(sig)}." if sig
             else " No difference reaches p < 0.05 (sign test).")
     return "; ".join(bits) + "." + tail
+
+
+def significant(a, b, table, level=0.05):
+    """The metrics whose sign test gives p < level, grouped, each with the variant that wins."""
+    groups = {}
+    for col, label, _, _ in METRICS:
+        s = table[col]
+        if not s["n"] or s["p"] >= level:
+            continue
+        winner = a if s["a_wins"] > s["b_wins"] else b
+        kind, *rest = col.split("_")
+        if kind in ("delta", "skill"):
+            rule = "exclusion" if rest[0] == "x" else "original"
+            name = f"δ under the {rule} rule at step" if kind == "delta" else f"skill under the {rule} rule at horizon"
+            groups.setdefault((name, winner), []).append(rest[1])
+        else:
+            groups.setdefault((label.split(" (")[0], winner), [])
+    out = []
+    for (name, winner), steps in groups.items():
+        where = f"{'s' if len(steps) > 1 else ''} {', '.join(steps)}" if steps else ""
+        out.append(f"{name}{where} ({winner} better)")
+    return out
 
 
 def _fmt(x, digits=4):
@@ -788,7 +810,8 @@ def summary_markdown(results, variants, cfg, figures):
         lines.append("")
     lines += ["## The answer in words", "",
               "Each pair is the same song, seed, window and latent size; a win is the better value of the metric; "
-              "p is the exact two-sided sign test (ties left out).", ""]
+              "p is the exact two-sided sign test (ties left out). Pairs from the same song share that song, "
+              "so the p-values speak for these songs across seeds, not for songs in general.", ""]
     pairs = variant_pairs(variants)
     tables = {(a, b): compare(results, a, b) for a, b in pairs}
     for (a, b), table in tables.items():
