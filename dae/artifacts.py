@@ -337,7 +337,7 @@ def read_sidecar(path, kind, missing_hint):
     shape = {"settings": dict, "sha256": str, "inputs": dict}
     bad = [k for k, t in shape.items() if not isinstance(meta.get(k), t)]
     bad += [k for k in REQUIRED_FACTS.get(kind, ()) if k not in meta]
-    bad += [k for k in REQUIRED_FACTS.get(kind, ()) if k in _NUMBERS and not _is_number(meta[k])]
+    bad += [k for k in REQUIRED_FACTS.get(kind, ()) if k in meta and k in _NUMBERS and not _is_number(meta[k])]
     bad += [f"inputs.{r}" for r, rec in meta.get("inputs", {}).items()
             if not (isinstance(rec, dict) and isinstance(rec.get("sha256"), str))] \
         if isinstance(meta.get("inputs"), dict) else []
