@@ -1,5 +1,7 @@
 """Benchmark of experiment.py: the same small grid on 2 Ray workers against one
-trial at a time in one process (TensorFlow free to use every core), in one run.
+trial at a time in one process (TensorFlow free to use every core), in one run;
+and, to show what limits the speed-up, one trial at a time with one
+TensorFlow thread (what each Ray worker gets).
 
 Each way starts from empty data and output folders, so every stage is computed
 (songs synthesised, spectrograms, training, embedding, divergence, metrics);
@@ -19,54 +21,68 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 SONGS = "synth-10,synth-11"   # synthesised from these seeds
-SECONDS = 20.0                # each song's length
+SECONDS = 30.0                # each song's length
 RATE = 22050                  # sample rate of the songs
 VARIANTS = "R,R-F"
 SEEDS = "1,2"
 EPOCHS = 2
 WORKERS = 2                   # Ray workers (CPUs of the local instance)
 REPORT = ROOT / "outputs" / "bench_experiment.md"
+LOADS = {}
 
 
-def run(tmp, label, *extra):
+def run(tmp, label, *extra, env=None):
     cmd = [sys.executable, str(ROOT / "experiment.py"), "--songs", SONGS, "--variants", VARIANTS, "--seeds", SEEDS,
            "--epochs", str(EPOCHS), "--synth-seconds", str(SECONDS), "--synth-rate", str(RATE),
            "--data-dir", str(tmp / label / "data"), "--output-dir", str(tmp / label / "outputs"),
            "--name", "bench", *extra]
+    load = os.getloadavg()[0]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
-                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
+                          env=dict(os.environ, PYTHONPATH=str(ROOT), **(env or {})))
     wall = time.perf_counter() - t0
+    after = os.getloadavg()[0]
+    print(f"{label}: {wall:.1f} s (load average {load:.1f} before, {after:.1f} after)", flush=True)
     if proc.returncode != 0:
         sys.exit(f"{label} run failed: {proc.stderr.strip().splitlines()[-1:]}")
     trials = [json.loads(p.read_text()) for p in (tmp / label / "outputs" / "experiments" / "bench" / "trials").glob("*.json")]
-    return wall, trials
+    LOADS[label] = f"{load:.1f} / {after:.1f}"
+    return wall, {t["key"]: t for t in trials}
 
 
 def main():
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        ray_wall, ray_trials = run(tmp, "ray", "--num-cpus", str(WORKERS), "--threads-per-trial", "1")
-        seq_wall, seq_trials = run(tmp, "sequential", "--use-ray", "false")
-    n = len(ray_trials)
-    ray_busy = sum(t["seconds"] for t in ray_trials)
-    seq_busy = sum(t["seconds"] for t in seq_trials)
-    by_key = {t["key"]: t for t in seq_trials}
-    gap = max(abs(t["turning_angle"] - by_key[t["key"]]["turning_angle"]) for t in ray_trials)
+        seq_wall, seq = run(tmp, "sequential", "--use-ray", "false")
+        ray_wall, ray = run(tmp, "ray", "--num-cpus", str(WORKERS), "--threads-per-trial", "1")
+        one_wall, one = run(tmp, "sequential-1-thread", "--use-ray", "false",
+                            env={"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"})
+
+    def busy(trials):
+        return sum(t["seconds"] for t in trials.values())
+
+    def gap(a, b):
+        return max(abs(a[k]["turning_angle"] - b[k]["turning_angle"]) for k in a)
     lines = [
         f"Grid: {len(SONGS.split(','))} synthesised {SECONDS:g} s songs at {RATE} Hz x {VARIANTS} x seeds {SEEDS}, "
-        f"{EPOCHS} epochs: {n} trials, each from empty folders. Machine: {os.cpu_count()} CPUs.",
+        f"{EPOCHS} epochs: {len(ray)} trials, each way from empty folders, on a machine with {os.cpu_count()} CPUs.",
         "",
-        "| way | wall seconds | sum of per-trial seconds | speed-up |",
-        "|---|---|---|---|",
-        f"| one trial at a time in one process (TensorFlow uses every core) | {seq_wall:.1f} | {seq_busy:.1f} | 1.00x |",
-        f"| Ray, {WORKERS} workers, 1 TensorFlow thread per trial | {ray_wall:.1f} | {ray_busy:.1f} | "
-        f"**{seq_wall / ray_wall:.2f}x** |",
+        "| way | wall seconds | sum of per-trial seconds | speed-up over one at a time | load average before / after |",
+        "|---|---|---|---|---|",
+        f"| one trial at a time in one process, TensorFlow's default threads (every core) | {seq_wall:.1f} | "
+        f"{busy(seq):.1f} | 1.00x | {LOADS['sequential']} |",
+        f"| **Ray, {WORKERS} workers, 1 TensorFlow thread per trial** | {ray_wall:.1f} | {busy(ray):.1f} | "
+        f"**{seq_wall / ray_wall:.2f}x** | {LOADS['ray']} |",
+        f"| one trial at a time in one process, 1 TensorFlow thread | {one_wall:.1f} | {busy(one):.1f} | "
+        f"{seq_wall / one_wall:.2f}x | {LOADS['sequential-1-thread']} |",
         "",
-        f"Largest difference of a trial's turning angle between the two ways: {gap:.2g} degrees "
-        f"(1 against 2 TensorFlow threads sum in different orders). Per-trial seconds on Ray are each worker's "
-        f"own time (they overlap); the Ray wall time includes starting the instance and its workers "
-        f"(each worker imports TensorFlow once).",
+        f"Ray against one-thread trials one at a time: {one_wall / ray_wall:.2f}x. A trial alone on the machine "
+        f"is {busy(one) / busy(seq):.2f}x faster with every core than with one thread, so part of the parallelism "
+        f"Ray adds is already there inside TensorFlow. Largest difference of a trial's turning angle: "
+        f"{gap(ray, one):.2g} degrees between Ray and one-thread trials (same threads), "
+        f"{gap(ray, seq):.2g} degrees between Ray and the default threads (sums in another order change training). "
+        f"The load average is that of the whole machine (1 minute; {os.cpu_count()} CPUs): above "
+        f"{os.cpu_count()}, other processes were competing for the same cores.",
     ]
     text = "\n".join(lines) + "\n"
     REPORT.parent.mkdir(parents=True, exist_ok=True)
