@@ -42,7 +42,7 @@ bench: $(READY)
 # 3 synthesised 40 s songs x {R, R-F, PCA} x 3 seeds on a local Ray instance (not part of demo);
 # the report goes to outputs/experiments/synth3/; run it again to continue where it stopped
 experiment: $(READY)
-	$(BIN)/python experiment.py
+	$(BIN)/python experiment.py --publish true
 
 clean:
 	rm -rf data outputs

@@ -30,6 +30,7 @@ USE_RAY = True             # false: one trial at a time in this process, without
 WORKER_LOGS = False        # show the Ray workers' own output (training progress, warnings)
 SYNTH_SECONDS = 40.0       # length of each synthesised synth-<n> song
 SYNTH_RATE = 44100         # sample rate of synthesised songs
+PUBLISH = False            # also copy the report into docs/experiment_NAME.md and the README's section of it
 TRUST_POINTS = 1000        # trustworthiness is measured on at most this many evenly spaced windows
 
 # Named sets of training settings. Any of ALPHA, BETA, GAMMA, DELTA, HISTORY,

@@ -19,6 +19,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from dae import docs  # noqa: E402
 
 SONGS = "synth-10,synth-11"   # synthesised from these seeds
 SECONDS = 30.0                # each song's length
@@ -88,7 +91,8 @@ def main():
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text(text)
     print(text)
-    print(f"saved {REPORT}")
+    spliced = docs.splice(ROOT / "README.md", "bench_experiment", text)
+    print(f"saved {REPORT}" + (" and its section of README.md" if spliced else ""))
 
 
 if __name__ == "__main__":

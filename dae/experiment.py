@@ -689,6 +689,8 @@ def run_experiment(cfg, definitions):
     files = report(exp_dir, ordered, variants, cfg)
     print(f"saved {', '.join(str(f) for f in files)}")
     failed = [r for r in ordered if r["status"] != "ok"]
+    if cfg.get("PUBLISH") and not failed:
+        print(f"published {', '.join(str(f) for f in publish(exp_dir, cfg['NAME']))}")
     if failed:
         raise UserError(f"{len(failed)} of {len(trials)} trials failed (reasons above and in {files[0]}); "
                         "fix them and run the same command again: finished trials are kept")
@@ -926,3 +928,37 @@ def report(exp_dir, results, variants, cfg):
     figs = figures(exp_dir, results, variants)
     artifacts.save_text(md_path, summary_markdown(results, variants, cfg, figs))
     return [csv_path, md_path, *figs]
+
+
+def publish(exp_dir, name, root=ROOT):
+    """Copy an experiment's report into the repository: docs/experiment_<name>.md
+    (the whole summary) with its figures, and the README's generated section
+    `experiment_<name>` (the words, the means, R-F vs R and the figures), if the
+    README has one. Returns the files written."""
+    import shutil
+    from dae import docs
+    exp_dir, root = Path(exp_dir), Path(root)
+    md = (exp_dir / "summary.md").read_text()
+    written = []
+    for fig in ("delta_curves", "turning_angles"):
+        if (exp_dir / f"{fig}.png").exists():
+            target = root / "docs" / f"experiment_{name}_{fig}.png"
+            with artifacts.atomic_path(target) as tmp:
+                shutil.copyfile(exp_dir / f"{fig}.png", tmp)
+            written.append(target)
+            md = md.replace(f"]({fig}.png)", f"](experiment_{name}_{fig}.png)")
+    full = root / "docs" / f"experiment_{name}.md"
+    artifacts.save_text(full, md)
+    written.append(full)
+    sections = re.split(r"\n(?=## )", md)
+    keep = [s.strip() for s in sections[1:]
+            if s.startswith(("## The answer in words", "## Means per variant", "## R-F vs R:"))]
+    part = "\n\n".join([sections[0].split("\n", 2)[2].strip(), *keep])
+    part = re.sub(r"^## ", "#### ", part, flags=re.M)
+    part += (f"\n\n![δ curves per variant](docs/experiment_{name}_delta_curves.png)\n\n"
+             f"![Turning angles per variant](docs/experiment_{name}_turning_angles.png)\n\n"
+             f"The whole summary, every pair of variants and every metric: [docs/experiment_{name}.md]"
+             f"(docs/experiment_{name}.md).\n")
+    if docs.splice(root / "README.md", f"experiment_{name}", part):
+        written.append(root / "README.md")
+    return written
