@@ -315,7 +315,9 @@ def train_stage(t, paths):
     record = _record(paths.encoder)
     if record is not None and paths.spectrogram.exists() \
             and _made_from(record, "spectrogram") == artifacts.file_hash(paths.spectrogram) \
-            and int(record.get("epochs", record.get("settings", {}).get("EPOCHS", 0)) or 0) >= epochs:
+            and int(record.get("epochs", record.get("settings", {}).get("EPOCHS", 0)) or 0) >= epochs \
+            and all(record.get("settings", {}).get(k, s[k]) == s[k]
+                    for k in ("LEARNING_RATE", "CHUNK_SAMPLES", "CHUNKS_PER_BATCH")):
         return False
     call_stage("train_model", **run_settings(t), epochs=epochs, learning_rate=s["LEARNING_RATE"],
                chunk_samples=s["CHUNK_SAMPLES"], chunks_per_batch=s["CHUNKS_PER_BATCH"], resume=True, verbose=0)
@@ -543,17 +545,19 @@ def save_trial(exp_dir, result):
     artifacts.save_json(trial_path(exp_dir, result["key"]), result)
 
 
-def load_trials(exp_dir, keys):
-    """Finished (status ok) trials already saved for `keys`: {key: result}."""
+def load_trials(exp_dir, trials):
+    """Finished (status ok) trials already saved for these trials, with the same
+    training settings: {key: result}."""
     done = {}
-    for key in keys:
+    for t in trials:
+        key = trial_key(t)
         p = trial_path(exp_dir, key)
         if p.exists():
             try:
                 r = json.loads(p.read_text())
             except ValueError:
                 continue
-            if r.get("status") == "ok":
+            if r.get("status") == "ok" and r.get("settings") == t["settings"] and r.get("source") == t["song"]:
                 done[key] = r
     return done
 
@@ -671,7 +675,7 @@ def run_experiment(cfg, definitions):
         raise UserError(f"NAME {cfg['NAME']!r} must be a plain folder name (letters, digits, '-', '_', '.')")
     exp_dir = Path(cfg["OUTPUT_DIR"]) / "experiments" / cfg["NAME"]
     keys = [trial_key(t) for t in trials]
-    results = load_trials(exp_dir, keys)
+    results = load_trials(exp_dir, trials)
     todo = [t for t, k in zip(trials, keys) if k not in results]
     print(f"experiment {cfg['NAME']}: {len(songs)} songs x {len(variants)} variants x "
           f"{len(split(cfg['SEEDS']))} seeds x {len(split(cfg['WINDOWS']))} windows x "
