@@ -1,12 +1,16 @@
-"""Stage 4: an MP4 of a point moving along the embedded path, with the song's own audio in sync.
+"""Stage 4: an MP4 of a point moving along the embedded path, with the song's own audio in sync,
+and a player page that does the same live in the browser (no rendering).
 
 The point shown at time t is the one whose window is centred on t; the whole
 path is drawn faint, the last TAIL points highlighted, the camera turns slowly,
-and a spectrogram panel with a cursor shows what is playing.
+and a spectrogram panel with a cursor shows what is playing. The player page
+(outputs/<song>/<run>/player.html + player.m4a, with one outputs/plotly.min.js)
+plays the song and moves the point by the same rule, with free rotation.
 """
 import settings
-from dae import artifacts, cli, dataset, plotting, video
+from dae import artifacts, cli, dataset, player, plotting, video
 from dae.embedding import load as load_embedding
+from dae.errors import UserError
 
 FPS = 30                  # frames per second (positions are interpolated between the 43 points/s)
 WIDTH, HEIGHT = 1280, 720 # pixels
@@ -15,16 +19,28 @@ DEGREES_PER_SECOND = 6.0  # camera rotation speed
 SPECTROGRAM = True        # show the spectrogram with a cursor under the 3-D view
 WORKERS = 0               # processes drawing frames; 0 = one per CPU core
 PROGRESS = True           # show a progress bar
+FORMAT = "both"           # "mp4" (the video), "html" (the player page, no rendering) or "both"
+AUDIO_KBPS = 128          # the player page's audio: AAC in player.m4a at this bitrate (kbit/s)
+
+FORMATS = ("mp4", "html", "both")
 
 
 def main():
-    cfg = cli.configure(artifacts.select_run(globals(), settings))
+    cfg = cli.configure(artifacts.select_run(globals(), settings), limits={"AUDIO_KBPS": (16, 512)})
+    if cfg["FORMAT"] not in FORMATS:
+        raise UserError(f"FORMAT={cfg['FORMAT']!r} is not one of {', '.join(FORMATS)}")
     paths = artifacts.run_paths(cfg)
     with artifacts.writing(paths, "play_embedding.py"):
         # the embedding, the spectrogram and the audio must be one chain: the audio that is muxed in
         # is the one the spectrogram (shown) was made from, and the path was embedded from that spectrogram
         emb = load_embedding(paths, need_audio=True)
         spec = emb["chain"]["spectrogram"]
+        if cfg["FORMAT"] in ("html", "both"):
+            facts = player.make(paths, emb, cfg, tail=TAIL, kbps=AUDIO_KBPS, spectrogram=SPECTROGRAM)
+            size = sum(facts["bytes"].values()) / 1e6
+            print(f"saved {facts['page']} (page, audio and {player.LIBRARY_NAME}: {size:.1f} MB; open it in a browser)")
+            if cfg["FORMAT"] == "html":
+                return
         F, T, S = dataset.arrays(spec)
         P, _, note = plotting.project3(emb["Z"])
         title = (f"{paths.song} · {emb['meta']['architecture']} · {cfg['WINDOW_SECONDS']:g} s window"

@@ -1,0 +1,202 @@
+"""The player page: hear the song and watch its path move in the browser, no rendering.
+
+One HTML page per run (``outputs/<song>/<run>/player.html``) with, beside it,
+the song's audio compressed to AAC in an M4A file (``player.m4a``), and one
+copy of plotly.js for the whole output folder (``outputs/plotly.min.js``, taken
+from the installed plotly package), referenced relatively: the folder works
+offline, nothing is fetched at view time.
+
+The page draws the path in a plotly 3-D scene (free rotation and zoom), and
+while the audio plays moves a point and a short tail along it by the video's
+sync rule (`dae.video.Timeline`: the window whose centre is at t, linearly
+interpolated; before the first centre and after the last the point rests at
+the ends). Only the point and tail traces are restyled each frame, so the
+camera is kept. A spectrogram strip of +-5 s scrolls under a cursor at "now";
+play / pause, a scrub bar, clicking the strip or a point of the path seeks.
+
+For tests and scripts the page exposes ``window.player``: ``seek(t)``,
+``play()``, ``pause()``, ``time()``, ``position()`` (the [x, y, z] of the point
+drawn now, read back from the plot's data), ``tail()``, ``camera()``,
+``startedAt()`` (performance.now() when the audio was first seen advancing).
+Opening ``player.html#autoplay&muted`` starts it muted at once (``&t=12``: at 12 s).
+"""
+import base64
+import html
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from dae import artifacts
+from dae.errors import UserError
+
+TEMPLATE = Path(__file__).with_name("player.html")
+LIBRARY_NAME = "plotly.min.js"
+PAGE_NAME = "player.html"
+AUDIO_NAME = "player.m4a"
+TILE_COLUMNS = 2048      # spectrogram columns per image tile (well inside every browser's image limits)
+JPEG_QUALITY = 85
+SEGMENTS = 24            # the path is drawn in this many pieces, coloured by time (viridis)
+SYNC = "the point shown at time t is the path at the window centred on t (dae.video.Timeline)"
+
+
+def library_source():
+    """The plotly.js that the installed plotly package ships (the version plotly.py was built with)."""
+    import plotly
+    src = Path(plotly.__file__).parent / "package_data" / LIBRARY_NAME
+    if not src.is_file():
+        raise UserError(f"the plotly package has no {LIBRARY_NAME} at {src}; reinstall it: "
+                        "`.venv/bin/pip install --force-reinstall -r requirements.txt`")
+    return src
+
+
+def install_library(dest):
+    """Put one copy of plotly.min.js at `dest` (atomically), unless an identical one is there.
+    Returns its sha256."""
+    src = library_source()
+    want = artifacts.file_hash(src)
+    dest = Path(dest)
+    if dest.is_file() and artifacts.file_hash(dest) == want:
+        return want
+    with artifacts.atomic_path(dest) as tmp:
+        shutil.copyfile(src, tmp)
+    return want
+
+
+def encode_audio(source, dest, kbps=128):
+    """Compress the song's audio to AAC (M4A, moov first) at `kbps` kbit/s, atomically.
+    Returns its duration in seconds as ffmpeg wrote it (from the source's length)."""
+    import imageio_ffmpeg
+    source = Path(source)
+    if not source.is_file():
+        raise UserError(f"the song's audio {source} is missing; put it back, or run `python save_dataset.py "
+                        "--song <file>` and the later stages again with the audio where it is now")
+    if not 16 <= int(kbps) <= 512:
+        raise UserError(f"AUDIO_KBPS={kbps} must be between 16 and 512 kbit/s")
+    with artifacts.atomic_path(dest) as tmp:
+        cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", "-y", "-i", str(source),
+               "-map", "0:a:0", "-vn", "-c:a", "aac", "-b:a", f"{int(kbps)}k", "-movflags", "+faststart",
+               "-f", "mp4", str(tmp)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            why = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+            raise UserError(f"ffmpeg could not compress the audio {source} ({why}); check the file")
+
+
+def spectrogram_tiles(F, T, S, tile_columns=TILE_COLUMNS, quality=JPEG_QUALITY):
+    """The spectrogram coloured as in the video (inferno, dB from the loudest bin, floor -80 dB),
+    high frequencies on top, cut into JPEG tiles of `tile_columns` columns: (data URIs, facts)."""
+    import io
+
+    import matplotlib
+    from PIL import Image
+    S = np.asarray(S, dtype=np.float64)
+    db = 20 * np.log10(np.maximum(S, 1e-12) / max(float(S.max()), 1e-12))
+    norm = matplotlib.colors.Normalize(vmin=max(float(db.min()), -80.0), vmax=0.0)
+    rgb = (matplotlib.colormaps["inferno"](norm(db[::-1]))[..., :3] * 255).astype(np.uint8)
+    tiles = []
+    for c in range(0, rgb.shape[1], tile_columns):
+        buf = io.BytesIO()
+        Image.fromarray(np.ascontiguousarray(rgb[:, c:c + tile_columns])).save(buf, "JPEG", quality=quality)
+        tiles.append("data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii"))
+    hop = float(T[1] - T[0]) if len(T) > 1 else 1.0
+    return tiles, {"tile_cols": int(tile_columns), "hop": hop, "t_first": float(T[0]) - hop / 2,
+                   "f_lo": float(F[0]), "f_hi": float(F[-1]), "n_cols": int(S.shape[1])}
+
+
+def segment_colours(k):
+    """k colours of the viridis scale, one per piece of the path (earliest first)."""
+    import matplotlib
+    rgb = matplotlib.colormaps["viridis"]((np.arange(k) + 0.5) / k)[:, :3]
+    return ["#%02x%02x%02x" % tuple(int(round(255 * c)) for c in row) for row in rgb]
+
+
+def page(P, t_center, duration, audio_src, library_src, spec=None, title="", note="", labels=None, tail=12):
+    """The page's HTML text.
+
+    P : (N, 3) path as drawn (N >= 2); t_center : (N,) window centres (s), evenly spaced;
+    duration : s; audio_src, library_src : URLs relative to the page; spec : (F, T, S) or None;
+    tail : points highlighted behind the current one.
+    """
+    P = np.asarray(P, dtype=np.float64)
+    t_center = np.asarray(t_center, dtype=np.float64)
+    if P.ndim != 2 or P.shape[1] != 3 or len(P) < 2 or not np.all(np.isfinite(P)):
+        raise UserError(f"a player page needs a finite path of at least 2 points in 3-D, not shape {P.shape}; "
+                        "rerun `python embed_audio.py` with the same settings")
+    if t_center.shape != (len(P),):
+        raise UserError(f"{len(t_center)} window times for {len(P)} points; rerun `python embed_audio.py`")
+    step = float(t_center[1] - t_center[0])
+    if not step > 0 or not np.allclose(np.diff(t_center), step, rtol=1e-6, atol=1e-9):
+        raise UserError("the window centres are not evenly spaced in time; rerun `python embed_audio.py`")
+    lo, hi = P.min(0), P.max(0)
+    pad = 0.05 * float((hi - lo).max() or 1.0)
+    data = {
+        "P": base64.b64encode(P.astype("<f4").tobytes()).decode("ascii"), "n": len(P),
+        "t0": float(t_center[0]), "step": step, "duration": float(duration), "tail": int(tail),
+        "labels": list(labels or ["x", "y", "z"]), "title": title, "note": note,
+        "range": [[float(lo[k] - pad), float(hi[k] + pad)] for k in range(3)],
+        "audio": audio_src, "spec": None, "colors": segment_colours(SEGMENTS),
+    }
+    if spec is not None:
+        tiles, facts = spectrogram_tiles(*spec)
+        data["spec"] = {"tiles": tiles, **facts}
+    text = TEMPLATE.read_text()
+    blob = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
+    for key, value in (("__TITLE__", html.escape(title)), ("__AUDIO__", html.escape(audio_src, quote=True)),
+                       ("__LIBRARY__", html.escape(library_src, quote=True))):
+        text = text.replace(key, value)
+    return text.replace("__DATA__", blob)
+
+
+def write(folder, library, P, t_center, audio_source, duration, spec=None, title="", note="", labels=None,
+          tail=12, kbps=128):
+    """Write `folder`/player.html and its audio `folder`/player.m4a, and make sure one copy of
+    plotly.js is at `library` (a path in or above `folder`).
+
+    Returns a dict of facts: the files (relative to the page) with their sha256 and sizes in bytes.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    page_path, audio_path = folder / PAGE_NAME, folder / AUDIO_NAME
+    library_sha = install_library(library)
+    encode_audio(audio_source, audio_path, kbps)
+    library_rel = Path(os.path.relpath(Path(library).resolve(), folder.resolve())).as_posix()
+    text = page(P, t_center, duration, AUDIO_NAME, library_rel, spec, title, note, labels, tail)
+    artifacts.save_text(page_path, text)
+    return {
+        "page": str(page_path),
+        "files": {AUDIO_NAME: artifacts.file_hash(audio_path), library_rel: library_sha},
+        "bytes": {"page": page_path.stat().st_size, "audio": audio_path.stat().st_size,
+                  "library": Path(library).stat().st_size},
+        "audio_kbps": int(kbps),
+    }
+
+
+def library_path(paths):
+    """The one plotly.min.js of an output folder: ``<OUTPUT_DIR>/plotly.min.js``."""
+    return Path(paths.outputs) / LIBRARY_NAME
+
+
+def page_path(paths):
+    return Path(paths.output_dir) / PAGE_NAME
+
+
+def make(paths, emb, cfg, tail=12, kbps=128, spectrogram=True):
+    """The run's player page from a checked embedding `emb` (`dae.embedding.load(..., need_audio=True)`),
+    with a sidecar that records the embedding, spectrogram and audio it was made from. Returns the facts."""
+    from dae import dataset, plotting
+    spec = emb["chain"]["spectrogram"]
+    F, T, S = dataset.arrays(spec)
+    P, labels, note = plotting.project3(emb["Z"])
+    title = f"{paths.song} · {emb['meta']['architecture']} · {cfg['WINDOW_SECONDS']:g} s window"
+    facts = write(paths.output_dir, library_path(paths), P, emb["t_center"], spec["source"], spec["duration_s"],
+                  (F, T, S) if spectrogram else None, title, note, labels, tail, kbps)
+    artifacts.write_sidecar(page_path(paths), "player page", cfg, run=paths.run,
+                            inputs={"embedding": emb["meta"], "spectrogram": spec,
+                                    "audio": (spec["source"], spec["source_sha256"])},
+                            duration_s=spec["duration_s"], files=facts["files"], bytes=facts["bytes"],
+                            audio_kbps=facts["audio_kbps"], tail=int(tail), projection=note or "none", sync=SYNC)
+    return facts

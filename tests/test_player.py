@@ -1,0 +1,193 @@
+"""The player page in a real headless Chromium: it loads without console errors, plays (muted),
+moves the point by the sync rule of the video, keeps the camera, and is written by
+play_embedding.py --format html with the provenance of what it shows.
+
+Needs Debian's chromium and chromium-driver (`.ci/run` installs them); skipped, saying so, without.
+"""
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import SR, changing_song, common, run_script, train_small, write_song
+from dae import artifacts, embedding, player, plotting
+from dae.audio import read_audio
+from dae.video import Timeline
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+HAVE_BROWSER = Path(CHROMIUM).is_file() and Path(CHROMEDRIVER).is_file()
+needs_browser = pytest.mark.skipif(
+    not HAVE_BROWSER, reason="headless Chromium missing: apt-get install chromium chromium-driver (.ci/run does)")
+
+
+def start_browser():
+    """Headless Chromium driven by chromedriver, allowed to autoplay, WebGL in software."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1200,800",
+                 "--autoplay-policy=no-user-gesture-required", "--use-angle=swiftshader",
+                 "--enable-unsafe-swiftshader", "--mute-audio"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+def wait_for(driver, script, timeout=15.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = driver.execute_script(script)
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for: {script}")
+
+
+def severe(driver):
+    return [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not HAVE_BROWSER:
+        pytest.skip("headless Chromium missing: apt-get install chromium chromium-driver (.ci/run does)")
+    driver = start_browser()
+    yield driver
+    driver.quit()
+
+
+def helix(n):
+    """A path whose every moment is distinguishable: a fast helix rising along z."""
+    a = np.arange(n) * 0.2
+    return np.stack([np.cos(a), np.sin(a), np.linspace(-1, 1, n)], 1)
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    """A 6 s song and a known path (a helix) with its window centres, written as a player page."""
+    tmp = tmp_path_factory.mktemp("player")
+    seconds = 6.0
+    song = write_song(tmp / "groove.wav", changing_song(seconds))
+    hop = 1024 / SR
+    width = 11
+    n = int(seconds * SR) // 1024 - width + 1
+    t_center = (np.arange(n) + width / 2) * hop
+    P = helix(n)
+    T = (np.arange(n + width - 1) + 0.5) * hop
+    F = np.linspace(0, 4000, 50)
+    S = np.abs(np.sin(np.outer(F, T))) + 1e-3
+    out = tmp / "outputs"
+    facts = player.write(out / "groove" / "run", out / player.LIBRARY_NAME, P, t_center, song, seconds,
+                         spec=(F, T, S), title="groove", labels=["z1", "z2", "z3"], tail=12)
+    return Path(facts["page"]), P, t_center, seconds, facts
+
+
+def position(driver):
+    return np.array(driver.execute_script("return window.player.position()"), dtype=np.float64)
+
+
+@needs_browser
+def test_page_plays_and_the_point_follows_the_sync_rule(browser, page):
+    path, P, t_center, seconds, _ = page
+    browser.get(path.as_uri() + "#autoplay&muted")
+    wait_for(browser, "return window.player && window.player.startedAt() !== null")
+    t0, p0 = browser.execute_script("return [window.player.time(), window.player.position()]")
+    time.sleep(2.0)
+    t1, p1 = browser.execute_script("return [window.player.time(), window.player.position()]")
+    assert t1 - t0 > 1.0, (t0, t1)                                   # the audio plays ...
+    assert np.linalg.norm(np.subtract(p1, p0)) > 0.1                 # ... and the point moves along
+    assert not browser.execute_script("return window.player.paused()")
+    browser.execute_script("window.player.pause()")
+    timeline = Timeline(P, t_center)
+    diameter = np.linalg.norm(P.max(0) - P.min(0))
+    for t in (0.0, 0.1, 1.234, 2.5, 3.777, 5.0, seconds - 0.05):   # before the first centre, between, after the last
+        browser.execute_script("window.player.seek(arguments[0])", t)
+        shown_t = browser.execute_script("return window.player.time()")
+        assert abs(shown_t - t) < 1e-3, (t, shown_t)
+        error = np.linalg.norm(position(browser) - timeline.position(shown_t))
+        assert error <= 0.01 * diameter, (t, error, diameter)
+        tail = np.array(browser.execute_script("return window.player.tail()"), dtype=np.float64).T
+        assert np.allclose(tail[-1], position(browser)) and 1 <= len(tail) <= 14
+    # a seek while paused moves the point the way the path goes: 1 s apart is not the same place
+    browser.execute_script("window.player.seek(1.0)")
+    a = position(browser)
+    browser.execute_script("window.player.seek(2.0)")
+    assert np.linalg.norm(position(browser) - a) > 0.05 * diameter
+    assert severe(browser) == []
+
+
+@needs_browser
+def test_camera_is_kept_while_the_point_moves(browser, page):
+    path, P, *_ = page
+    browser.get(path.as_uri() + "#muted")
+    wait_for(browser, "return window.player && window.player.camera() !== null")
+    eye = {"x": 0.3, "y": -2.1, "z": 0.9}
+    browser.execute_script("return Plotly.relayout(document.getElementById('plot'), "
+                           "{'scene.camera.eye': arguments[0]})", eye)
+    for t in (0.5, 2.0, 4.0):
+        browser.execute_script("window.player.seek(arguments[0])", t)
+    browser.execute_script("return window.player.play()")
+    wait_for(browser, "return window.player.frames() > 20 && window.player.time() > 0.3")
+    browser.execute_script("window.player.pause()")
+    got = browser.execute_script("return window.player.camera().eye")
+    assert got == pytest.approx(eye, abs=1e-9)
+    assert severe(browser) == []
+
+
+def test_page_is_small_and_offline(page):
+    path, P, t_center, seconds, facts = page
+    text = path.read_text()
+    assert "http://" not in text and "https://" not in text            # no CDN, nothing fetched
+    rel = "../../" + player.LIBRARY_NAME                                # one copy, at the output folder's root
+    assert set(facts["files"]) == {player.AUDIO_NAME, rel}
+    assert f'src="{rel}"' in text and f'src="{player.AUDIO_NAME}"' in text
+    assert artifacts.file_hash(path.parent / rel) == artifacts.file_hash(player.library_source())
+    x, sr = read_audio(path.parent / player.AUDIO_NAME)               # AAC of the whole song
+    assert abs(len(x) / sr - seconds) < 0.1
+    kbits = 8 * facts["bytes"]["audio"] / seconds / 1000
+    assert kbits < 160, kbits
+    assert facts["bytes"]["page"] < 200_000
+
+
+def test_format_must_be_known(tmp_path):
+    p = run_script("play_embedding.py", "--format", "gif", *common(tmp_path / "d", tmp_path / "o"))
+    assert p.returncode == 1
+    lines = [line for line in p.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "FORMAT='gif'" in lines[0], p.stderr
+
+
+@needs_browser
+def test_script_writes_the_page_of_a_trained_run_with_its_provenance(tmp_path, browser):
+    """A 4-D run (so the page shows its first three principal components), through the script."""
+    song = write_song(tmp_path / "tune.wav", changing_song(5.0))
+    data, out = tmp_path / "data", tmp_path / "outputs"
+    paths, *_ = train_small(song, data, out, epochs=1, latent_dim=4, history=8)
+    embedding.save(paths, *embedding.embed_song(paths))
+    p = run_script("play_embedding.py", "--song", song, *common(data, out), "--format", "html", "--seed", 0,
+                   "--latent-dim", 4, "--history", 8)
+    assert p.returncode == 0, p.stderr
+    page_path = player.page_path(paths)
+    assert page_path.is_file() and not paths.video.exists()           # html only: nothing rendered
+    record = json.loads(artifacts.sidecar_path(page_path).read_text())
+    assert record["kind"] == "player page" and record["sha256"] == artifacts.file_hash(page_path)
+    assert record["inputs"]["embedding"]["sha256"] == artifacts.file_hash(paths.embedding)
+    assert record["inputs"]["audio"]["sha256"] == artifacts.file_hash(song)
+    assert record["files"][player.AUDIO_NAME] == artifacts.file_hash(page_path.parent / player.AUDIO_NAME)
+    assert list((out).rglob(player.LIBRARY_NAME)) == [out / player.LIBRARY_NAME]
+    emb = embedding.load(paths)
+    P, _, note = plotting.project3(emb["Z"])
+    assert note and record["projection"] == note
+    timeline = Timeline(P, emb["t_center"])
+    diameter = np.linalg.norm(P.max(0) - P.min(0))
+    browser.get(page_path.as_uri() + "#muted")
+    wait_for(browser, "return window.player && window.player.camera() !== null")
+    for t in (0.3, 1.7, 3.1):
+        browser.execute_script("window.player.seek(arguments[0])", t)
+        error = np.linalg.norm(position(browser) - timeline.position(t))
+        assert error <= 0.01 * diameter, (t, error, diameter)
+    assert severe(browser) == []
