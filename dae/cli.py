@@ -30,6 +30,7 @@ LIMITS = {
     "WINDOW_SECONDS": (0.01, 600.0),
     "LATENT_DIM": (1, 1024),
     "HISTORY": (1, 100_000),
+    "HORIZON": (1, 10_000), "HORIZON_DECAY": (0.0, 1.0), "LENGTH_WEIGHT": (0.0, None),
     "HORIZON": (1, 10_000),
     "HORIZON_DECAY": (1e-9, 1.0),       # step k weighs HORIZON_DECAY^(k-1): must stay positive
     "LENGTH_WEIGHT": (0.0, None),
@@ -50,6 +51,7 @@ LIMITS = {
     "WIDTH": (64, 7680), "HEIGHT": (64, 4320),
     "TAIL": (0, 100_000),
     "WORKERS": (0, 1024),               # 0 = one per CPU core
+    "AUDIO_KBPS": (16, 512),            # AAC bitrate of the player page
 }
 WHOLE_RANGE = (-(2 ** 31), 2 ** 31 - 1)  # any whole number without its own entry
 
