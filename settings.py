@@ -4,7 +4,7 @@ Each script imports these as the defaults of its own constants, and any of
 them can be overridden on its command line, e.g.
 ``python train_model.py --song mysong --alpha 0``.
 """
-SONG = "demo"          # data/<SONG>.wav (or .flac/.mp3/.ogg), or a path to an audio file; "demo" is synthesised
+SONG = "demo"          # data/<SONG>.wav (or any audio or video file ffmpeg decodes), or a path to one; "demo" is synthesised
 WINDOW_SECONDS = 0.5   # seconds of audio summarised by one point (0.5 or 2 in the original)
 LATENT_DIM = 3         # dimensions of the embedding space
 ALPHA = 0.001          # forecasting-loss weight: 0 = plain autoencoder "R", > 0 = conditioned "R-F"
