@@ -32,6 +32,7 @@ EPOCHS = 2
 WORKERS = 2                   # Ray workers (CPUs of the local instance)
 REPORT = ROOT / "outputs" / "bench_experiment.md"
 LOADS = {}
+LOAD_VALUES = []
 
 
 def run(tmp, label, *extra, env=None):
@@ -50,6 +51,7 @@ def run(tmp, label, *extra, env=None):
         sys.exit(f"{label} run failed: {proc.stderr.strip().splitlines()[-1:]}")
     trials = [json.loads(p.read_text()) for p in (tmp / label / "outputs" / "experiments" / "bench" / "trials").glob("*.json")]
     LOADS[label] = f"{load:.1f} / {after:.1f}"
+    LOAD_VALUES.extend([load, after])
     return wall, {t["key"]: t for t in trials}
 
 
@@ -60,6 +62,12 @@ def main():
         ray_wall, ray = run(tmp, "ray", "--num-cpus", str(WORKERS), "--threads-per-trial", "1")
         one_wall, one = run(tmp, "sequential-1-thread", "--use-ray", "false",
                             env={"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"})
+
+    per_worker = {}
+    for t in ray.values():
+        per_worker[t.get("pid")] = per_worker.get(t.get("pid"), 0.0) + t["seconds"]
+    worker_busy = max(per_worker.values())
+    mean_load = sum(LOAD_VALUES) / len(LOAD_VALUES)
 
     def busy(trials):
         return sum(t["seconds"] for t in trials.values())
@@ -79,13 +87,16 @@ def main():
         f"| one trial at a time in one process, 1 TensorFlow thread | {one_wall:.1f} | {busy(one):.1f} | "
         f"{seq_wall / one_wall:.2f}x | {LOADS['sequential-1-thread']} |",
         "",
-        f"Ray against one-thread trials one at a time: {one_wall / ray_wall:.2f}x. A trial alone on the machine "
-        f"is {busy(one) / busy(seq):.2f}x faster with every core than with one thread, so part of the parallelism "
-        f"Ray adds is already there inside TensorFlow. Largest difference of a trial's turning angle: "
-        f"{gap(ray, one):.2g} degrees between Ray and one-thread trials (same threads), "
-        f"{gap(ray, seq):.2g} degrees between Ray and the default threads (sums in another order change training). "
-        f"The load average is that of the whole machine (1 minute; {os.cpu_count()} CPUs): above "
-        f"{os.cpu_count()}, other processes were competing for the same cores.",
+        f"Ray against one-thread trials one at a time: {one_wall / ray_wall:.2f}x. What limits the speed-up: "
+        f"(1) TensorFlow already runs one trial on several threads: a trial took {busy(seq) / busy(one):.2f}x "
+        f"the time with its default threads that it took with one; (2) Ray's start, its workers' TensorFlow "
+        f"import and the last trial's tail: {ray_wall - worker_busy:.1f} s of the Ray wall time were outside the "
+        f"busiest worker's trials; (3) the machine is shared: the load average (1 minute, whole machine, "
+        f"{os.cpu_count()} CPUs) was {mean_load:.1f} on average at the runs' ends and starts, "
+        f"{'so other processes competed for the same cores and two workers did not get two cores to themselves' if mean_load > os.cpu_count() else 'so the cores were mostly free for these runs'}. "
+        f"Largest difference of a trial's turning angle: {gap(ray, one):.2g} degrees between Ray and one-thread "
+        f"trials (same threads), {gap(ray, seq):.2g} degrees between Ray and the default threads (sums in another "
+        f"order change training).",
     ]
     text = "\n".join(lines) + "\n"
     REPORT.parent.mkdir(parents=True, exist_ok=True)
