@@ -138,15 +138,14 @@ def page(P, t_center, duration, audio_src, library_src, spec=None, title="", not
         "t0": float(t_center[0]), "step": step, "duration": float(duration), "tail": int(tail),
         "labels": list(labels or ["x", "y", "z"]), "title": title, "note": note,
         "range": [[float(lo[k] - pad), float(hi[k] + pad)] for k in range(3)],
-        "audio": audio_src, "spec": None, "colors": segment_colours(SEGMENTS),
+        "audio": audio_src, "library": library_src, "spec": None, "colors": segment_colours(SEGMENTS),
     }
     if spec is not None:
         tiles, facts = spectrogram_tiles(*spec)
         data["spec"] = {"tiles": tiles, **facts}
     text = TEMPLATE.read_text()
     blob = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
-    for key, value in (("__TITLE__", html.escape(title)), ("__AUDIO__", html.escape(audio_src, quote=True)),
-                       ("__LIBRARY__", html.escape(library_src, quote=True))):
+    for key, value in (("__TITLE__", html.escape(title)), ("__AUDIO__", html.escape(audio_src, quote=True))):
         text = text.replace(key, value)
     return text.replace("__DATA__", blob)
 
