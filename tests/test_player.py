@@ -124,9 +124,12 @@ def test_page_plays_and_the_point_follows_the_sync_rule(browser, page):
 
 @needs_browser
 def test_camera_is_kept_while_the_point_moves(browser, page):
-    path, P, *_ = page
-    browser.get(path.as_uri() + "#muted")
+    path, P, t_center, *_ = page
+    browser.get(path.as_uri() + "#muted&t=2.5")                      # opened at 2.5 s
     wait_for(browser, "return window.player && window.player.camera() !== null")
+    assert browser.execute_script("return window.player.time()") == pytest.approx(2.5)
+    diameter = np.linalg.norm(P.max(0) - P.min(0))
+    assert np.linalg.norm(position(browser) - Timeline(P, t_center).position(2.5)) <= 0.01 * diameter
     eye = {"x": 0.3, "y": -2.1, "z": 0.9}
     browser.execute_script("return Plotly.relayout(document.getElementById('plot'), "
                            "{'scene.camera.eye': arguments[0]})", eye)
