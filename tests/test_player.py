@@ -48,6 +48,12 @@ def wait_for(driver, script, timeout=60.0):
     raise AssertionError(f"timed out waiting for: {script}")
 
 
+def open_page(driver, path, fragment=""):
+    """Load the page afresh (a new fragment alone would not reload it)."""
+    driver.get("about:blank")
+    driver.get(Path(path).as_uri() + fragment)
+
+
 def severe(driver):
     return [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
 
@@ -94,7 +100,7 @@ def position(driver):
 @needs_browser
 def test_page_plays_and_the_point_follows_the_sync_rule(browser, page):
     path, P, t_center, seconds, _ = page
-    browser.get(path.as_uri() + "#autoplay&muted")
+    open_page(browser, path, "#autoplay&muted")
     wait_for(browser, "return window.player && window.player.pointAt() !== null")
     # from 1 s in (a slow machine may have played on while the 3-D view was being set up)
     t0, p0 = browser.execute_script("window.player.seek(1.0); return [window.player.time(), window.player.position()]")
@@ -125,7 +131,7 @@ def test_page_plays_and_the_point_follows_the_sync_rule(browser, page):
 @needs_browser
 def test_camera_is_kept_while_the_point_moves(browser, page):
     path, P, t_center, *_ = page
-    browser.get(path.as_uri() + "#muted&t=2.5")                      # opened at 2.5 s
+    open_page(browser, path, "#muted&t=2.5")                      # opened at 2.5 s
     wait_for(browser, "return window.player && window.player.camera() !== null")
     assert browser.execute_script("return window.player.time()") == pytest.approx(2.5)
     diameter = np.linalg.norm(P.max(0) - P.min(0))
@@ -188,7 +194,7 @@ def test_script_writes_the_page_of_a_trained_run_with_its_provenance(tmp_path, b
     assert note and record["projection"] == note
     timeline = Timeline(P, emb["t_center"])
     diameter = np.linalg.norm(P.max(0) - P.min(0))
-    browser.get(page_path.as_uri() + "#muted")
+    open_page(browser, page_path, "#muted")
     wait_for(browser, "return window.player && window.player.camera() !== null")
     for t in (0.3, 1.7, 3.1):
         browser.execute_script("window.player.seek(arguments[0])", t)
