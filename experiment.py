@@ -33,8 +33,9 @@ SYNTH_RATE = 44100         # sample rate of synthesised songs
 PUBLISH = False            # also copy the report into docs/experiment_NAME.md and the README's section of it
 TRUST_POINTS = 1000        # trustworthiness is measured on at most this many evenly spaced windows
 
-# Named sets of training settings. Any of ALPHA, BETA, GAMMA, DELTA, HISTORY,
-# LEARNING_RATE, CHUNK_SAMPLES, CHUNKS_PER_BATCH, EPOCHS; the rest come from
+# Named sets of training settings: any run setting that names a run folder
+# (ALPHA, BETA, GAMMA, DELTA, HISTORY, HORIZON, HORIZON_DECAY, LENGTH_WEIGHT)
+# and LEARNING_RATE, CHUNK_SAMPLES, CHUNKS_PER_BATCH, EPOCHS; the rest come from
 # settings.py and train_model.py. PCA is always available and trains nothing.
 VARIANT_SETTINGS = {
     "R": {"ALPHA": 0.0},

@@ -29,9 +29,11 @@ from dae.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 PCA = "PCA"
-TRAIN_KEYS = ("ALPHA", "BETA", "GAMMA", "DELTA", "HISTORY", "LEARNING_RATE", "CHUNK_SAMPLES",
-              "CHUNKS_PER_BATCH", "EPOCHS")
-NAMING_KEYS = ("ALPHA", "BETA", "GAMMA", "DELTA", "HISTORY")   # the settings a run folder is named by
+# The run settings a variant may set are those that name a run folder (artifacts.RUN_SETTINGS,
+# less window, latent size and seed, which are grid dimensions), plus how training runs.
+NAMING_KEYS = tuple(k for k in artifacts.RUN_SETTINGS if k not in ("WINDOW_SECONDS", "LATENT_DIM", "SEED"))
+TRAIN_KEYS = NAMING_KEYS + ("LEARNING_RATE", "CHUNK_SAMPLES", "CHUNKS_PER_BATCH", "EPOCHS")
+WHOLE_KEYS = ("HISTORY", "HORIZON", "CHUNK_SAMPLES", "CHUNKS_PER_BATCH", "EPOCHS")
 SYNTH = re.compile(r"^synth-(\d+)$")
 HORIZONS = (1, 5, 10, 29)
 RULES = (("x", False), ("o", True))   # x: default exclusion radius; o: the original rule
@@ -64,7 +66,7 @@ def _number(text, key, variant):
         v = float(text)
     except ValueError:
         raise UserError(f"variant {variant!r}: {key}={text!r} is not a number") from None
-    return int(v) if key in ("HISTORY", "CHUNK_SAMPLES", "CHUNKS_PER_BATCH", "EPOCHS") and v == int(v) else v
+    return int(v) if key in WHOLE_KEYS and v == int(v) else v
 
 
 def parse_variants(text, definitions):
@@ -144,10 +146,10 @@ def build_grid(cfg, definitions):
     latents = parse_numbers(cfg["LATENT_DIMS"], "LATENT_DIMS", int)
     if any(w <= 0 for w in windows) or any(d < 1 for d in latents):
         raise UserError("WINDOWS must be positive and LATENT_DIMS at least 1")
-    base = {"ALPHA": cfg["ALPHA"], "BETA": cfg["BETA"], "GAMMA": cfg["GAMMA"], "DELTA": cfg["DELTA"],
-            "HISTORY": cfg["HISTORY"], "LEARNING_RATE": train_model.LEARNING_RATE,
-            "CHUNK_SAMPLES": train_model.CHUNK_SAMPLES, "CHUNKS_PER_BATCH": train_model.CHUNKS_PER_BATCH,
-            "EPOCHS": cfg["EPOCHS"]}
+    import settings as shared
+    base = {k: cfg.get(k, getattr(shared, k)) for k in NAMING_KEYS}
+    base.update(LEARNING_RATE=train_model.LEARNING_RATE, CHUNK_SAMPLES=train_model.CHUNK_SAMPLES,
+                CHUNKS_PER_BATCH=train_model.CHUNKS_PER_BATCH, EPOCHS=cfg["EPOCHS"])
     full = {v: (None if s is None else base | s) for v, s in variants.items()}
     folders = {}
     for v, s in full.items():
@@ -198,12 +200,9 @@ def limit_threads(n):
 
 def _settings(t, seed=None):
     """A stage-script style settings dict for trial t (what the sidecars record)."""
-    s = t["settings"] or {}
     return {"SONG": t["song"], "WINDOW_SECONDS": t["window"], "LATENT_DIM": t["latent"],
-            "ALPHA": s.get("ALPHA", 0.0), "BETA": s.get("BETA", 1.0), "GAMMA": s.get("GAMMA", 0.0),
-            "DELTA": s.get("DELTA", 0.0), "HISTORY": s.get("HISTORY", 45),
             "SEED": t["seed"] if seed is None else seed, "DATA_DIR": t["data_dir"], "OUTPUT_DIR": t["output_dir"],
-            **{k: s[k] for k in ("LEARNING_RATE", "CHUNK_SAMPLES", "CHUNKS_PER_BATCH", "EPOCHS") if k in s}}
+            **(t["settings"] or {})}
 
 
 def song_paths(song, data_dir, output_dir, run=None):
@@ -301,9 +300,15 @@ def load_frames(paths):
 def run_settings(t):
     """The settings that select trial t's run folder, as the stage scripts spell them."""
     s = t["settings"]
-    return dict(song=t["song"], window_seconds=t["window"], latent_dim=t["latent"], alpha=s["ALPHA"],
-                beta=s["BETA"], gamma=s["GAMMA"], delta=s["DELTA"], history=s["HISTORY"], seed=t["seed"],
-                data_dir=t["data_dir"], output_dir=t["output_dir"])
+    return dict(song=t["song"], window_seconds=t["window"], latent_dim=t["latent"], seed=t["seed"],
+                data_dir=t["data_dir"], output_dir=t["output_dir"], **{k.lower(): s[k] for k in NAMING_KEYS})
+
+
+def run_folder(t):
+    """The name of trial t's run folder."""
+    if t["settings"] is None:
+        return pca_run_name(t["window"], t["latent"], t["seed"])
+    return artifacts.run_paths({k.upper(): v for k, v in run_settings(t).items()}).run
 
 
 def train_stage(t, paths):
@@ -479,11 +484,7 @@ def _run_stages(t, prepared, result):
     if not prepared["ok"]:
         raise UserError(prepared["error"])
     s = t["settings"]
-    if s is None:
-        run = pca_run_name(t["window"], t["latent"], t["seed"])
-    else:
-        run = artifacts.run_name(t["window"], s["ALPHA"], s["BETA"], s["GAMMA"], s["DELTA"], t["latent"],
-                                 s["HISTORY"], t["seed"])
+    run = run_folder(t)
     paths = song_paths(t["song"], t["data_dir"], t["output_dir"], run=run)
     computed = []
     if s is None:
@@ -545,6 +546,15 @@ def save_trial(exp_dir, result):
     artifacts.save_json(trial_path(exp_dir, result["key"]), result)
 
 
+def same_settings(saved, wanted):
+    """Whether a saved trial's training settings are `wanted`; a setting the saved
+    trial lacks (added to the project since) counts as its shared default."""
+    if saved is None or wanted is None:
+        return saved is None and wanted is None
+    import settings as shared
+    return all(saved.get(k, getattr(shared, k, None)) == v for k, v in wanted.items())
+
+
 def load_trials(exp_dir, trials):
     """Finished (status ok) trials already saved for these trials, with the same
     training settings: {key: result}."""
@@ -557,7 +567,7 @@ def load_trials(exp_dir, trials):
                 r = json.loads(p.read_text())
             except ValueError:
                 continue
-            if r.get("status") == "ok" and r.get("settings") == t["settings"] and r.get("source") == t["song"]:
+            if r.get("status") == "ok" and same_settings(r.get("settings"), t["settings"]) and r.get("source") == t["song"]:
                 done[key] = r
     return done
 
