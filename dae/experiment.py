@@ -462,6 +462,7 @@ def run_trial(t, prepared=None):
     log = Path(t["log_dir"]) / f"{key}.log" if t.get("log_dir") else None
     try:
         limit_threads(t["threads"])
+        result["tf_threads"] = os.environ.get("TF_NUM_INTRAOP_THREADS", "default")
         logging.getLogger("tensorflow").setLevel(logging.ERROR)
         if log is not None:
             log.parent.mkdir(parents=True, exist_ok=True)

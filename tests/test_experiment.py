@@ -2,12 +2,16 @@
 import csv
 import json
 import math
+import os
+import signal
 import socket
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from conftest import SR, run_script, write_song
+from conftest import ROOT, SR, run_script, write_song
 from dae import synth
 from dae.experiment import METRICS
 
@@ -86,6 +90,7 @@ def test_tiny_grid_runs_on_ray_and_a_corrupt_song_fails_only_its_trials(grid):
             assert r["song"] == "corrupt" and "corrupt.wav" in r["error"] and "\n" not in r["error"]
     # every trial saved on its own as it ended, with its δ curves (31 steps) under both rules
     assert len(grid["after_first"]) == 6
+    assert all(r["tf_threads"] == "1" for r in grid["after_first"].values())   # 1 TensorFlow thread per Ray trial
     curves = grid["after_first"]["song2__R-F__w0.5_z3_s1_e1.json"]["curves"]
     assert len(curves["x"]["mean"]) == len(curves["o"]["mean"]) == 31 and curves["x"]["mean"][0] == 0
     # the usual run folders hold the stages' artifacts
@@ -191,3 +196,26 @@ def test_publish_copies_the_report_and_fills_only_its_readme_section(tmp_path):
     assert "](docs/experiment_x_delta_curves.png)" in section
     assert (tmp_path / "docs" / "experiment_x_turning_angles.png").read_bytes() == b"png turning_angles"
     assert "](experiment_x_delta_curves.png)" in (tmp_path / "docs" / "experiment_x.md").read_text()
+
+
+def test_an_interrupted_experiment_continues_where_it_stopped(grid):
+    """Ctrl-C after the first trial: the finished trial is kept, the rerun runs only the rest."""
+    args = [sys.executable, str(ROOT / "experiment.py"), *map(str, grid["common"]), "--variants", "R-F",
+            "--seeds", "5,6", "--epochs", "1", "--name", "interrupted", "--use-ray", "false"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if line.startswith("[1/4]"):
+            proc.send_signal(signal.SIGINT)
+            break
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130 and "interrupted" in err, (proc.returncode, err[-1000:])
+    trials = grid["exp"].parent / "interrupted" / "trials"
+    done = sorted(p.name for p in trials.glob("*.json"))
+    assert len(done) in (1, 2)                 # the first, and the second if it ended before the signal landed
+    again = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
+    assert again.returncode == 0, again.stderr[-1000:]
+    assert f"{len(done)} already done, {4 - len(done)} to run" in again.stdout
+    assert len(list(trials.glob("*.json"))) == 4
