@@ -169,6 +169,9 @@ def test_format_must_be_known(tmp_path):
     assert p.returncode == 1
     lines = [line for line in p.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "FORMAT='gif'" in lines[0], p.stderr
+    p = run_script("play_embedding.py", "--audio-kbps", 8, *common(tmp_path / "d", tmp_path / "o"))
+    lines = [line for line in p.stderr.splitlines() if line.strip()]
+    assert p.returncode == 1 and len(lines) == 1 and "AUDIO_KBPS=8 must be at least 16" in lines[0], p.stderr
 
 
 @needs_browser
