@@ -67,8 +67,8 @@ def install_library(dest):
 
 
 def encode_audio(source, dest, kbps=128):
-    """Compress the song's audio to AAC (M4A, moov first) at `kbps` kbit/s, atomically.
-    Returns its duration in seconds as ffmpeg wrote it (from the source's length)."""
+    """Compress the song's audio to AAC (M4A, moov first, so a browser can start before the end)
+    at `kbps` kbit/s, atomically. A missing source or an ffmpeg failure is a UserError."""
     import imageio_ffmpeg
     source = Path(source)
     if not source.is_file():
