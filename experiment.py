@@ -16,7 +16,7 @@ from dae.experiment import run_experiment
 from settings import ALPHA, BETA, GAMMA, DELTA, HISTORY, DATA_DIR, OUTPUT_DIR  # shared settings
 
 SONGS = "synth-0,synth-1,synth-2"  # comma-separated songs or audio paths, or a folder (every audio file in it); synth-<n> is synthesised from seed n
-VARIANTS = "R,R-F,PCA"     # comma-separated names from VARIANT_SETTINGS, PCA (trains nothing), or NAME:SETTING=VALUE+SETTING=VALUE
+VARIANTS = "R,R-F,R-FH,PCA"  # comma-separated names from VARIANT_SETTINGS, PCA (trains nothing), or NAME:SETTING=VALUE+SETTING=VALUE
 SEEDS = "1,2,3"            # comma-separated training seeds
 WINDOWS = "0.5"            # comma-separated window lengths in seconds
 LATENT_DIMS = "3"          # comma-separated latent sizes
@@ -40,6 +40,7 @@ TRUST_POINTS = 1000        # trustworthiness is measured on at most this many ev
 VARIANT_SETTINGS = {
     "R": {"ALPHA": 0.0},
     "R-F": {"ALPHA": 0.001},
+    "R-FH": {"ALPHA": 0.001, "HORIZON": 10},   # multi-step conditioning: 10-step rollouts (README, Training)
 }
 
 

@@ -430,11 +430,9 @@ def reconstruction(t, paths, X):
                 total += _bce(x, x_hat) * len(x)
                 n += len(x)
             return total / n
-    import keras
     from dae import training
-    meta = artifacts.read_sidecar(paths.encoder, "encoder", "")
-    encoder = keras.models.load_model(paths.encoder, compile=False)
-    decoder = keras.models.load_model(paths.decoder, compile=False)
+    chain, encoder, decoder, _ = training.load_models(paths)   # checked as one unit against its chain
+    meta = chain["encoder"]
     F, T, S, _ = dataset.load(paths)
     frames = ((S.T - meta["scale_min"]) / (meta["scale_max"] - meta["scale_min"])).astype(np.float32)
     return training.reconstruction_bce(encoder, decoder, frames, meta["width"])
