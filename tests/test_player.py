@@ -204,3 +204,19 @@ def test_script_writes_the_page_of_a_trained_run_with_its_provenance(tmp_path, b
         error = np.linalg.norm(position(browser) - timeline.position(t))
         assert error <= 0.01 * diameter, (t, error, diameter)
     assert severe(browser) == []
+
+
+def test_bad_paths_and_a_missing_song_are_one_line_errors(tmp_path):
+    from dae.errors import UserError
+    t = np.arange(5) * 0.1
+    with pytest.raises(UserError, match="at least 2 points"):
+        player.page(np.zeros((1, 3)), t[:1], 1.0, "a.m4a", "p.js")
+    with pytest.raises(UserError, match="finite path"):
+        player.page(np.full((5, 3), np.nan), t, 1.0, "a.m4a", "p.js")
+    with pytest.raises(UserError, match="evenly spaced"):
+        player.page(helix(5), t ** 2, 1.0, "a.m4a", "p.js")
+    with pytest.raises(UserError, match="missing"):
+        player.write(tmp_path / "run", tmp_path / player.LIBRARY_NAME, helix(5), t, tmp_path / "gone.wav", 1.0)
+    assert not (tmp_path / "run" / player.PAGE_NAME).exists()
+    text = player.page(helix(5), t, 1.0, "a&b.m4a", "../p.js", title="</script><b>")
+    assert "</script><b>" not in text and 'src="a&amp;b.m4a"' in text      # escaped, the page stays whole
