@@ -32,7 +32,7 @@ PCA = "PCA"
 # The run settings a variant may set are those that name a run folder (artifacts.RUN_SETTINGS,
 # less window, latent size and seed, which are grid dimensions), plus how training runs.
 NAMING_KEYS = tuple(k for k in artifacts.RUN_SETTINGS if k not in ("WINDOW_SECONDS", "LATENT_DIM", "SEED"))
-TRAIN_KEYS = NAMING_KEYS + ("LEARNING_RATE", "CHUNK_SAMPLES", "CHUNKS_PER_BATCH", "EPOCHS")
+TRAIN_KEYS = NAMING_KEYS + ("LEARNING_RATE", "CHUNK_SAMPLES", "CHUNKS_PER_BATCH", "ORDER", "EPOCHS")
 WHOLE_KEYS = ("HISTORY", "HORIZON", "CHUNK_SAMPLES", "CHUNKS_PER_BATCH", "EPOCHS")
 SYNTH = re.compile(r"^synth-(\d+)$")
 HORIZONS = (1, 5, 10, 29)
@@ -149,7 +149,7 @@ def build_grid(cfg, definitions):
     import settings as shared
     base = {k: cfg.get(k, getattr(shared, k)) for k in NAMING_KEYS}
     base.update(LEARNING_RATE=train_model.LEARNING_RATE, CHUNK_SAMPLES=train_model.CHUNK_SAMPLES,
-                CHUNKS_PER_BATCH=train_model.CHUNKS_PER_BATCH, EPOCHS=cfg["EPOCHS"])
+                CHUNKS_PER_BATCH=train_model.CHUNKS_PER_BATCH, ORDER=train_model.ORDER, EPOCHS=cfg["EPOCHS"])
     full = {v: (None if s is None else base | s) for v, s in variants.items()}
     folders = {}
     for v, s in full.items():
@@ -322,10 +322,11 @@ def train_stage(t, paths):
             and _made_from(record, "spectrogram") == artifacts.file_hash(paths.spectrogram) \
             and int(record.get("epochs", record.get("settings", {}).get("EPOCHS", 0)) or 0) >= epochs \
             and all(record.get("settings", {}).get(k, s[k]) == s[k]
-                    for k in ("LEARNING_RATE", "CHUNK_SAMPLES", "CHUNKS_PER_BATCH")):
+                    for k in ("LEARNING_RATE", "CHUNK_SAMPLES", "CHUNKS_PER_BATCH", "ORDER")):
         return False
     call_stage("train_model", **run_settings(t), epochs=epochs, learning_rate=s["LEARNING_RATE"],
-               chunk_samples=s["CHUNK_SAMPLES"], chunks_per_batch=s["CHUNKS_PER_BATCH"], resume=True, verbose=0)
+               chunk_samples=s["CHUNK_SAMPLES"], chunks_per_batch=s["CHUNKS_PER_BATCH"], order=s["ORDER"],
+               resume=True, verbose=0)
     return True
 
 
@@ -384,7 +385,6 @@ def divergence_stage(paths, original_rule, settings):
     Returns (delta (M, S+1), origins, sidecar facts, scaled path Zs, whether it computed)."""
     import divergence as stage  # the stage script's own settings
     from dae import stages
-    from dae.forecast import divergence, growth_rate, turning_angle
     Z, Zs, meta, field, rule = stages.knn_setup(paths, stage.K, stage.EXCLUSION_RADIUS, original_rule)
     tag = f"k{stage.K}_original" if original_rule else f"k{stage.K}_x{rule['exclusion_radius']}"
     target = paths.divergence(tag)
@@ -394,22 +394,10 @@ def divergence_stage(paths, original_rule, settings):
     if record is not None and _made_from(record, "embedding") == emb_hash:
         with np.load(target) as d:
             return d["delta"], d["origins"], record, Zs, False
-    origins = np.arange(0, len(Zs) - stage.N_STEPS, stage.EVERY)
-    if len(origins) < 2:
-        raise UserError(f"{paths.song}: the path has {len(Zs)} points, too few for {stage.N_STEPS}-step forecasts "
-                        "from several initial conditions; use a longer song")
-    delta = divergence(Zs, field, origins, stage.N_STEPS)
-    slope, _ = growth_rate(delta, 1, min(stage.FIT_STEPS, stage.N_STEPS))
-    mean, std = delta.mean(axis=0), delta.std(axis=0)
-    facts = dict(run=paths.run, architecture=meta["architecture"], latent_dim=int(Z.shape[1]),
-                 n_initial_conditions=len(origins), **rule, growth_per_step=slope,
-                 growth_per_second=slope * meta["points_per_second"], fit_steps=[1, stage.FIT_STEPS],
-                 turning_angle_deg=turning_angle(Z), points_per_second=meta["points_per_second"],
-                 delta_at={str(i): float(mean[i]) for i in (1, 5, min(29, stage.N_STEPS))})
-    artifacts.save_npz(target, delta=delta, origins=origins, steps=np.arange(stage.N_STEPS + 1), mean=mean, std=std,
-                       sem=std / np.sqrt(len(origins)), count=np.full(stage.N_STEPS + 1, len(origins)))
-    artifacts.write_sidecar(target, "divergence", settings | {"K": stage.K, "ORIGINAL_RULE": original_rule},
-                            inputs={"embedding": paths.embedding}, embedding_sha256=emb_hash, **facts)
+    _, delta, origins, _ = stages.divergence_run(
+        paths, settings | {"K": stage.K, "ORIGINAL_RULE": original_rule}, k=stage.K,
+        exclusion_radius=stage.EXCLUSION_RADIUS, original_rule=original_rule, n_steps=stage.N_STEPS,
+        every=stage.EVERY, fit_steps=stage.FIT_STEPS)
     return delta, origins, json.loads(side.read_text()), Zs, True
 
 

@@ -121,3 +121,36 @@ def forecast_latent(paths, kind, requested_ic, steps, seed, settings):
     forecast = latent.rollout(latent.predictor(model, kind, lo, hi), Z[ic - history + 1:ic + 1], steps)
     return ic, save_forecast(paths, kind, ic, forecast, Z, settings,
                              inputs={"embedding": emb, f"latent {kind}": meta}, history=history)
+
+
+def divergence_run(paths, settings, *, k, exclusion_radius, original_rule, n_steps, every, fit_steps):
+    """Stage 7: KNN forecasts of `n_steps` steps from every `every`-th index of the run's
+    path, all at once; saves every δ curve with its summary and the path's smoothness.
+
+    δ_i = |ẑ_i - z_{t0+i}| in the path scaled per dimension to [0, 1]. The growth
+    rate is the slope of mean ln δ over steps 1 .. min(fit_steps, n_steps).
+    Returns (saved file, delta (M, n_steps + 1), origins (M,), the facts recorded
+    in its sidecar).
+    """
+    from dae.forecast import divergence, growth_rate, turning_angle
+    Z, Zs, meta, field, rule = knn_setup(paths, k, exclusion_radius, original_rule)
+    origins = np.arange(0, len(Zs) - n_steps, every)
+    if len(origins) < 2:
+        raise UserError(f"the path has {len(Zs)} points, too few for {n_steps}-step forecasts "
+                        "from several initial conditions; use a longer song or a smaller --n-steps")
+    delta = divergence(Zs, field, origins, n_steps)
+    fit = min(fit_steps, n_steps)   # the steps there are
+    slope, _ = growth_rate(delta, 1, fit)
+    mean, std = delta.mean(axis=0), delta.std(axis=0)
+    marks = sorted({1, min(5, n_steps), min(29, n_steps)})
+    tag = f"k{k}_original" if original_rule else f"k{k}_x{rule['exclusion_radius']}"
+    target = paths.divergence(tag)
+    facts = dict(run=paths.run, architecture=meta["architecture"], latent_dim=int(Z.shape[1]),
+                 n_initial_conditions=len(origins), **rule, growth_per_step=slope,
+                 growth_per_second=slope * meta["points_per_second"], fit_steps=[1, fit],
+                 turning_angle_deg=turning_angle(Z), points_per_second=meta["points_per_second"],
+                 delta_at={str(i): float(mean[i]) for i in marks})
+    artifacts.save_npz(target, delta=delta, origins=origins, steps=np.arange(n_steps + 1), mean=mean, std=std,
+                       sem=std / np.sqrt(len(origins)), count=np.full(n_steps + 1, len(origins)))
+    artifacts.write_sidecar(target, "divergence", settings, inputs={"embedding": meta}, **facts)
+    return target, delta, origins, facts
