@@ -1,6 +1,4 @@
 """Stage 2: train the conditioned autoencoder on one song (R when ALPHA = 0, R-F when > 0)."""
-import json
-
 from dae import artifacts, cli, dataset
 from dae.errors import UserError
 from dae.spectrogram import scale_unit, window_width
@@ -42,7 +40,8 @@ def main():
         return
     print(f"saved {paths.model_dir} -> {paths.model_dir.resolve().name}/{{encoder,decoder,forecaster}}.keras "
           f"and {paths.history.name}")
-    print("final " + json.dumps({k: round(v, 5) for k, v in rows[-1].items()}))
+    last = rows[-1]
+    print(f"final (epoch {last['epoch']}, {last['seconds']:.1f} s): {training.loss_line(last, model.weighted_terms())}")
 
 
 if __name__ == "__main__":

@@ -186,6 +186,15 @@ class ConditionedAutoencoder(keras.Model):
     def metrics(self):
         return list(self.trackers.values())
 
+    def weighted_terms(self):
+        """(name, weight) of each loss term that counts (weight > 0), in TERMS' order.
+
+        A term of weight 0 is still tracked (history.csv keeps every column)
+        but is not part of the loss, so progress shows only these.
+        """
+        weight_of = dict(zip(self.TERMS, ("beta", "alpha", "gamma", "delta")))
+        return [(name, self.weights_[weight_of[name]]) for name in self.TERMS if self.weights_[weight_of[name]] > 0]
+
     def chunk_windows(self, starts):
         """(C,) start indices -> (C, B + l + H - 1, width, height) windows, gathered in-graph."""
         n = self.chunk_samples + self.lookback + self.horizon - 1

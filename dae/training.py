@@ -2,6 +2,7 @@
 import csv
 import io
 import math
+import sys
 import time
 
 import numpy as np
@@ -166,6 +167,81 @@ class EpochCheckpoint(keras.callbacks.Callback):
         artifacts.save_text(self.paths.history, history_csv(self.rows))
 
 
+class RunProgress(keras.callbacks.Callback):
+    """The whole run's progress on one line: epoch e/E, step s/S, the share of
+    the run done, the time so far and the time left for the run, and the loss
+    with the terms that count (weight > 0; see `loss_line`).
+
+    verbose 1 redraws the line in place on a terminal (at most `every` seconds
+    apart) and keeps it at the end of each epoch; verbose 2, or output that is
+    not a terminal, prints one line per epoch. The rate behind the ETA leaves
+    out the first call into the graph (it includes tracing): until a later call
+    has run, the time left is shown as '?'. `done` epochs of a resumed run
+    count as done. `clock` gives the time in seconds.
+    """
+
+    def __init__(self, epochs, steps, done, terms, verbose=1, stream=None, every=0.2, clock=time.time):
+        super().__init__()
+        self.epochs, self.steps, self.done, self.terms = epochs, steps, done, terms
+        self.stream, self.clock = stream or sys.stdout, clock
+        self.live = verbose == 1 and getattr(self.stream, "isatty", lambda: False)()
+        self.every = every
+        self.start = self.first = None   # time the fit started, and (time, steps) after its first call
+        self.epoch, self.drawn, self.shown = done, 0.0, 0
+
+    def on_train_begin(self, logs=None):
+        self.start = self.clock()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = self.clock()
+        if self.first is None:
+            self.first = (now, self._steps_run(batch + 1))
+        if self.live and now - self.drawn >= self.every:
+            self.drawn = now
+            self._show(batch + 1, logs, end="\r")
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._show(self.steps, logs, end="\n")
+
+    def _steps_run(self, step):
+        """Steps run in this fit so far (a resumed run's earlier epochs excluded)."""
+        return (self.epoch - self.done) * self.steps + step
+
+    def _show(self, step, logs, end):
+        now, run = self.clock(), self._steps_run(step)
+        left = (self.epochs - self.done) * self.steps - run
+        t0, s0 = self.first
+        eta = (now - t0) / (run - s0) * left if run > s0 else math.nan
+        share = (self.done * self.steps + run) / (self.epochs * self.steps)
+        line = (f"epoch {self.epoch + 1}/{self.epochs}  step {step}/{self.steps}  run {100 * share:3.0f}%  "
+                f"{hms(now - self.start)} elapsed, {hms(eta)} left  {loss_line(logs or {}, self.terms)}")
+        print(line.ljust(self.shown), end=end, file=self.stream, flush=True)   # cover a longer line drawn before
+        self.shown = len(line) if end == "\r" else 0
+
+
+def hms(seconds):
+    """h:mm:ss or m:ss; '?' when not known yet."""
+    if not math.isfinite(seconds):
+        return "?"
+    m, s = divmod(int(round(seconds)), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def loss_line(logs, terms):
+    """'loss L = reconstruction R + 0.001 x forecasting F': the loss and the terms that make it.
+
+    terms : (name, weight) of the terms with weight > 0 (`weighted_terms`);
+    a term of weight 0 is not part of the loss and is not shown.
+    """
+    parts = [(f"{w:g} x " if w != 1 else "") + f"{name} {float(logs[name]):.5f}" for name, w in terms if name in logs]
+    loss = f"loss {float(logs['loss']):.5f}" if "loss" in logs else "loss ?"
+    return loss + (" = " + " + ".join(parts) if parts else "")
+
+
 def history_csv(rows):
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
@@ -294,8 +370,9 @@ def train(paths, frames, width, sample_rate, source_sha256, *, latent_dim, histo
     if done < epochs:
         data = tf.data.Dataset.from_tensor_slices(plan[done:].reshape(-1, plan.shape[-1]))
         checkpoint = EpochCheckpoint(paths, rows, tag)
+        progress = [RunProgress(epochs, plan.shape[1], done, model.weighted_terms(), verbose)] if verbose else []
         model.fit(data, epochs=epochs, initial_epoch=done, steps_per_epoch=plan.shape[1], shuffle=False,
-                  callbacks=[checkpoint], verbose=verbose)
+                  callbacks=[checkpoint, *progress], verbose=0)
         if checkpoint.failed:
             epoch, bad = checkpoint.failed
             kept = f"the checkpoint after epoch {len(rows)} is kept" if rows else "nothing was saved"

@@ -57,6 +57,22 @@ def test_chunked_terms_equal_encoding_every_sample_separately():
                                + 0.2 * expected[3], rtol=2e-5)
 
 
+@pytest.mark.parametrize("weights", [dict(alpha=0.5, beta=1.0, gamma=0.1, delta=0.2),
+                                     dict(alpha=0.0, beta=1.0, gamma=0.0, delta=0.0),
+                                     dict(alpha=0.001, beta=2.0, gamma=0.0, delta=0.3)])
+def test_the_weighted_terms_are_exactly_those_that_make_the_loss(weights):
+    rng = np.random.default_rng(2)
+    frames = rng.uniform(size=(80, 20)).astype("float32")
+    model = ConditionedAutoencoder(build_encoder(8, 20, 3), build_decoder(8, 20, 3), build_forecaster(45, 3),
+                                   frames, 8, 2, **weights)
+    total, terms = model.compute_terms(np.array([0, 20], dtype="int32"))
+    value = dict(zip(model.TERMS, (float(t) for t in terms)))
+    shown = model.weighted_terms()
+    assert all(w > 0 for _, w in shown) and len(shown) == sum(v > 0 for v in weights.values())
+    assert all(value[name] != 0 for name in model.TERMS)        # a term of weight 0 still has a value ...
+    np.testing.assert_allclose(sum(w * value[name] for name, w in shown), float(total), rtol=1e-6)  # ... but is not in the loss
+
+
 def test_loss_terms_on_known_values():
     x = np.full((1, 2, 2), 0.5, "float32")
     hist = np.array([[[0, 0], [1, 0], [2, 0], [2, 1]]], "float32")   # a right turn of 90 degrees at the end

@@ -89,3 +89,72 @@ def test_a_diverging_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     with pytest.raises(UserError, match="not finite.*epoch 1 is kept"):
         _train(song, tmp_path, "a", 2, resume=True, alpha=float("nan"))   # same run folder, NaN from epoch 2 on
     assert run.checkpoint_state.read_bytes() == before
+
+
+class _Clock:
+    def __init__(self):
+        self.t = 0.0
+
+    def __call__(self):
+        return self.t
+
+
+def test_progress_shows_the_whole_run_and_only_the_terms_that_count():
+    import io
+    clock, out = _Clock(), io.StringIO()
+    # a run of 3 epochs of 4 steps resumed after epoch 1; two steps per call into the graph; R (alpha = 0)
+    progress = training.RunProgress(3, 4, 1, [("reconstruction", 1.0)], verbose=1, stream=out, clock=clock)
+    logs = {"loss": 0.25, "reconstruction": 0.25, "forecasting": 0.9, "off_centre": 0.4, "curvature": 0.3}
+    progress.on_train_begin()
+    lines = []
+    for epoch in (1, 2):
+        progress.on_epoch_begin(epoch)
+        for batch in (1, 3):
+            clock.t += 10.0 if (epoch, batch) == (1, 1) else 1.0    # the first call traces the graph: slow
+            progress.on_train_batch_end(batch, logs)
+        progress.on_epoch_end(epoch, logs)
+        lines.append(out.getvalue().splitlines()[-1])
+    assert len(out.getvalue().splitlines()) == 2      # not a terminal: one line per epoch, nothing redrawn
+    # after epoch 2 of 3: 8 of 12 steps done; 4 steps left at 0.5 s a step (1 s a call of 2 steps after the first)
+    assert lines[0].startswith("epoch 2/3  step 4/4  run  67%  0:11 elapsed, 0:02 left")
+    assert lines[1].startswith("epoch 3/3  step 4/4  run 100%  0:13 elapsed, 0:00 left")
+    for line in lines:
+        assert line.endswith("loss 0.25000 = reconstruction 0.25000")
+        assert not any(name in line for name in ("forecasting", "off_centre", "curvature"))
+
+
+def test_progress_says_it_does_not_know_the_time_left_before_a_second_call():
+    import io
+    clock, out = _Clock(), io.StringIO()
+    progress = training.RunProgress(2, 4, 0, [("reconstruction", 1.0), ("forecasting", 0.001)], verbose=2,
+                                    stream=out, clock=clock)
+    logs = {"loss": 0.5, "reconstruction": 0.4, "forecasting": 100.0}
+    progress.on_train_begin()
+    progress.on_epoch_begin(0)
+    clock.t = 30.0
+    progress.on_train_batch_end(3, logs)      # the whole epoch in the first (tracing) call
+    progress.on_epoch_end(0, logs)
+    line = out.getvalue().strip()
+    assert line.startswith("epoch 1/2  step 4/4  run  50%  0:30 elapsed, ? left")
+    assert line.endswith("loss 0.50000 = reconstruction 0.40000 + 0.001 x forecasting 100.00000")
+
+
+def test_progress_on_a_terminal_redraws_one_line_and_keeps_each_epochs():
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+    clock, out = _Clock(), Terminal()
+    progress = training.RunProgress(1, 20, 0, [("reconstruction", 1.0)], verbose=1, stream=out, clock=clock, every=0)
+    progress.on_train_begin()
+    progress.on_epoch_begin(0)
+    for batch in range(20):
+        clock.t += 1.0
+        progress.on_train_batch_end(batch, {"loss": 10.0 ** (3 - batch), "reconstruction": 10.0 ** (3 - batch)})  # shrinks
+    progress.on_epoch_end(0, {"loss": 0.5, "reconstruction": 0.5})
+    text = out.getvalue()
+    assert text.count("\r") == 20 and text.endswith("\n") and text.count("\n") == 1
+    drawn = text.split("\r")
+    assert all(len(b) >= len(a.rstrip()) for a, b in zip(drawn, drawn[1:]))   # each redraw covers the one before
+    assert "step 10/20  run  50%" in drawn[9] and "0:10 left" in drawn[9]
