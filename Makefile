@@ -1,4 +1,4 @@
-# Two commands for a fresh machine:  make demo  (the whole pipeline on the demo song)
+# Two commands for a fresh machine:  make demo  (the whole pipeline on the demo song; SONG=... for yours)
 #                                    make test  (the test suite)
 # Each sets up .venv with the pinned requirements first (once; again when they change).
 PYTHON ?= python3
@@ -16,21 +16,10 @@ $(READY): requirements.txt
 
 setup: $(READY)
 
-# every stage on the demo song, for R-F (the default) and R (--alpha 0)
+# every stage on the demo song, for R-F (the default) and R (--alpha 0), then the notebook (pipeline.py);
+# any song with the same settings for every stage: make demo SONG=path/to/mysong.mp3 ARGS="--window-seconds 2"
 demo: $(READY)
-	$(BIN)/python save_dataset.py
-	for run in "" "--alpha 0"; do \
-	  $(BIN)/python train_model.py --verbose 2 $$run && \
-	  $(BIN)/python embed_audio.py $$run && \
-	  $(BIN)/python train_latent_mlp.py $$run && \
-	  $(BIN)/python train_latent_lstm.py $$run && \
-	  $(BIN)/python forecast_knn.py $$run && \
-	  $(BIN)/python forecast_mlp.py $$run && \
-	  $(BIN)/python forecast_lstm.py $$run && \
-	  $(BIN)/python divergence.py $$run && \
-	  $(BIN)/python play_embedding.py --progress false $$run || exit 1; \
-	done
-	$(BIN)/python -m dae.notebook divergence_plots.ipynb
+	$(BIN)/python pipeline.py $(if $(SONG),--song "$(SONG)") $(ARGS)
 
 test: $(READY)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests

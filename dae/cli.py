@@ -195,6 +195,15 @@ def configure(namespace, argv=None, limits=None):
     return values
 
 
+def flags(values):
+    """The command line that gives a script these settings (name -> value): what `configure` reads back."""
+    argv = []
+    for name, value in values.items():
+        text = ("true" if value else "false") if isinstance(value, bool) else repr(value) if isinstance(value, float) else str(value)
+        argv += ["--" + name.lower().replace("_", "-"), text]
+    return argv
+
+
 def run(main):
     """Call `main()`; a UserError becomes one line on stderr and exit status 1."""
     try:

@@ -29,7 +29,10 @@ def load_divergence(song_dir):
         arrays = artifacts.arrays(meta, DIVERGENCE_ARRAYS)
         found.append({"path": path, "run": path.parent.name, "meta": meta, **arrays})
     if not found:
-        raise UserError(f"no divergence results under {song_dir}/runs; run `python divergence.py` first")
+        song = Path(song_dir).name
+        raise UserError(f"no divergence results for {song} (under {song_dir}/runs): run every stage for it, "
+                        f"`python pipeline.py --song <its audio file>`, or `python divergence.py --song {song}` "
+                        "for a run that has an embedding")
     return found
 
 
@@ -63,16 +66,25 @@ def smoothness_table(results):
              "growth /s": round(r["meta"]["growth_per_second"], 2)} for r in results]
 
 
-def plot_side_by_side(song_dir, results, path):
-    """R and R-F embeddings of the same window and latent size, side by side, with their turning angles."""
-    plt = plotting._pyplot()
+NO_PAIR = ("no R and R-F runs of {song} with the same window and latent size to compare: "
+           "`python pipeline.py --song <its audio file>` runs both (or run each stage with --alpha 0 and without)")
+
+
+def r_rf_pairs(results):
+    """{(window seconds, latent size): {"R": result, "R-F": result}} for the settings that have both."""
     pairs = {}
     for r in results:
         s = r["meta"]["settings"]
         pairs.setdefault((s["WINDOW_SECONDS"], r["meta"]["latent_dim"]), {})[r["meta"]["architecture"]] = r
-    pairs = {k: v for k, v in pairs.items() if {"R", "R-F"} <= set(v)}
+    return {k: v for k, v in pairs.items() if {"R", "R-F"} <= set(v)}
+
+
+def plot_side_by_side(song_dir, results, path):
+    """R and R-F embeddings of the same window and latent size, side by side, with their turning angles."""
+    plt = plotting._pyplot()
+    pairs = r_rf_pairs(results)
     if not pairs:
-        raise UserError("no R and R-F pair with the same window and latent size; run both (--alpha 0 and the default)")
+        raise UserError(NO_PAIR.format(song=Path(song_dir).name))
     fig = plt.figure(figsize=(10, 4.8 * len(pairs)), layout="constrained")
     for row, ((window, dim), both) in enumerate(sorted(pairs.items())):
         for col, arch in enumerate(("R", "R-F")):

@@ -1,0 +1,104 @@
+"""One command for every stage of any song (pipeline.py), and the notebook for a song with one run or none."""
+import json
+import sys
+
+import pytest
+
+from conftest import ROOT, changing_song, common, run_script, write_song
+from dae import artifacts
+
+# settings that are not the defaults, so that every stage is seen to get them: the run folder they name
+SETTINGS = {"ALPHA": 0.0, "HISTORY": 30, "SEED": 7}
+RUN = artifacts.run_name(0.5, 0.0, 1.0, 0.0, 0.0, 3, 30, 7)
+STAGE_KINDS = {"embedding", "encoder", "decoder", "forecaster", "latent mlp", "latent lstm", "knn forecast",
+               "mlp forecast", "lstm forecast", "divergence"}
+PICTURE_KINDS = {"trajectory plot", "knn forecast plot", "mlp forecast plot", "lstm forecast plot", "player page"}
+
+
+@pytest.fixture(scope="module")
+def song_run(tmp_path_factory):
+    """pipeline.py once on a 6 s song: R only (ALPHA 0), 1 epoch, the player page without the video."""
+    tmp = tmp_path_factory.mktemp("song")
+    data, out = tmp / "data", tmp / "outputs"
+    song = write_song(tmp / "tune.wav", changing_song(6.0))
+    proc = run_script("pipeline.py", "--song", song, *common(data, out), "--alpha", 0, "--history", 30,
+                      "--seed", 7, "--epochs", 1, "--format", "html")
+    return song, data, out, proc
+
+
+def test_one_command_runs_every_stage_with_the_same_settings_on_that_song(song_run):
+    song, data, out, proc = song_run
+    assert proc.returncode == 0, proc.stderr
+    assert [d.name for d in (data / "tune" / "runs").iterdir()] == [RUN]    # every stage used that one run
+    paths = artifacts.Paths(song, data, out, run=RUN)
+    audio = artifacts.file_hash(song)
+    kinds = set()
+    for side in sorted((data / "tune" / "runs" / RUN).rglob("*.json")):
+        target = side.with_name(side.name[:-len(".json")])
+        kind = json.loads(side.read_text())["kind"]
+        chain = artifacts.check(paths, kind, path=target, need_audio=True)   # the whole chain, down to the audio
+        assert chain["spectrogram"]["source_sha256"] == audio, target
+        assert {k: chain[kind]["settings"][k] for k in SETTINGS} == SETTINGS, target
+        kinds.add(kind)
+    assert kinds == STAGE_KINDS
+    embedded = artifacts.check(paths, "embedding")["embedding"]["sha256"]
+    pictures = set()
+    for side in sorted((out / "tune" / RUN).glob("*.json")):
+        meta = json.loads(side.read_text())
+        assert meta["sha256"] == artifacts.file_hash(side.with_name(side.name[:-len(".json")])), side
+        assert meta["run"] == RUN and {k: meta["settings"][k] for k in SETTINGS} == SETTINGS, side
+        if "embedding" in meta["inputs"]:
+            assert meta["inputs"]["embedding"]["sha256"] == embedded, side
+        pictures.add(meta["kind"])
+    assert pictures == PICTURE_KINDS
+    assert not (out / "tune" / RUN / "trajectory.mp4").exists()                 # --format html: no video
+    assert (out / "tune" / "divergence.png").stat().st_size > 10_000            # the notebook, for this song
+
+
+def test_training_progress_shows_the_run_and_not_the_terms_of_weight_0(song_run):
+    song, data, out, proc = song_run
+    lines = [l for l in proc.stdout.splitlines() if l.startswith("epoch ")]
+    assert len(lines) == 1 and lines[0].startswith("epoch 1/1  step ") and " run 100% " in lines[0]
+    assert "elapsed" in lines[0] and "left" in lines[0]
+    final = next(l for l in proc.stdout.splitlines() if l.startswith("final "))
+    for line in (lines[0], final):                  # R: ALPHA = GAMMA = DELTA = 0, so only the reconstruction
+        assert "= reconstruction " in line
+        assert not any(term in line for term in ("forecasting", "off_centre", "curvature"))
+
+
+def test_the_notebook_with_one_run_says_what_to_run_for_the_comparison(song_run):
+    song, data, out, proc = song_run
+    assert "R vs R-F picture skipped: no R and R-F runs of tune" in proc.stdout and "pipeline.py" in proc.stdout
+    assert not (out / "tune" / "smoothness_R_vs_R-F.png").exists()
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_the_notebook_for_a_song_with_no_run_ends_in_one_line(tmp_path):
+    import subprocess
+    p = subprocess.run([sys.executable, "-m", "dae.notebook", ROOT / "divergence_plots.ipynb", "--song", "nosuch",
+                        *common(tmp_path / "data", tmp_path / "outputs")],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 1
+    assert p.stderr.strip().splitlines() == [p.stderr.strip()] and "Traceback" not in p.stdout + p.stderr
+    assert p.stderr.startswith("error: no divergence results for nosuch") and "pipeline.py" in p.stderr
+
+
+def test_the_pipeline_gives_r_f_and_r_the_same_settings_and_each_stage_its_own():
+    import pipeline
+    cfg = {name: getattr(pipeline, name) for name in artifacts.RUN_IDENTITY} | {
+        "SONG": "a/b.wav", "WINDOW_SECONDS": 2.0, "ALPHA": 0.01, "EPOCHS": 3, "FORMAT": "html",
+        "COMPARE_R": True, "NOTEBOOK": True}
+    steps = pipeline.commands(cfg)
+    names = [argv[1].rsplit("/", 1)[-1] if argv[1] != "-m" else argv[2] for _, argv in steps]
+    assert names == ["save_dataset.py", *pipeline.RUN_STAGES, *pipeline.RUN_STAGES, "dae.notebook"]
+    for _, argv in steps:
+        flags = dict(zip(argv[2::2], argv[3::2])) if argv[1] != "-m" else dict(zip(argv[4::2], argv[5::2]))
+        assert flags["--song"] == "a/b.wav"
+        if argv[1] != "-m":
+            assert flags["--window-seconds"] == "2.0"
+        assert ("--epochs" in flags) == argv[1].endswith("train_model.py")
+        assert ("--format" in flags) == argv[1].endswith("play_embedding.py")
+    alphas = [dict(zip(argv[2::2], argv[3::2]))["--alpha"] for _, argv in steps[1:-1]]
+    assert alphas == ["0.01"] * 9 + ["0.0"] * 9                               # R-F, then R
+    assert len(pipeline.commands(cfg | {"COMPARE_R": False, "NOTEBOOK": False})) == 1 + 9
+    assert len(pipeline.commands(cfg | {"ALPHA": 0.0})) == 1 + 9 + 1          # R asked: R once
