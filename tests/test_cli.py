@@ -156,3 +156,10 @@ def test_missing_audio_at_play_time_is_one_line(pipeline, tmp_path):
     assert p.returncode == 1 and len(lines) == 1, p.stderr
     assert "groove.wav" in lines[0] and "missing" in lines[0] and "put it back" in lines[0]
     assert videos() == before                                  # none made, none lost
+
+
+def test_flags_give_a_script_exactly_these_settings():
+    given = dict(SONG="my song/a b.wav", ALPHA=1e-9, EPOCHS=3, SEED=2 ** 32 - 1, N_STEPS=1, WORKERS=0,
+                 BATCH_SIZE=4, INITIAL_CONDITION=-1, RESUME=False)
+    values = cli.configure(script_namespace(**DEFAULTS), cli.flags(given))
+    assert values == given and all(type(values[k]) is type(v) for k, v in given.items())
