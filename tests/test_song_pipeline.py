@@ -102,3 +102,12 @@ def test_the_pipeline_gives_r_f_and_r_the_same_settings_and_each_stage_its_own()
     assert alphas == ["0.01"] * 9 + ["0.0"] * 9                               # R-F, then R
     assert len(pipeline.commands(cfg | {"COMPARE_R": False, "NOTEBOOK": False})) == 1 + 9
     assert len(pipeline.commands(cfg | {"ALPHA": 0.0})) == 1 + 9 + 1          # R asked: R once
+
+
+def test_a_stage_that_fails_stops_the_pipeline_with_its_one_line(tmp_path):
+    p = run_script("pipeline.py", "--song", tmp_path / "nowhere.wav", *common(tmp_path / "d", tmp_path / "o"))
+    assert p.returncode == 1 and len(p.stderr.strip().splitlines()) == 1 and "not found" in p.stderr
+    assert p.stdout.splitlines() == ["== [1/20] save_dataset.py"]          # nothing after the failed stage
+    p = run_script("pipeline.py", "--format", "gif", *common(tmp_path / "d", tmp_path / "o"))
+    assert p.returncode == 1 and p.stderr.strip() == "error: FORMAT='gif' is not one of mp4, html, both"
+    assert p.stdout == ""                                                  # refused before any stage ran
