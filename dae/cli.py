@@ -30,7 +30,6 @@ LIMITS = {
     "WINDOW_SECONDS": (0.01, 600.0),
     "LATENT_DIM": (1, 1024),
     "HISTORY": (1, 100_000),
-    "HORIZON": (1, 10_000), "HORIZON_DECAY": (0.0, 1.0), "LENGTH_WEIGHT": (0.0, None),
     "HORIZON": (1, 10_000),
     "HORIZON_DECAY": (1e-9, 1.0),       # step k weighs HORIZON_DECAY^(k-1): must stay positive
     "LENGTH_WEIGHT": (0.0, None),

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dae import artifacts, dataset, stats, synth
+from dae import artifacts, cli, dataset, stats, synth
 from dae.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -209,12 +209,6 @@ def song_paths(song, data_dir, output_dir, run=None):
     return artifacts.Paths(song, data_dir, output_dir, run=run)
 
 
-def _flag_value(v):
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return repr(v) if isinstance(v, float) else str(v)
-
-
 def call_stage(script, **settings):
     """Run a stage script's own main() in this process with these settings on its
     command line (so whatever the script checks and records is done as when a
@@ -223,9 +217,7 @@ def call_stage(script, **settings):
     import contextlib
     import importlib
     module = importlib.import_module(script)
-    argv = []
-    for k, v in settings.items():
-        argv += ["--" + k.lower().replace("_", "-"), _flag_value(v)]
+    argv = cli.flags(settings)
     saved, err = sys.argv, io.StringIO()
     sys.argv = [f"{script}.py", *argv]
     try:
