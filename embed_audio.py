@@ -4,6 +4,7 @@ from dae import artifacts, cli, dataset, embedding, player, plotting
 
 PLOT = True             # also save outputs/<song>/<run>/trajectory.png (with the spectrogram and coordinates against time) and trajectory.html
 SECTION_SECONDS = 30.0  # also save trajectory_sections.png: the path one section of this many seconds at a time (if the song is longer); 0 = not
+SECTIONS = ""           # or the sections' start times in seconds, e.g. "16,32" (0-16, 16-32, 32-end); overrides SECTION_SECONDS
 
 
 def main():
@@ -17,8 +18,8 @@ def main():
             emb = embedding.load(paths)["meta"]
             title = f"{paths.song} ({emb['architecture']}, {cfg['WINDOW_SECONDS']:g} s window)"
             edges = None
-            if SECTION_SECONDS > 0 and end[-1] > SECTION_SECONDS:
-                edges = plotting.section_bounds(end[-1], SECTION_SECONDS)
+            if SECTIONS.strip() or (SECTION_SECONDS > 0 and end[-1] > SECTION_SECONDS):
+                edges = plotting.section_bounds(end[-1], SECTION_SECONDS, SECTIONS)
             plotting.trajectory_png(paths.trajectory_png, Z, center, title,
                                     spec=dataset.arrays(chain["spectrogram"]), sections=edges)
             files = plotting.trajectory_html(paths.trajectory_html, Z, center, title, player.library_path(paths))

@@ -115,13 +115,14 @@ def box(P, pad=PAD):
     return lo - margin, hi + margin
 
 
-def _axes3d(fig, spec, P, labels, lo, hi):
-    """A 3-D axes on `spec` with limits lo..hi, true proportions, readable ticks and labels."""
+def _axes3d(fig, spec, P, labels, lo, hi, zoom=1.0):
+    """A 3-D axes on `spec` with limits lo..hi, true proportions, readable ticks and labels
+    (`zoom` < 1 leaves room for them in a small panel)."""
     from matplotlib.ticker import MaxNLocator
     ax = fig.add_subplot(spec, projection="3d", computed_zorder=False)
     ax.set(xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]), zlim=(lo[2], hi[2]))
     span = hi - lo
-    ax.set_box_aspect(np.maximum(span, 0.15 * span.max()))   # true proportions; a flat path stays visible
+    ax.set_box_aspect(np.maximum(span, 0.15 * span.max()), zoom=zoom)   # true proportions; a flat path stays visible
     for axis, label in zip((ax.xaxis, ax.yaxis, ax.zaxis), labels):
         axis.set_major_locator(MaxNLocator(4))
         axis.set_label_text(label)
@@ -162,12 +163,27 @@ def pixel(ax, point):
     return float(col), float(ax.figure.bbox.height - row)
 
 
-def section_bounds(t_end, section_seconds):
-    """Edges (s) of consecutive sections of `section_seconds` covering 0 .. t_end: (n + 1,)."""
+def section_bounds(t_end, section_seconds=30.0, starts=""):
+    """Edges (s) of the sections of a song lasting `t_end` s: (n + 1,), from 0 to t_end.
+
+    starts : the later sections' start times, comma-separated seconds ("16,32":
+    0-16, 16-32, 32-end), increasing, inside the song; when empty, sections of
+    `section_seconds` (> 0) each, the last one shorter.
+    """
+    t_end = float(t_end)
+    if str(starts).strip():
+        try:
+            cuts = [float(x) for x in str(starts).split(",")]
+        except ValueError:
+            raise UserError(f"SECTIONS={starts!r} must be start times in seconds separated by commas, "
+                            "e.g. 16,32") from None
+        if not all(a < b for a, b in zip([0.0] + cuts, cuts + [t_end])):
+            raise UserError(f"SECTIONS={starts!r} must increase and lie inside the song (0 .. {t_end:.1f} s)")
+        return np.array([0.0, *cuts, t_end])
     if not section_seconds > 0:
         raise UserError(f"SECTION_SECONDS={section_seconds} must be > 0 to draw sections")
-    n = max(1, int(np.ceil(float(t_end) / section_seconds - 1e-9)))
-    return np.minimum(np.arange(n + 1) * float(section_seconds), float(t_end))
+    n = max(1, int(np.ceil(t_end / section_seconds - 1e-9)))
+    return np.minimum(np.arange(n + 1) * float(section_seconds), t_end)
 
 
 # ---------------------------------------------------------------- trajectory
@@ -209,7 +225,7 @@ def trajectory_png(path, Z, t, title, spec=None, sections=None):
     for k, colour in zip(range(d), ("#444444", "#d95f02", "#7570b3")):
         cax.plot(t, P[:, k], color=colour, lw=0.7, label=labels[k])
     cax.set_ylabel("coordinates", fontsize=8)
-    cax.legend(loc="upper right", fontsize=7, ncol=d, framealpha=0.9)
+    cax.legend(loc="upper right" if spec is not None else "lower right", fontsize=7, ncol=d, framealpha=0.9)
     strip = fig.add_subplot(grid[-1, 1], sharex=cax)
     strip.imshow(t[None, :], aspect="auto", cmap="viridis", extent=(t[0], t[-1], 0, 1),
                  norm=lines.norm, interpolation="nearest")
@@ -226,9 +242,10 @@ def trajectory_png(path, Z, t, title, spec=None, sections=None):
             if a is not None:
                 for e in edges[1:-1]:
                     a.axvline(e, color="white" if a is first else "0.5", lw=0.8, ls="--")
+        top = first if first is not None else cax
         for i, (a0, a1) in enumerate(zip(edges[:-1], edges[1:])):
-            cax.text((a0 + a1) / 2, 0.97, str(i + 1), transform=cax.get_xaxis_transform(), ha="center",
-                     va="top", fontsize=7, color="0.3")
+            top.text((a0 + a1) / 2, 0.97, str(i + 1), transform=top.get_xaxis_transform(), ha="center",
+                     va="top", fontsize=8, color="white" if top is first else "0.3")
     fig.suptitle(title + (f"\n{note}" if note else ""), fontsize=11)
     fig.canvas.draw()
     facts = {"start_pixel": pixel(ax, P[0]), "line_width": line_style(len(P))[0], "opacity": line_style(len(P))[1]}
@@ -260,7 +277,7 @@ def trajectory_sections_png(path, Z, t, title, edges, columns=4):
     norm = Normalize(float(t[0]), float(t[-1]))
     seg = np.stack([P[:-1], P[1:]], axis=1)
     for i, (a, b) in enumerate(spans):
-        ax = _axes3d(fig, grid[i // cols, i % cols], P, labels, lo, hi)
+        ax = _axes3d(fig, grid[i // cols, i % cols], P, labels, lo, hi, zoom=0.82)
         ax.add_collection(Line3DCollection(seg, colors="0.75", linewidth=0.3, alpha=0.35))
         inside = np.flatnonzero((t >= a) & (t <= b))
         part = Line3DCollection(seg[inside[:-1]], cmap="viridis", norm=norm, linewidth=0.9)
@@ -268,7 +285,10 @@ def trajectory_sections_png(path, Z, t, title, edges, columns=4):
         ax.add_collection(part)
         _marker(ax, P[inside[0]], None, size=40)
         ax.set_title(f"{i + 1}: {clock(a)}-{clock(b)}", fontsize=9)
-        ax.tick_params(labelsize=6)
+        ax.tick_params(labelsize=6, pad=0)
+        for axis in (ax.xaxis, ax.yaxis, ax.zaxis):
+            axis.label.set_fontsize(7)
+            axis.labelpad = 0
     fig.suptitle(f"{title}: one section at a time (start of each marked)" + (f"\n{note}" if note else ""),
                  fontsize=10)
     _save(fig, path)

@@ -55,6 +55,10 @@ def test_sections_cover_the_song_and_are_drawn_one_per_panel(tmp_path):
     np.testing.assert_allclose(plotting.section_bounds(90.0, 30), [0, 30, 60, 90])
     with pytest.raises(UserError, match="SECTION_SECONDS=0"):
         plotting.section_bounds(90.0, 0)
+    np.testing.assert_allclose(plotting.section_bounds(40.0, 30, "16, 32"), [0, 16, 32, 40])   # given starts win
+    for bad in ("16,x", "32,16", "0,16", "16,40"):
+        with pytest.raises(UserError, match="SECTIONS="):
+            plotting.section_bounds(40.0, 30, bad)
     Z = _loops(600, 6)
     t = np.linspace(0, 95, 600)
     assert plotting.trajectory_sections_png(tmp_path / "s.png", Z, t, "loops", edges) == 4
