@@ -2,9 +2,9 @@
 import settings
 from dae import artifacts, cli, dataset, embedding, player, plotting
 
-PLOT = True             # also save outputs/<song>/<run>/trajectory.png (with the spectrogram and coordinates against time) and trajectory.html
-SECTION_SECONDS = 30.0  # also save trajectory_sections.png: the path one section of this many seconds at a time (if the song is longer); 0 = not
-SECTIONS = ""           # or the sections' start times in seconds, e.g. "16,32" (0-16, 16-32, 32-end); overrides SECTION_SECONDS
+PLOT = True             # also save outputs/<song>/<run>/trajectory.png and trajectory.html
+SECTION_SECONDS = 30.0  # also save trajectory_sections.png, the path this many seconds at a time; 0 = not
+SECTIONS = ""           # or the sections' start times (s), e.g. "16,32": 0-16, 16-32, 32-end; overrides SECTION_SECONDS
 
 
 def main():

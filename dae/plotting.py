@@ -335,12 +335,10 @@ def clip_to_box(F, lo, hi):
 
     Returns (pieces: list of (m, 3) arrays, each inside the box, facts:
     {"steps_outside": points of F outside, "first_step_outside": index of the
-    first one or None, "reach": the largest span of the box and F together over
-    the box's span, per axis (1 when F stays inside)}).
+    first one or None}).
     """
     F = np.asarray(F, dtype=np.float64)
     lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
-    span = np.where(hi - lo > 0, hi - lo, 1.0)
     inside = np.all((F >= lo) & (F <= hi), axis=1)
     pieces, current = [], []
     for i in range(len(F)):
@@ -360,11 +358,18 @@ def clip_to_box(F, lo, hi):
             current.append(F[i])
     if current:
         pieces.append(np.array(current))
-    pieces = [p for p in pieces if len(p) >= 1]
     out = np.flatnonzero(~inside)
-    reach = float(np.max((np.maximum(hi, F.max(0)) - np.minimum(lo, F.min(0))) / span))
-    return pieces, {"steps_outside": int(len(out)), "first_step_outside": int(out[0]) if len(out) else None,
-                    "reach": reach}
+    return pieces, {"steps_outside": int(len(out)), "first_step_outside": int(out[0]) if len(out) else None}
+
+
+def reach(P, F):
+    """How far F (M, 3) goes, as the span of P and F together over P's span, largest over
+    the axes: 1 when F stays within P's range, 20 for a forecast spanning 20 times it."""
+    P, F = np.asarray(P, dtype=np.float64), np.asarray(F, dtype=np.float64)
+    lo, hi = P.min(0), P.max(0)
+    span = hi - lo
+    both = np.maximum(hi, F.max(0)) - np.minimum(lo, F.min(0))
+    return float(np.max(np.where(span > 0, both / np.where(span > 0, span, 1.0), 1.0)))
 
 
 def _forecast_view(Z, forecast, ic):
@@ -381,10 +386,12 @@ def _forecast_view(Z, forecast, ic):
 
 
 def _clip_note(facts, steps):
+    """What a clipped forecast did, in words ("" when it stayed in the frame)."""
     if facts["first_step_outside"] is None:
         return ""
-    return (f"forecast leaves the path's range at step {facts['first_step_outside']} of {steps} and spans "
-            f"{facts['reach']:.1f}x that range; drawn only inside it")
+    return (f"forecast leaves the frame (the path's range + {PAD:.0%}) at step {facts['first_step_outside']}, "
+            f"{facts['steps_outside']} of {steps} steps outside, reaching {facts['reach']:.3g}x the path's "
+            "range; cut at the frame")
 
 
 def forecast_png(path, Z, forecast, ic, title):
@@ -395,12 +402,14 @@ def forecast_png(path, Z, forecast, ic, title):
     The axes are the path's range (plus a margin) whatever the forecast does: a
     forecast that leaves it is cut at its faces and the picture says so.
     Returns facts: {"limits": [(lo, hi)] * 3 of the 3-D axes, "ic_pixel",
-    "steps_outside", "first_step_outside", "reach", "truth_steps"}.
+    "steps_outside", "first_step_outside" (of the frame, `clip_to_box`),
+    "reach" (`reach`), "truth_steps"}.
     """
     plt = _pyplot()
     P, F, T, labels, note = _forecast_view(Z, forecast, ic)
     lo, hi = box(P)
     pieces, facts = clip_to_box(F, lo, hi)
+    facts["reach"] = reach(P, F)
     steps = len(F) - 1
     fig = plt.figure(figsize=(13, 6.2), dpi=DPI, layout="constrained")
     grid = fig.add_gridspec(3, 2, width_ratios=[1.1, 1.0])
@@ -411,8 +420,9 @@ def forecast_png(path, Z, forecast, ic, title):
             + (", the song ends" if len(T) < len(F) else "") + ")")
     label = f"forecast ({steps} steps)"
     if facts["first_step_outside"] is not None:
-        label = f"forecast ({steps} steps): leaves the path's range\nat step {facts['first_step_outside']}, " \
-                f"spans {facts['reach']:.1f}x it; cut at the frame (x)"
+        label = (f"forecast ({steps} steps): leaves the frame at step {facts['first_step_outside']},\n"
+                 f"{facts['steps_outside']} steps outside, reaching {facts['reach']:.3g}x the path's range;\n"
+                 "cut at the frame (x: where it leaves)")
     for j, piece in enumerate(pieces):
         ax.plot(*piece.T, color=FORECAST_COLOUR, lw=1.6, label=label if j == 0 else None)
     if not pieces:
@@ -452,6 +462,7 @@ def forecast_html(path, Z, forecast, ic, title, library):
     P, F, T, labels, note = _forecast_view(Z, forecast, ic)
     lo, hi = box(P)
     pieces, facts = clip_to_box(F, lo, hi)
+    facts["reach"] = reach(P, F)
     gap = np.full((1, 3), np.nan)
     drawn = np.vstack([x for p in pieces for x in (p, gap)]) if pieces else gap
     fig = go.Figure([

@@ -83,8 +83,8 @@ def save_forecast(paths, method, ic, forecast, Z, settings, inputs, flag="", **f
              + (f"\n{flag}" if flag else ""))
     drawn = plotting.forecast_png(png, Zs, forecast, ic, title)
     files = plotting.forecast_html(html, Zs, forecast, ic, title.replace("\n", "<br>"), player.library_path(paths))
-    clipped = {"steps_outside_the_path_range": drawn["steps_outside"],
-               "first_step_outside_the_path_range": drawn["first_step_outside"], "reach": drawn["reach"]}
+    clipped = {"steps_outside_the_frame": drawn["steps_outside"],
+               "first_step_outside_the_frame": drawn["first_step_outside"], "reach": drawn["reach"]}
     artifacts.write_sidecar(data, f"{method} forecast", settings, inputs=inputs, run=paths.run,
                             initial_condition=ic, steps=len(forecast) - 1, units=plotting.FORECAST_UNITS,
                             truth_steps=len(truth) - 1, **clipped, **({"flag": flag} if flag else {}), **facts)

@@ -108,7 +108,8 @@ def test_clip_to_box_cuts_at_the_faces_and_keeps_every_inside_point():
     assert len(pieces) == 2
     np.testing.assert_allclose(pieces[0], [[0.5, 0.5, 0.5], [0.9, 0.5, 0.5], [1.0, 0.5, 0.5]])
     np.testing.assert_allclose(pieces[1], [[1.0, 0.5, 0.5], [0.7, 0.5, 0.5], [0.6, 0.5, 0.5]])
-    assert facts == {"steps_outside": 2, "first_step_outside": 2, "reach": 3.0}
+    assert facts == {"steps_outside": 2, "first_step_outside": 2}
+    assert plotting.reach(np.zeros((2, 3)) + [[0], [1]], F) == 3.0 and plotting.reach(F, F) == 1.0
 
 
 def test_a_high_dimensional_forecast_does_not_move_the_view(tmp_path):
