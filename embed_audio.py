@@ -9,6 +9,8 @@ SECTIONS = ""           # or the sections' start times (s), e.g. "16,32": 0-16, 
 
 def main():
     cfg = cli.configure(artifacts.select_run(globals(), settings), limits={"SECTION_SECONDS": (0.0, None)})
+    if SECTIONS.strip():
+        plotting.section_bounds(float("inf"), SECTION_SECONDS, SECTIONS)   # checked at the door; again at the end
     paths = artifacts.run_paths(cfg)
     with artifacts.writing(paths, "embed_audio.py"):
         Z, start, center, end, chain = embedding.embed_song(paths)

@@ -178,7 +178,8 @@ def section_bounds(t_end, section_seconds=30.0, starts=""):
             raise UserError(f"SECTIONS={starts!r} must be start times in seconds separated by commas, "
                             "e.g. 16,32") from None
         if not all(a < b for a, b in zip([0.0] + cuts, cuts + [t_end])):
-            raise UserError(f"SECTIONS={starts!r} must increase and lie inside the song (0 .. {t_end:.1f} s)")
+            raise UserError(f"SECTIONS={starts!r} must increase and lie inside the song"
+                            + (f" (0 .. {t_end:.1f} s)" if np.isfinite(t_end) else ""))
         return np.array([0.0, *cuts, t_end])
     if not section_seconds > 0:
         raise UserError(f"SECTION_SECONDS={section_seconds} must be > 0 to draw sections")
