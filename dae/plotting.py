@@ -115,7 +115,7 @@ def box(P, pad=PAD):
     return lo - margin, hi + margin
 
 
-def _axes3d(fig, spec, P, labels, lo, hi, zoom=1.0):
+def _axes3d(fig, spec, labels, lo, hi, zoom=1.0):
     """A 3-D axes on `spec` with limits lo..hi, true proportions, readable ticks and labels
     (`zoom` < 1 leaves room for them in a small panel)."""
     from matplotlib.ticker import MaxNLocator
@@ -207,7 +207,7 @@ def trajectory_png(path, Z, t, title, spec=None, sections=None):
     fig = plt.figure(figsize=(14, 6.5), dpi=DPI, layout="constrained")
     rows = [1.0, 1.0, 0.09] if spec is not None else [2.0, 0.09]
     grid = fig.add_gridspec(len(rows), 2, width_ratios=[1.0, 1.05], height_ratios=rows)
-    ax = _axes3d(fig, grid[:, 0], P, labels, lo, hi)
+    ax = _axes3d(fig, grid[:, 0], labels, lo, hi)
     lines = _time_lines(ax, P, t)
     _marker(ax, P[-1], f"end ({clock(t[-1])})", colour="black", size=50, shape="s")
     _marker(ax, P[0], f"start ({clock(t[0])})")                  # last: on top of everything
@@ -278,7 +278,7 @@ def trajectory_sections_png(path, Z, t, title, edges, columns=4):
     norm = Normalize(float(t[0]), float(t[-1]))
     seg = np.stack([P[:-1], P[1:]], axis=1)
     for i, (a, b) in enumerate(spans):
-        ax = _axes3d(fig, grid[i // cols, i % cols], P, labels, lo, hi, zoom=0.82)
+        ax = _axes3d(fig, grid[i // cols, i % cols], labels, lo, hi, zoom=0.82)
         ax.add_collection(Line3DCollection(seg, colors="0.75", linewidth=0.3, alpha=0.35))
         inside = np.flatnonzero((t >= a) & (t <= b))
         part = Line3DCollection(seg[inside[:-1]], cmap="viridis", norm=norm, linewidth=0.9)
@@ -414,7 +414,7 @@ def forecast_png(path, Z, forecast, ic, title):
     steps = len(F) - 1
     fig = plt.figure(figsize=(13, 6.2), dpi=DPI, layout="constrained")
     grid = fig.add_gridspec(3, 2, width_ratios=[1.1, 1.0])
-    ax = _axes3d(fig, grid[:, 0], P, labels, lo, hi)
+    ax = _axes3d(fig, grid[:, 0], labels, lo, hi)
     width, alpha = line_style(len(P))
     ax.plot(*P.T, color="0.65", lw=0.5 * width, alpha=0.5, label="the path")
     ax.plot(*T.T, color=TRUTH_COLOUR, lw=1.6, label=f"true continuation ({len(T) - 1} steps"

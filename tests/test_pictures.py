@@ -42,6 +42,23 @@ def test_start_marker_is_drawn_over_the_lines_that_pass_it(tmp_path):
     assert facts["line_width"] < 1 and facts["opacity"] < 1          # 3000 points: thin, translucent
 
 
+def test_late_turns_are_not_drawn_over_early_ones(tmp_path):
+    """One circle traced twice: the early and the late turn cover the same pixels, and both show."""
+    import matplotlib
+    a = np.linspace(0, 4 * np.pi, 1600)
+    Z = np.stack([np.cos(a), np.sin(a), 0.2 * np.cos(a)], 1)
+    t = np.linspace(0, 40, 1600)
+    plotting.trajectory_png(tmp_path / "p.png", Z, t, "twice")
+    img = _image(tmp_path / "p.png")[:, :650]                      # the 3-D view (left), not the colour strip
+    viridis = (matplotlib.colormaps["viridis"](np.linspace(0, 1, 256))[:, :3] * 255).round()
+    pixels = img.reshape(-1, 3)
+    pixels = pixels[np.ptp(pixels, axis=1) > 40]                   # coloured, not grey or white
+    dist = np.linalg.norm(pixels[:, None, :] - viridis[None], axis=-1)
+    drawn = dist.min(1) < 25                                       # pixels of the path, by their colour
+    late = dist.argmin(1)[drawn] >= 128                            # the second turn's half of the scale
+    assert drawn.sum() > 300 and 0.25 < late.mean() < 0.75, (drawn.sum(), late.mean())
+
+
 def test_long_path_is_thin_and_faint_short_path_is_not():
     assert plotting.line_style(1000) == (1.0, 1.0)
     w, a = plotting.line_style(10_000)
