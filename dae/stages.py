@@ -144,9 +144,11 @@ def forecast_latent(paths, kind, requested_ic, steps, seed, settings):
                         f"retrain it: {LATENT_HINT.format(kind=kind)}")
     _, path_lo, path_hi = unit_scale(Z)
     forecast, _, _ = unit_scale(raw, path_lo, path_hi)      # the units of every forecast (save_forecast)
+    flag = latent.persistence_flag(meta)
+    if flag:
+        print(f"WARNING: {flag}")
     return ic, save_forecast(paths, kind, ic, forecast, Z, settings,
-                             inputs={"embedding": emb, f"latent {kind}": meta}, history=history,
-                             flag=latent.persistence_flag(meta))
+                             inputs={"embedding": emb, f"latent {kind}": meta}, history=history, flag=flag)
 
 
 def divergence_run(paths, settings, *, k, exclusion_radius, original_rule, n_steps, every, fit_steps):

@@ -1,6 +1,5 @@
 """The static pictures: markers visible on top, forecasts drawn in the path's frame,
 shared plotly.js, held-out scores flagged against persistence."""
-import json
 
 import numpy as np
 import pytest
