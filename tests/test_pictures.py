@@ -171,3 +171,24 @@ def test_held_out_scores_worse_than_persistence_are_flagged(capsys):
     assert "WARNING" not in capsys.readouterr().out
     only_cos = dict(report, held_out={"mse": 5e-4, "cosine": 0.2})
     assert "MSE" not in latent.persistence_flag(only_cos) and "cosine" in latent.persistence_flag(only_cos)
+
+
+def test_a_saved_forecast_states_its_units_truth_and_flag(tmp_path):
+    import json
+    from dae import artifacts
+    paths = artifacts.Paths("song", tmp_path / "data", tmp_path / "outputs", run="run")
+    rng = np.random.default_rng(1)
+    Z = np.cumsum(rng.standard_normal((300, 3)), 0) * [1.0, 5.0, 0.1] + [0, 100, -3]   # raw, unequal ranges
+    Zs, lo, hi = stages.unit_scale(Z)
+    forecast = Zs[250] + np.linspace(0, 1, 81)[:, None] * 0.01
+    flag = latent.persistence_flag({"model": "lstm", "held_out": {"mse": 2.0, "cosine": 0.1},
+                                    "persistence": {"mse": 1.0, "cosine": 0.5}})
+    data, png, html = stages.save_forecast(paths, "lstm", 250, forecast, Z, {}, {}, flag=flag)
+    saved = np.load(data)
+    np.testing.assert_allclose(saved["Z"], Zs)
+    np.testing.assert_allclose(saved["lo"] + saved["Z"] * (saved["hi"] - saved["lo"]), Z)
+    np.testing.assert_array_equal(saved["truth"], Zs[250:])             # the song ends after 49 steps
+    assert str(saved["units"]) == plotting.FORECAST_UNITS
+    meta = json.loads(artifacts.sidecar_path(data).read_text())
+    assert meta["flag"] == flag and meta["truth_steps"] == 49 and meta["first_step_outside_the_frame"] is None
+    assert "lstm does worse than persistence" in html.read_text() and png.read_bytes()[:4] == b"\x89PNG"
