@@ -1,12 +1,16 @@
 """Stage 3: embed every window of the song with the trained encoder; plot the path in 3-D."""
 import settings
-from dae import artifacts, cli, embedding, plotting
+from dae import artifacts, cli, dataset, embedding, player, plotting
 
-PLOT = True  # also save outputs/<song>/<run>/trajectory.png and trajectory.html
+PLOT = True             # also save outputs/<song>/<run>/trajectory.png and trajectory.html
+SECTION_SECONDS = 30.0  # also save trajectory_sections.png, the path this many seconds at a time; 0 = not
+SECTIONS = ""           # or the sections' start times (s), e.g. "16,32": 0-16, 16-32, 32-end; overrides SECTION_SECONDS
 
 
 def main():
-    cfg = cli.configure(artifacts.select_run(globals(), settings))
+    cfg = cli.configure(artifacts.select_run(globals(), settings), limits={"SECTION_SECONDS": (0.0, None)})
+    if SECTIONS.strip():
+        plotting.section_bounds(float("inf"), SECTION_SECONDS, SECTIONS)   # checked at the door; again at the end
     paths = artifacts.run_paths(cfg)
     with artifacts.writing(paths, "embed_audio.py"):
         Z, start, center, end, chain = embedding.embed_song(paths)
@@ -15,11 +19,20 @@ def main():
         if PLOT:
             emb = embedding.load(paths)["meta"]
             title = f"{paths.song} ({emb['architecture']}, {cfg['WINDOW_SECONDS']:g} s window)"
-            plotting.trajectory_png(paths.trajectory_png, Z, center, title)
-            plotting.trajectory_html(paths.trajectory_html, Z, center, title)
-            for path in (paths.trajectory_png, paths.trajectory_html):
-                artifacts.write_sidecar(path, "trajectory plot", cfg, inputs={"embedding": emb}, run=paths.run)
-            print(f"saved {paths.trajectory_png} and {paths.trajectory_html.name}")
+            edges = None
+            if SECTIONS.strip() or (SECTION_SECONDS > 0 and end[-1] > SECTION_SECONDS):
+                edges = plotting.section_bounds(end[-1], SECTION_SECONDS, SECTIONS)
+            plotting.trajectory_png(paths.trajectory_png, Z, center, title,
+                                    spec=dataset.arrays(chain["spectrogram"]), sections=edges)
+            files = plotting.trajectory_html(paths.trajectory_html, Z, center, title, player.library_path(paths))
+            written = [paths.trajectory_png, paths.trajectory_html]
+            if edges is not None:
+                plotting.trajectory_sections_png(paths.trajectory_sections_png, Z, center, title, edges)
+                written.append(paths.trajectory_sections_png)
+            for path in written:
+                artifacts.write_sidecar(path, "trajectory plot", cfg, inputs={"embedding": emb}, run=paths.run,
+                                        **({"files": files} if path == paths.trajectory_html else {}))
+            print("saved " + ", ".join(str(p) if i == 0 else p.name for i, p in enumerate(written)))
 
 
 if __name__ == "__main__":

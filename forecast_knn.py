@@ -22,8 +22,7 @@ def main():
         ic = stages.initial_condition(INITIAL_CONDITION, 0, len(Z) - 2, cfg["SEED"], len(Z))
         forecast = rollout(field, Zs[ic], N_STEPS, origin=ic)
         method = "knn-original" if ORIGINAL_RULE else "knn"
-        data, png, html = stages.save_forecast(paths, method, ic, forecast, Zs, cfg, {"embedding": meta},
-                                               scaled=True, **rule)
+        data, png, html = stages.save_forecast(paths, method, ic, forecast, Z, cfg, {"embedding": meta}, **rule)
     print(f"KNN forecast, {N_STEPS} steps from index {ic}: saved {data}, {png} and {html.name}")
 
 

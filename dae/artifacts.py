@@ -10,7 +10,7 @@ and 2 s, 3-D and 12-D results sit side by side and never overwrite each other)::
         model-<id>/{encoder,decoder,forecaster}.keras (+ .json)   (the run's record is encoder.keras.json)
     data/<song>/runs/<run>/embedding.npz     stage 3 (+ .json)
     outputs/<song>/spectrogram.png
-    outputs/<song>/<run>/trajectory.png, trajectory.html, trajectory.mp4
+    outputs/<song>/<run>/trajectory.png, trajectory_sections.png, trajectory.html, trajectory.mp4
     data/<song>/runs/<run>/latent_{mlp,lstm}.keras, forecast_*.npz, divergence_*.npz
     outputs/<song>/<run>/forecast_*.png, .html; outputs/<song>/divergence.png (notebook)
 
@@ -608,6 +608,7 @@ class Paths:
             self.output_dir = self.outputs / self.song / run
             self.trajectory_png = self.output_dir / "trajectory.png"
             self.trajectory_html = self.output_dir / "trajectory.html"
+            self.trajectory_sections_png = self.output_dir / "trajectory_sections.png"
             self.video = self.output_dir / "trajectory.mp4"
 
     def latent_model(self, kind):

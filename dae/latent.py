@@ -65,6 +65,26 @@ def scores(v_hat, v):
     return {"mse": float(np.mean((v_hat - v) ** 2)), "cosine": float(np.mean(cos))}
 
 
+def persistence_flag(report):
+    """A warning (one line) when held-out scores are worse than persistence's, else "".
+
+    report : the scores of `train` (or a latent model's sidecar): "held_out" and
+    "persistence", each {"mse", "cosine"}. Worse: a higher MSE or a lower mean cosine.
+    """
+    if "held_out" not in report or "persistence" not in report:
+        return ""
+    h, p = report["held_out"], report["persistence"]
+    worse = []
+    if h["mse"] > p["mse"]:
+        worse.append(f"MSE {h['mse']:.3g} > {p['mse']:.3g}")
+    if h["cosine"] < p["cosine"]:
+        worse.append(f"mean cosine {h['cosine']:.3f} < {p['cosine']:.3f}")
+    if not worse:
+        return ""
+    return (f"the latent {report.get('model', 'model')} does worse than persistence (v_t = v_t-1) on the held-out "
+            f"last {HOLDOUT:.0%}: " + ", ".join(worse))
+
+
 def train(kind, Z, epochs, batch_size=4, seed=0, verbose=0):
     """Train the latent MLP ('mlp') or LSTM ('lstm') on Z (N, d).
 
@@ -90,6 +110,7 @@ def train(kind, Z, epochs, batch_size=4, seed=0, verbose=0):
     report = {"model": kind, "lo": lo.tolist(), "hi": hi.tolist(), "split_index": s, "history": history,
               "n_train": len(t_train), "n_test": len(t_test), "test_first_index": int(t_test[0]),
               "held_out": scores(v_hat, V[t_test]), "persistence": scores(V[t_test - 1], V[t_test])}
+    report["worse_than_persistence"] = persistence_flag(report)
     return model, report
 
 

@@ -1,7 +1,33 @@
-"""Pictures: the spectrogram, and the trajectory in 3-D (PNG and interactive HTML)."""
+"""Pictures: the spectrogram, the trajectory in 3-D (PNG with a companion time panel,
+one panel per section, interactive HTML), and forecasts over the path.
+
+Conventions shared by every picture here:
+
+* The path is coloured by time (viridis) with line width and opacity that
+  shrink as the path grows (`line_style`), and its segments are drawn in a
+  shuffled (seeded) order, so no part of the song is systematically drawn over
+  the others.
+* Markers (the start, a forecast's initial condition) are drawn after the
+  lines and above them (``computed_zorder=False``), in `START_COLOUR`, a colour
+  no viridis shade comes near, with a white edge.
+* HTML pages load the output folder's one shared ``plotly.min.js``
+  (`dae.player.install_library`) by relative path: offline, and 4.8 MB once
+  per output folder instead of once per page.
+"""
+import os
+from pathlib import Path
+
 import numpy as np
 
 from dae import artifacts
+from dae.errors import UserError
+
+DPI = 100
+START_COLOUR = "#ff00ff"       # magenta: far from every viridis shade and from the greys
+TRUTH_COLOUR = "#1f4e9c"       # the true continuation of a forecast
+FORECAST_COLOUR = "crimson"
+PAD = 0.05                     # margin around the path's range, as a fraction of its largest span
+FORECAST_UNITS = "the path scaled per dimension to [0, 1] by its min and max"
 
 
 def _pyplot():
@@ -11,12 +37,24 @@ def _pyplot():
     return plt
 
 
+def _save(fig, path):
+    plt = _pyplot()
+    with artifacts.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=DPI)
+    plt.close(fig)
+
+
+def clock(seconds):
+    """'m:ss' for a time in seconds (>= 0)."""
+    s = int(round(float(seconds)))
+    return f"{s // 60}:{s % 60:02d}"
+
+
 def spectrogram_png(path, F, T, S, title):
     """Save the spectrogram (F (n_freq,) Hz, T (n_time,) s, S (n_freq, n_time)) in dB."""
     plt = _pyplot()
-    db = 20 * np.log10(np.maximum(S, 1e-12) / max(float(S.max()), 1e-12))
     fig, ax = plt.subplots(figsize=(12, 4), layout="constrained")
-    mesh = ax.pcolormesh(T, F, db, shading="nearest", cmap="inferno", vmin=max(db.min(), -80), vmax=0)
+    mesh = _spectrogram(ax, F, T, S)
     ax.set(xlabel="time (s)", ylabel="frequency (Hz)", title=title)
     fig.colorbar(mesh, ax=ax).set_label("magnitude (dB relative to the loudest bin)")
     with artifacts.atomic_path(path) as tmp:
@@ -24,97 +62,424 @@ def spectrogram_png(path, F, T, S, title):
     plt.close(fig)
 
 
+def _spectrogram(ax, F, T, S):
+    """Draw S (n_freq, n_time) in dB relative to its loudest bin (floor -80 dB) on `ax`."""
+    db = 20 * np.log10(np.maximum(S, 1e-12) / max(float(np.max(S)), 1e-12))
+    return ax.pcolormesh(T, F, db, shading="nearest", cmap="inferno", vmin=max(float(db.min()), -80), vmax=0,
+                         rasterized=True)
+
+
+# ---------------------------------------------------------------- projection
+
+def projector(Z):
+    """The 3-D view of a path Z (N, d): (function mapping (M, d) points to (M, 3), axis labels, note).
+
+    d <= 3: the coordinates themselves, zero-padded; d > 3: the first three
+    principal components of Z (the function applies the same projection to
+    other points, e.g. a forecast, without refitting it).
+    """
+    Z = np.asarray(Z, dtype=np.float64)
+    if Z.ndim != 2 or len(Z) < 1 or Z.shape[1] < 1:
+        raise UserError(f"a path to draw must be an (N, d) array with N >= 1, got shape {Z.shape}")
+    d = Z.shape[1]
+    if d <= 3:
+        return (lambda X: np.pad(np.asarray(X, dtype=np.float64), ((0, 0), (0, 3 - d))),
+                [f"z{i + 1}" for i in range(3)], "")
+    mean = Z.mean(0)
+    _, s, vt = np.linalg.svd(Z - mean, full_matrices=False)
+    share = s[:3] ** 2 / np.sum(s ** 2)
+    note = f"first 3 principal components of the {d}-D embedding ({100 * share.sum():.0f}% of variance)"
+    return (lambda X: (np.asarray(X, dtype=np.float64) - mean) @ vt[:3].T,
+            [f"PC{i + 1} ({100 * share[i]:.0f}%)" for i in range(3)], note)
+
+
 def project3(Z):
     """Points to show in 3-D: Z itself when d <= 3 (zero-padded), else the first
     three principal components. Returns (P (N, 3), axis labels, note)."""
-    Z = np.asarray(Z, dtype=np.float64)
-    d = Z.shape[1]
-    if d <= 3:
-        P = np.pad(Z, ((0, 0), (0, 3 - d)))
-        return P, [f"z{i + 1}" for i in range(3)], ""
-    C = Z - Z.mean(0)
-    _, s, vt = np.linalg.svd(C, full_matrices=False)
-    share = s[:3] ** 2 / np.sum(s ** 2)
-    note = f"first 3 principal components of the {d}-D embedding ({100 * share.sum():.0f}% of variance)"
-    return C @ vt[:3].T, [f"PC{i + 1} ({100 * share[i]:.0f}%)" for i in range(3)], note
+    f, labels, note = projector(Z)
+    return f(Z), labels, note
 
 
-def trajectory_png(path, Z, t, title):
-    """Save the path in 3-D, coloured by time t (s)."""
-    plt = _pyplot()
-    from mpl_toolkits.mplot3d.art3d import Line3DCollection
-    P, labels, note = project3(Z)
-    fig = plt.figure(figsize=(8, 7), layout="constrained")
-    ax = fig.add_subplot(projection="3d")
-    segments = np.stack([P[:-1], P[1:]], axis=1)
-    lines = Line3DCollection(segments, cmap="viridis", linewidth=1.0)
-    lines.set_array(t[:-1])
-    ax.add_collection(lines)
-    ax.scatter(*P[0], color="black", s=20, label="start")
+def line_style(n_points):
+    """(line width in points, opacity) for a path of `n_points`: full strength up to
+    2000 points (about 45 s at 0.5 s windows), thinner and fainter as 1/sqrt(n) beyond."""
+    k = float(np.sqrt(2000.0 / max(int(n_points), 1)))
+    return float(np.clip(k, 0.35, 1.0)), float(np.clip(k, 0.3, 1.0))
+
+
+def box(P, pad=PAD):
+    """The drawing box of a projected path P (N, 3): (lo (3,), hi (3,)), its range plus
+    `pad` times its largest span on every side."""
     lo, hi = P.min(0), P.max(0)
-    pad = 0.05 * (hi - lo).max() + 1e-12
-    ax.set(xlim=(lo[0] - pad, hi[0] + pad), ylim=(lo[1] - pad, hi[1] + pad), zlim=(lo[2] - pad, hi[2] + pad))
-    ax.set_box_aspect(hi - lo + 2 * pad)  # true proportions: a flat path looks flat
-    ax.set(xlabel=labels[0], ylabel=labels[1], zlabel=labels[2])
-    ax.set_title(title + (f"\n{note}" if note else ""), fontsize=10)
-    fig.colorbar(lines, ax=ax, shrink=0.6).set_label("time in the song (s)")
-    ax.legend(loc="upper left")
+    margin = pad * float((hi - lo).max() or 1.0)
+    return lo - margin, hi + margin
+
+
+def _axes3d(fig, spec, labels, lo, hi, zoom=1.0):
+    """A 3-D axes on `spec` with limits lo..hi, true proportions, readable ticks and labels
+    (`zoom` < 1 leaves room for them in a small panel)."""
+    from matplotlib.ticker import MaxNLocator
+    ax = fig.add_subplot(spec, projection="3d", computed_zorder=False)
+    ax.set(xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]), zlim=(lo[2], hi[2]))
+    span = hi - lo
+    ax.set_box_aspect(np.maximum(span, 0.15 * span.max()), zoom=zoom)   # true proportions; a flat path stays visible
+    for axis, label in zip((ax.xaxis, ax.yaxis, ax.zaxis), labels):
+        axis.set_major_locator(MaxNLocator(4))
+        axis.set_label_text(label)
+        axis.labelpad = 6
+    ax.tick_params(labelsize=7, pad=1)
+    return ax
+
+
+def _time_lines(ax, P, t, order_seed=0):
+    """The path's segments coloured by time t (s), thin and translucent for long paths, in a
+    shuffled order. Returns the collection (for a colour bar)."""
+    from matplotlib.colors import Normalize
+    from mpl_toolkits.mplot3d.art3d import Line3DCollection
+    seg = np.stack([P[:-1], P[1:]], axis=1)
+    order = np.random.default_rng(order_seed).permutation(len(seg))
+    width, alpha = line_style(len(P))
+    lines = Line3DCollection(seg[order], cmap="viridis", norm=Normalize(float(t[0]), float(t[-1])),
+                             linewidth=width, alpha=alpha)
+    lines.set_array(np.asarray(t[:-1], dtype=np.float64)[order])
+    ax.add_collection(lines)
+    return lines
+
+
+def _marker(ax, point, label, colour=START_COLOUR, size=90, shape="o"):
+    """A marker above everything drawn before it (the axes must not compute z-order)."""
+    return ax.scatter(*np.asarray(point, dtype=np.float64).reshape(3, 1), s=size, marker=shape, color=colour,
+                      edgecolors="white", linewidths=1.2, depthshade=False, zorder=10, label=label)
+
+
+def pixel(ax, point):
+    """Where the 3-D `point` is drawn in the saved PNG: (column, row), row 0 at the top.
+
+    Valid after the figure is drawn (its layout and projection fixed) and saved at `DPI`.
+    """
+    from mpl_toolkits.mplot3d import proj3d
+    x, y, _ = proj3d.proj_transform(*np.asarray(point, dtype=np.float64), ax.get_proj())
+    col, row = ax.transData.transform((x, y))
+    return float(col), float(ax.figure.bbox.height - row)
+
+
+def section_bounds(t_end, section_seconds=30.0, starts=""):
+    """Edges (s) of the sections of a song lasting `t_end` s: (n + 1,), from 0 to t_end.
+
+    starts : the later sections' start times, comma-separated seconds ("16,32":
+    0-16, 16-32, 32-end), increasing, inside the song; when empty, sections of
+    `section_seconds` (> 0) each, the last one shorter.
+    """
+    t_end = float(t_end)
+    if str(starts).strip():
+        try:
+            cuts = [float(x) for x in str(starts).split(",")]
+        except ValueError:
+            raise UserError(f"SECTIONS={starts!r} must be start times in seconds separated by commas, "
+                            "e.g. 16,32") from None
+        if not all(a < b for a, b in zip([0.0] + cuts, cuts + [t_end])):
+            raise UserError(f"SECTIONS={starts!r} must increase and lie inside the song"
+                            + (f" (0 .. {t_end:.1f} s)" if np.isfinite(t_end) else ""))
+        return np.array([0.0, *cuts, t_end])
+    if not section_seconds > 0:
+        raise UserError(f"SECTION_SECONDS={section_seconds} must be > 0 to draw sections")
+    n = max(1, int(np.ceil(t_end / section_seconds - 1e-9)))
+    return np.minimum(np.arange(n + 1) * float(section_seconds), t_end)
+
+
+# ---------------------------------------------------------------- trajectory
+
+def trajectory_png(path, Z, t, title, spec=None, sections=None):
+    """Save the path in 3-D coloured by time t (s), beside its coordinates against time
+    (with the spectrogram above them when `spec` = (F, T, S) is given).
+
+    Z : (N, d) path; t : (N,) time of each point (s), increasing. sections :
+    optional edges (s) to mark on the time panels. Returns facts about the
+    picture: {"start_pixel": (column, row) of the start marker in the PNG,
+    "line_width", "opacity"}.
+    """
+    plt = _pyplot()
+    Z, t = np.asarray(Z, dtype=np.float64), np.asarray(t, dtype=np.float64)
+    if t.shape != (len(Z),) or len(Z) < 2:
+        raise UserError(f"{len(t)} times for a path of shape {Z.shape}; rerun `python embed_audio.py`")
+    P, labels, note = project3(Z)
+    lo, hi = box(P)
+    fig = plt.figure(figsize=(14, 6.5), dpi=DPI, layout="constrained")
+    rows = [1.0, 1.0, 0.09] if spec is not None else [2.0, 0.09]
+    grid = fig.add_gridspec(len(rows), 2, width_ratios=[1.0, 1.05], height_ratios=rows)
+    ax = _axes3d(fig, grid[:, 0], labels, lo, hi)
+    lines = _time_lines(ax, P, t)
+    _marker(ax, P[-1], f"end ({clock(t[-1])})", colour="black", size=50, shape="s")
+    _marker(ax, P[0], f"start ({clock(t[0])})")                  # last: on top of everything
+    ax.legend(loc="upper left", fontsize=8, framealpha=0.9)
+    ax.set_title("the path, coloured by time", fontsize=9)
+    first = None
+    if spec is not None:
+        F, T, S = spec
+        sax = fig.add_subplot(grid[0, 1])
+        _spectrogram(sax, F, T, S)
+        sax.set_ylabel("frequency (Hz)", fontsize=8)
+        sax.set_title("spectrogram", fontsize=9)
+        first = sax
+    cax = fig.add_subplot(grid[-2, 1], sharex=first)
+    d = min(Z.shape[1], 3)
+    for k, colour in zip(range(d), ("#444444", "#d95f02", "#7570b3")):
+        cax.plot(t, P[:, k], color=colour, lw=0.7, label=labels[k])
+    cax.set_ylabel("coordinates", fontsize=8)
+    cax.legend(loc="upper right" if spec is not None else "lower right", fontsize=7, ncol=d, framealpha=0.9)
+    strip = fig.add_subplot(grid[-1, 1], sharex=cax)
+    strip.imshow(t[None, :], aspect="auto", cmap="viridis", extent=(t[0], t[-1], 0, 1),
+                 norm=lines.norm, interpolation="nearest")
+    strip.set_yticks([])
+    strip.set_xlabel("time in the song (s); the strip is the path's colour at that time", fontsize=8)
+    for a in (first, cax):
+        if a is not None:
+            a.tick_params(labelbottom=False, labelsize=7)
+            a.set_xlim(t[0], t[-1])
+    strip.tick_params(labelsize=7)
+    if sections is not None:
+        edges = np.asarray(sections, dtype=np.float64)
+        for a in (first, cax):
+            if a is not None:
+                for e in edges[1:-1]:
+                    a.axvline(e, color="white" if a is first else "0.5", lw=0.8, ls="--")
+        top = first if first is not None else cax
+        for i, (a0, a1) in enumerate(zip(edges[:-1], edges[1:])):
+            top.text((a0 + a1) / 2, 0.97, str(i + 1), transform=top.get_xaxis_transform(), ha="center",
+                     va="top", fontsize=8, color="white" if top is first else "0.3")
+    fig.suptitle(title + (f"\n{note}" if note else ""), fontsize=11)
+    fig.canvas.draw()
+    facts = {"start_pixel": pixel(ax, P[0]), "line_width": line_style(len(P))[0], "opacity": line_style(len(P))[1]}
+    _save(fig, path)
+    return facts
+
+
+def trajectory_sections_png(path, Z, t, title, edges, columns=4):
+    """Save one 3-D panel per section of the song: the whole path faint, the section
+    coloured by time (the same colours as the whole-song picture), its first point marked.
+
+    Z : (N, d); t : (N,) s; edges : (n + 1,) section edges in s (`section_bounds`).
+    All panels share one view and one box. Returns the number of panels drawn.
+    """
+    plt = _pyplot()
+    from matplotlib.colors import Normalize
+    from mpl_toolkits.mplot3d.art3d import Line3DCollection
+    Z, t = np.asarray(Z, dtype=np.float64), np.asarray(t, dtype=np.float64)
+    edges = np.asarray(edges, dtype=np.float64)
+    P, labels, note = project3(Z)
+    lo, hi = box(P)
+    spans = [(a, b) for a, b in zip(edges[:-1], edges[1:]) if np.sum((t >= a) & (t <= b)) >= 2]
+    if not spans:
+        raise UserError("no section holds two points of the path; choose a longer SECTION_SECONDS")
+    cols = min(columns, len(spans))
+    nrows = int(np.ceil(len(spans) / cols))
+    fig = plt.figure(figsize=(3.6 * cols, 3.4 * nrows + 0.6), dpi=DPI, layout="constrained")
+    grid = fig.add_gridspec(nrows, cols)
+    norm = Normalize(float(t[0]), float(t[-1]))
+    seg = np.stack([P[:-1], P[1:]], axis=1)
+    for i, (a, b) in enumerate(spans):
+        ax = _axes3d(fig, grid[i // cols, i % cols], labels, lo, hi, zoom=0.82)
+        ax.add_collection(Line3DCollection(seg, colors="0.75", linewidth=0.3, alpha=0.35))
+        inside = np.flatnonzero((t >= a) & (t <= b))
+        part = Line3DCollection(seg[inside[:-1]], cmap="viridis", norm=norm, linewidth=0.9)
+        part.set_array(t[inside[:-1]])
+        ax.add_collection(part)
+        _marker(ax, P[inside[0]], None, size=40)
+        ax.set_title(f"{i + 1}: {clock(a)}-{clock(b)}", fontsize=9)
+        ax.tick_params(labelsize=6, pad=0)
+        for axis in (ax.xaxis, ax.yaxis, ax.zaxis):
+            axis.label.set_fontsize(7)
+            axis.labelpad = 0
+    fig.suptitle(f"{title}: one section at a time (start of each marked)" + (f"\n{note}" if note else ""),
+                 fontsize=10)
+    _save(fig, path)
+    return len(spans)
+
+
+# ---------------------------------------------------------------- HTML
+
+def write_html(fig, path, library):
+    """Write a plotly figure to `path` as a page that loads the shared plotly.js at `library`
+    (installed there if it is missing or differs) by relative path. Returns {relative src: sha256}."""
+    from dae import player
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sha = player.install_library(library)
+    src = Path(os.path.relpath(Path(library).resolve(), path.parent.resolve())).as_posix()
     with artifacts.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+        fig.write_html(tmp, include_plotlyjs=src, full_html=True)
+    return {src: sha}
 
 
-def trajectory_html(path, Z, t, title):
-    """Save an interactive 3-D plot (plotly, works offline); hover shows the time."""
+def trajectory_html(path, Z, t, title, library):
+    """Save an interactive 3-D plot (plotly, offline; loads the shared plotly.js at `library`);
+    hover shows the time. Returns {relative src of plotly.js: its sha256}."""
     import plotly.graph_objects as go
     P, labels, note = project3(Z)
     trace = go.Scatter3d(x=P[:, 0], y=P[:, 1], z=P[:, 2], mode="lines+markers",
                          marker=dict(size=2, color=t, colorscale="Viridis",
                                      colorbar=dict(title="time (s)")),
                          line=dict(color=t, colorscale="Viridis", width=3),
-                         customdata=t, hovertemplate="t = %{customdata:.2f} s<extra></extra>")
-    fig = go.Figure(trace)
-    fig.update_layout(title=title + (f"<br><sub>{note}</sub>" if note else ""),
+                         customdata=t, hovertemplate="t = %{customdata:.2f} s<extra></extra>", name="path")
+    start = go.Scatter3d(x=P[:1, 0], y=P[:1, 1], z=P[:1, 2], mode="markers", name="start",
+                         marker=dict(size=7, color=START_COLOUR, line=dict(color="white", width=1)))
+    fig = go.Figure([trace, start])
+    fig.update_layout(title=title + (f"<br><sub>{note}</sub>" if note else ""), showlegend=False,
                       scene=dict(xaxis_title=labels[0], yaxis_title=labels[1], zaxis_title=labels[2]))
-    with artifacts.atomic_path(path) as tmp:
-        fig.write_html(tmp, include_plotlyjs=True, full_html=True)
+    return write_html(fig, path, library)
 
 
-def _project_with(Z, extra):
-    """Project Z and extra points with the same 3-D view (PCA of Z when d > 3)."""
-    P, labels, note = project3(np.vstack([Z, extra]))
-    return P[:len(Z)], P[len(Z):], labels, note
+# ---------------------------------------------------------------- forecasts
+
+def clip_to_box(F, lo, hi):
+    """The parts of a polyline F (M, 3) inside the box lo..hi, cut where it crosses the box's faces.
+
+    Returns (pieces: list of (m, 3) arrays, each inside the box, facts:
+    {"steps_outside": points of F outside, "first_step_outside": index of the
+    first one or None}).
+    """
+    F = np.asarray(F, dtype=np.float64)
+    lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+    inside = np.all((F >= lo) & (F <= hi), axis=1)
+    pieces, current = [], []
+    for i in range(len(F)):
+        if i > 0 and inside[i] != inside[i - 1]:            # crossing: add the point on the face
+            a, b = F[i - 1], F[i]
+            d = b - a
+            with np.errstate(divide="ignore", invalid="ignore"):
+                s_lo, s_hi = (lo - a) / d, (hi - a) / d
+            s_enter = np.nanmax(np.where(d != 0, np.minimum(s_lo, s_hi), -np.inf))
+            s_leave = np.nanmin(np.where(d != 0, np.maximum(s_lo, s_hi), np.inf))
+            s = s_leave if inside[i - 1] else s_enter
+            current.append(a + np.clip(s, 0.0, 1.0) * d)
+            if inside[i - 1]:
+                pieces.append(np.array(current))
+                current = []
+        if inside[i]:
+            current.append(F[i])
+    if current:
+        pieces.append(np.array(current))
+    out = np.flatnonzero(~inside)
+    return pieces, {"steps_outside": int(len(out)), "first_step_outside": int(out[0]) if len(out) else None}
 
 
-def forecast_png(path, Z, forecast, title):
-    """The embedding faint, the forecast in red, its initial condition marked."""
+def reach(P, F):
+    """How far F (M, 3) goes, as the span of P and F together over P's span, largest over
+    the axes: 1 when F stays within P's range, 20 for a forecast spanning 20 times it."""
+    P, F = np.asarray(P, dtype=np.float64), np.asarray(F, dtype=np.float64)
+    lo, hi = P.min(0), P.max(0)
+    span = hi - lo
+    both = np.maximum(hi, F.max(0)) - np.minimum(lo, F.min(0))
+    return float(np.max(np.where(span > 0, both / np.where(span > 0, span, 1.0), 1.0)))
+
+
+def _forecast_view(Z, forecast, ic):
+    """Project the path, the forecast and the true continuation with the path's own view
+    (PCA of the path only, so a runaway forecast cannot change it)."""
+    Z, forecast = np.asarray(Z, dtype=np.float64), np.asarray(forecast, dtype=np.float64)
+    if forecast.ndim != 2 or forecast.shape[1] != Z.shape[1] or len(forecast) < 1:
+        raise UserError(f"a forecast of shape {forecast.shape} does not fit a {Z.shape[1]}-D path")
+    if not 0 <= ic < len(Z):
+        raise UserError(f"initial condition {ic} is not an index of the {len(Z)}-point path")
+    f, labels, note = projector(Z)
+    truth = Z[ic:ic + len(forecast)]
+    return f(Z), f(forecast), f(truth), labels, note
+
+
+def _clip_note(facts, steps):
+    """What a clipped forecast did, in words ("" when it stayed in the frame)."""
+    if facts["first_step_outside"] is None:
+        return ""
+    return (f"forecast leaves the frame (the path's range + {PAD:.0%}) at step {facts['first_step_outside']}, "
+            f"{facts['steps_outside']} of {steps} steps outside, reaching {facts['reach']:.3g}x the path's "
+            "range; cut at the frame")
+
+
+def forecast_png(path, Z, forecast, ic, title):
+    """The path faint, the true continuation from `ic` in blue, the forecast in red and
+    the initial condition marked, in 3-D beside the coordinates against the step.
+
+    Z : (N, d) path; forecast : (steps + 1, d) from Z[ic], in the same units.
+    The axes are the path's range (plus a margin) whatever the forecast does: a
+    forecast that leaves it is cut at its faces and the picture says so.
+    Returns facts: {"limits": [(lo, hi)] * 3 of the 3-D axes, "ic_pixel",
+    "steps_outside", "first_step_outside" (of the frame, `clip_to_box`),
+    "reach" (`reach`), "truth_steps"}.
+    """
     plt = _pyplot()
-    P, F, labels, note = _project_with(Z, forecast)
-    fig = plt.figure(figsize=(8, 7), layout="constrained")
-    ax = fig.add_subplot(projection="3d")
-    ax.plot(*P.T, color="0.6", lw=0.6, alpha=0.6, label="embedding")
-    ax.plot(*F.T, color="crimson", lw=1.8, label=f"forecast ({len(F) - 1} steps)")
-    ax.scatter(*F[0], color="black", s=40, depthshade=False, label="initial condition")
-    ax.set(xlabel=labels[0], ylabel=labels[1], zlabel=labels[2])
-    ax.set_title(title + (f"\n{note}" if note else ""), fontsize=9)
-    ax.legend(loc="upper left")
-    with artifacts.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    P, F, T, labels, note = _forecast_view(Z, forecast, ic)
+    lo, hi = box(P)
+    pieces, facts = clip_to_box(F, lo, hi)
+    facts["reach"] = reach(P, F)
+    steps = len(F) - 1
+    fig = plt.figure(figsize=(13, 6.2), dpi=DPI, layout="constrained")
+    grid = fig.add_gridspec(3, 2, width_ratios=[1.1, 1.0])
+    ax = _axes3d(fig, grid[:, 0], labels, lo, hi)
+    width, alpha = line_style(len(P))
+    ax.plot(*P.T, color="0.65", lw=0.5 * width, alpha=0.5, label="the path")
+    ax.plot(*T.T, color=TRUTH_COLOUR, lw=1.6, label=f"true continuation ({len(T) - 1} steps"
+            + (", the song ends" if len(T) < len(F) else "") + ")")
+    label = f"forecast ({steps} steps)"
+    if facts["first_step_outside"] is not None:
+        label = (f"forecast ({steps} steps): leaves the frame at step {facts['first_step_outside']},\n"
+                 f"{facts['steps_outside']} steps outside, reaching {facts['reach']:.3g}x the path's range;\n"
+                 "cut at the frame (x: where it leaves)")
+    for j, piece in enumerate(pieces):
+        ax.plot(*piece.T, color=FORECAST_COLOUR, lw=1.6, label=label if j == 0 else None)
+    if not pieces:
+        ax.plot([], [], [], color=FORECAST_COLOUR, lw=1.6, label=label)
+    for p in pieces:       # where the forecast leaves the frame
+        if facts["first_step_outside"] is not None and not np.allclose(p[-1], F[-1]):
+            ax.scatter(*p[-1].reshape(3, 1), marker="X", s=70, color=FORECAST_COLOUR, edgecolors="white",
+                       depthshade=False, zorder=11)
+    _marker(ax, P[ic], f"initial condition (index {ic})")
+    ax.legend(loc="upper left", fontsize=8, framealpha=0.9)
+    d = min(np.asarray(Z).shape[1], 3)
+    for k in range(d):
+        cax = fig.add_subplot(grid[k, 1])
+        cax.plot(np.arange(len(T)), T[:, k], color=TRUTH_COLOUR, lw=1.2, label="true")
+        cax.plot(np.arange(len(F)), F[:, k], color=FORECAST_COLOUR, lw=1.2, label="forecast")
+        cax.set_ylim(lo[k], hi[k])           # the path's range: a runaway is cut at the frame
+        cax.set_xlim(0, steps)
+        cax.set_ylabel(labels[k], fontsize=8)
+        cax.tick_params(labelsize=7)
+        if k == 0:
+            cax.legend(loc="upper right", fontsize=7, ncol=2)
+            cax.set_title("coordinates against the step (axes: the path's range)", fontsize=9)
+        if k == d - 1:
+            cax.set_xlabel("step from the initial condition", fontsize=8)
+    fig.suptitle(title + f"\nunits: {FORECAST_UNITS}" + (f"; {note}" if note else ""), fontsize=10)
+    fig.canvas.draw()
+    facts.update(limits=[ax.get_xlim(), ax.get_ylim(), ax.get_zlim()], ic_pixel=pixel(ax, P[ic]),
+                 truth_steps=len(T) - 1)
+    _save(fig, path)
+    return facts
 
 
-def forecast_html(path, Z, forecast, title):
+def forecast_html(path, Z, forecast, ic, title, library):
+    """The forecast picture as an interactive plotly page (same units, box and clipping as the PNG),
+    loading the shared plotly.js at `library`. Returns {relative src of plotly.js: its sha256}."""
     import plotly.graph_objects as go
-    P, F, labels, note = _project_with(Z, forecast)
+    P, F, T, labels, note = _forecast_view(Z, forecast, ic)
+    lo, hi = box(P)
+    pieces, facts = clip_to_box(F, lo, hi)
+    facts["reach"] = reach(P, F)
+    gap = np.full((1, 3), np.nan)
+    drawn = np.vstack([x for p in pieces for x in (p, gap)]) if pieces else gap
     fig = go.Figure([
-        go.Scatter3d(x=P[:, 0], y=P[:, 1], z=P[:, 2], mode="lines", name="embedding",
+        go.Scatter3d(x=P[:, 0], y=P[:, 1], z=P[:, 2], mode="lines", name="the path",
                      line=dict(color="lightgray", width=2)),
-        go.Scatter3d(x=F[:, 0], y=F[:, 1], z=F[:, 2], mode="lines", name="forecast",
-                     line=dict(color="crimson", width=5), customdata=np.arange(len(F)),
-                     hovertemplate="step %{customdata}<extra></extra>"),
-        go.Scatter3d(x=F[:1, 0], y=F[:1, 1], z=F[:1, 2], mode="markers", name="initial condition",
-                     marker=dict(color="black", size=5))])
-    fig.update_layout(title=title + (f"<br><sub>{note}</sub>" if note else ""),
-                      scene=dict(xaxis_title=labels[0], yaxis_title=labels[1], zaxis_title=labels[2]))
-    with artifacts.atomic_path(path) as tmp:
-        fig.write_html(tmp, include_plotlyjs=True, full_html=True)
+        go.Scatter3d(x=T[:, 0], y=T[:, 1], z=T[:, 2], mode="lines", name="true continuation",
+                     line=dict(color=TRUTH_COLOUR, width=4), customdata=np.arange(len(T)),
+                     hovertemplate="true, step %{customdata}<extra></extra>"),
+        go.Scatter3d(x=drawn[:, 0], y=drawn[:, 1], z=drawn[:, 2], mode="lines", name="forecast",
+                     line=dict(color=FORECAST_COLOUR, width=5), connectgaps=False),
+        go.Scatter3d(x=P[ic:ic + 1, 0], y=P[ic:ic + 1, 1], z=P[ic:ic + 1, 2], mode="markers",
+                     name="initial condition", marker=dict(color=START_COLOUR, size=6))])
+    sub = "; ".join(x for x in (f"units: {FORECAST_UNITS}", note, _clip_note(facts, len(F) - 1)) if x)
+    fig.update_layout(title=title + f"<br><sub>{sub}</sub>",
+                      scene=dict(xaxis=dict(title=labels[0], range=[lo[0], hi[0]]),
+                                 yaxis=dict(title=labels[1], range=[lo[1], hi[1]]),
+                                 zaxis=dict(title=labels[2], range=[lo[2], hi[2]]), aspectmode="manual",
+                                 aspectratio=dict(zip("xyz", ((hi - lo) / (hi - lo).max()).tolist()))))
+    return write_html(fig, path, library)

@@ -60,21 +60,37 @@ def initial_condition(requested, first, last, seed, n_points):
     return int(requested)
 
 
-def save_forecast(paths, method, ic, forecast, Z, settings, inputs, **facts):
-    """Save a forecast (steps + 1, d) from index `ic` over the path Z, with its pictures.
+def save_forecast(paths, method, ic, forecast, Z, settings, inputs, flag="", **facts):
+    """Save a forecast from index `ic` over the run's path Z (N, d, as embedded), with its pictures.
 
-    inputs : the checked records it was made from ({"embedding": ..., "latent mlp": ...}).
+    forecast : (steps + 1, d) in `plotting.FORECAST_UNITS` (the path scaled per
+    dimension to [0, 1] by its min and max, as KNN and divergence), whatever
+    the method, so the three methods' files and pictures of a run compare.
+    The .npz holds the forecast, the scaled path `Z`, the true continuation
+    `truth` (Z[ic:ic + steps + 1], shorter where the song ends), `lo` and `hi`
+    (z = lo + scaled * (hi - lo)) and `units`. inputs : the checked records it
+    was made from ({"embedding": ..., "latent mlp": ...}). flag : a warning to
+    put in the pictures' titles (e.g. worse than persistence). Returns (data, png, html).
     """
+    from dae import player
+    Zs, lo, hi = unit_scale(Z)
+    forecast = np.asarray(forecast, dtype=np.float64)
+    truth = Zs[ic:ic + len(forecast)]
     data, png, html = paths.forecast(method, ic)
-    artifacts.save_npz(data, forecast=forecast, initial_condition=ic, Z=Z)
+    artifacts.save_npz(data, forecast=forecast, initial_condition=ic, Z=Zs, truth=truth, lo=lo, hi=hi,
+                       units=np.array(plotting.FORECAST_UNITS))
+    title = (f"{paths.song} {paths.run}: {method.upper()} forecast, {len(forecast) - 1} steps from index {ic}"
+             + (f"\n{flag}" if flag else ""))
+    drawn = plotting.forecast_png(png, Zs, forecast, ic, title)
+    files = plotting.forecast_html(html, Zs, forecast, ic, title.replace("\n", "<br>"), player.library_path(paths))
+    clipped = {"steps_outside_the_frame": drawn["steps_outside"],
+               "first_step_outside_the_frame": drawn["first_step_outside"], "reach": drawn["reach"]}
     artifacts.write_sidecar(data, f"{method} forecast", settings, inputs=inputs, run=paths.run,
-                            initial_condition=ic, steps=len(forecast) - 1, **facts)
-    title = f"{paths.song} {paths.run}: {method.upper()} forecast, {len(forecast) - 1} steps from index {ic}"
-    plotting.forecast_png(png, Z, forecast, title)
-    plotting.forecast_html(html, Z, forecast, title)
+                            initial_condition=ic, steps=len(forecast) - 1, units=plotting.FORECAST_UNITS,
+                            truth_steps=len(truth) - 1, **clipped, **({"flag": flag} if flag else {}), **facts)
     for path in (png, html):
         artifacts.write_sidecar(path, f"{method} forecast plot", settings, inputs={f"{method} forecast": data},
-                                run=paths.run)
+                                run=paths.run, **({"files": files} if path == html else {}))
     return data, png, html
 
 
@@ -98,10 +114,14 @@ def train_latent(paths, kind, epochs, batch_size, seed, settings):
 
 
 def print_report(report):
+    """Print the held-out scores beside persistence's, and a warning line when the model does worse."""
     h, p = report["held_out"], report["persistence"]
     print(f"held-out last 20% ({report['n_test']} samples from index {report['test_first_index']}): "
           f"MSE {h['mse']:.3g}, mean cosine {h['cosine']:.3f}; "
           f"persistence (v_t = v_t-1): MSE {p['mse']:.3g}, mean cosine {p['cosine']:.3f}")
+    flag = latent.persistence_flag(report)
+    if flag:
+        print(f"WARNING: {flag}")
 
 
 def forecast_latent(paths, kind, requested_ic, steps, seed, settings):
@@ -118,9 +138,17 @@ def forecast_latent(paths, kind, requested_ic, steps, seed, settings):
         raise UserError(f"{artifacts.sidecar_path(meta['path'])} does not fit the {Z.shape[1]}-D path; "
                         f"rerun {artifacts.rerun(meta['kind'])}")
     ic = initial_condition(requested_ic, history - 1, len(Z) - 1, seed, len(Z))
-    forecast = latent.rollout(latent.predictor(model, kind, lo, hi), Z[ic - history + 1:ic + 1], steps)
+    raw = latent.rollout(latent.predictor(model, kind, lo, hi), Z[ic - history + 1:ic + 1], steps)
+    if not np.all(np.isfinite(raw)):
+        raise UserError(f"the latent {kind} forecast from index {ic} is not finite; "
+                        f"retrain it: {LATENT_HINT.format(kind=kind)}")
+    _, path_lo, path_hi = unit_scale(Z)
+    forecast, _, _ = unit_scale(raw, path_lo, path_hi)      # the units of every forecast (save_forecast)
+    flag = latent.persistence_flag(meta)
+    if flag:
+        print(f"WARNING: {flag}")
     return ic, save_forecast(paths, kind, ic, forecast, Z, settings,
-                             inputs={"embedding": emb, f"latent {kind}": meta}, history=history)
+                             inputs={"embedding": emb, f"latent {kind}": meta}, history=history, flag=flag)
 
 
 def divergence_run(paths, settings, *, k, exclusion_radius, original_rule, n_steps, every, fit_steps):

@@ -115,6 +115,9 @@ def test_help_shows_the_allowed_range():
     ("play_embedding.py", ["--workers", "-1"], "WORKERS=-1 must be at least 0"),
     ("forecast_knn.py", ["--n-steps", "-5"], "N_STEPS=-5 must be at least 1"),
     ("train_latent_mlp.py", ["--batch-size", "-1"], "BATCH_SIZE=-1 must be at least 1"),
+    ("embed_audio.py", ["--sections", "32,16"], "SECTIONS='32,16' must increase"),
+    ("embed_audio.py", ["--sections", "16;32"], "SECTIONS='16;32' must be start times in seconds"),
+    ("embed_audio.py", ["--section-seconds", "-1"], "SECTION_SECONDS=-1 must be at least 0"),
 ])
 def test_scripts_exit_1_with_one_line(tmp_path, script, argv, words):
     p = run_script(script, *argv, "--data-dir", tmp_path / "d", "--output-dir", tmp_path / "o", timeout=60)

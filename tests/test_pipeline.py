@@ -43,7 +43,10 @@ def test_pipeline_runs_and_keeps_r_and_rf_side_by_side(pipeline):
         pics = out / "groove" / r
         assert (pics / "trajectory.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (pics / "trajectory.png").stat().st_size > 10_000
-        assert "t = %{customdata" in (pics / "trajectory.html").read_text()
+        page = (pics / "trajectory.html").read_text()
+        assert "t = %{customdata" in page and 'src="../../plotly.min.js"' in page    # the shared copy
+        assert (out / "plotly.min.js").stat().st_size > 1_000_000 and len(page) < 1_000_000
+        assert not (pics / "trajectory_sections.png").exists()    # a 10 s song is one 30 s section
     assert not np.allclose(*Z.values())           # R and R-F are two models, not one file twice
     assert (out / "groove" / "spectrogram.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -207,14 +210,20 @@ def test_stages_4_to_7_run_and_save_with_sidecars(stages):
         meta = artifacts.check(paths, f"{method} forecast", path=run / f"forecast_{method}_ic60.npz")
         assert meta[f"{method} forecast"]["inputs"][f"latent {method}"]["sha256"] == \
             artifacts.file_hash(run / f"latent_{method}.keras")
-    knn = np.load(run / "forecast_knn_ic60.npz")
-    assert knn["forecast"].shape == (201, 3) and np.all(np.isfinite(knn["forecast"]))
-    np.testing.assert_allclose(knn["forecast"][0], knn["Z"][60])            # starts at the initial condition
-    np.testing.assert_allclose(knn["Z"].min(0), 0, atol=1e-12)             # on the path scaled to [0, 1]
-    np.testing.assert_allclose(knn["Z"].max(0), 1, atol=1e-12)
-    lstm = np.load(run / "forecast_lstm_ic60.npz")
-    np.testing.assert_allclose(lstm["forecast"][0], Z[60], rtol=1e-6)
-    assert np.abs(np.diff(lstm["forecast"], axis=0)).max() > 0               # it moves
+    for method in ("knn", "mlp", "lstm"):                    # one unit for all three: the path scaled to [0, 1]
+        f = np.load(run / f"forecast_{method}_ic60.npz")
+        assert f["forecast"].shape == (201, 3) and np.all(np.isfinite(f["forecast"]))
+        assert str(f["units"]) == "the path scaled per dimension to [0, 1] by its min and max"
+        np.testing.assert_allclose(f["Z"].min(0), 0, atol=1e-12)
+        np.testing.assert_allclose(f["Z"].max(0), 1, atol=1e-12)
+        np.testing.assert_allclose(f["lo"] + f["Z"] * (f["hi"] - f["lo"]), Z, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(f["forecast"][0], f["Z"][60], atol=1e-6)  # starts at the initial condition
+        np.testing.assert_array_equal(f["truth"], f["Z"][60:261])             # the true continuation
+        assert np.abs(np.diff(f["forecast"], axis=0)).max() > 0               # it moves
+        page = (out / "groove" / run.name / f"forecast_{method}_ic60.html").read_text()
+        assert 'src="../../plotly.min.js"' in page and "true continuation" in page
+        meta = json.loads((run / f"forecast_{method}_ic60.npz.json").read_text())
+        assert meta["units"] == str(f["units"]) and meta["truth_steps"] == min(200, len(Z) - 61)
     video = json.loads((out / "groove" / run.name / "trajectory.mp4.json").read_text())
     assert video["inputs"]["embedding"]["sha256"] == emb_sha
 
@@ -225,6 +234,14 @@ def test_latent_scores_are_saved_with_a_persistence_baseline(stages):
     assert set(meta["held_out"]) == {"mse", "cosine"} and set(meta["persistence"]) == {"mse", "cosine"}
     assert meta["test_first_index"] - meta["history"] + 1 >= meta["split_index"]
     assert "persistence" in procs["train_latent_lstm.py"].stdout
+    for kind in ("mlp", "lstm"):                             # a model worse than persistence says so, everywhere
+        meta = json.loads((_run_dir(data, "R-F") / f"latent_{kind}.keras.json").read_text())
+        worse = meta["held_out"]["mse"] > meta["persistence"]["mse"] or \
+            meta["held_out"]["cosine"] < meta["persistence"]["cosine"]
+        assert bool(meta["worse_than_persistence"]) == worse
+        assert ("WARNING: the latent" in procs[f"train_latent_{kind}.py"].stdout) == worse
+        forecast = json.loads((_run_dir(data, "R-F") / f"forecast_{kind}_ic60.npz.json").read_text())
+        assert forecast.get("flag", "") == meta["worse_than_persistence"]
 
 
 def test_divergence_saves_curves_statistics_and_rates(stages):

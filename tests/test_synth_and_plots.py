@@ -57,7 +57,7 @@ def test_trajectory_pictures_are_written(tmp_path):
     t = np.linspace(0, 10, 300)
     Z = np.stack([np.cos(t), np.sin(t), 0.1 * t] + [np.sin(k * t) for k in range(9)], 1)
     plotting.trajectory_png(tmp_path / "p.png", Z, t, "spiral")
-    plotting.trajectory_html(tmp_path / "p.html", Z, t, "spiral")
+    plotting.trajectory_html(tmp_path / "p.html", Z, t, "spiral", tmp_path / "plotly.min.js")
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
     html = (tmp_path / "p.html").read_text()
     assert "principal components of the 12-D embedding" in html and "t = %{customdata:.2f} s" in html

@@ -1,0 +1,194 @@
+"""The static pictures: markers visible on top, forecasts drawn in the path's frame,
+shared plotly.js, held-out scores flagged against persistence."""
+
+import numpy as np
+import pytest
+
+from dae import latent, player, plotting, stages
+from dae.errors import UserError
+
+
+def _image(path):
+    import matplotlib.image
+    return (matplotlib.image.imread(path)[..., :3] * 255).round().astype(int)
+
+
+def _colour_at(img, px, radius=1):
+    """The colours of the (2 radius + 1)^2 pixels around (column, row) px."""
+    c, r = int(round(px[0])), int(round(px[1]))
+    return img[r - radius:r + radius + 1, c - radius:c + radius + 1].reshape(-1, 3)
+
+
+MAGENTA = np.array([255, 0, 255])
+
+
+def _loops(n=3000, turns=30):
+    """A path that comes back over its start on every turn, late turns included."""
+    a = np.linspace(0, 2 * np.pi * turns, n)
+    drift = 0.02 * np.sin(a / turns)
+    return np.stack([np.cos(a), np.sin(a), drift + 0.3 * np.sin(2 * a)], 1)
+
+
+def test_start_marker_is_drawn_over_the_lines_that_pass_it(tmp_path):
+    """Thirty turns, the last ones included, and the end marker pass over the start."""
+    Z = _loops()
+    t = np.arange(len(Z)) * 0.023
+    facts = plotting.trajectory_png(tmp_path / "p.png", Z, t, "loops")
+    img = _image(tmp_path / "p.png")
+    assert img.shape[:2] == (650, 1400)
+    around = _colour_at(img, facts["start_pixel"])
+    assert np.all(np.abs(around - MAGENTA).max(axis=1) <= 40), around   # magenta, not a line's colour
+    assert facts["line_width"] < 1 and facts["opacity"] < 1          # 3000 points: thin, translucent
+
+
+def test_late_turns_are_not_drawn_over_early_ones(tmp_path):
+    """One circle traced twice: the early and the late turn cover the same pixels, and both show."""
+    import matplotlib
+    a = np.linspace(0, 4 * np.pi, 1600)
+    Z = np.stack([np.cos(a), np.sin(a), 0.2 * np.cos(a)], 1)
+    t = np.linspace(0, 40, 1600)
+    plotting.trajectory_png(tmp_path / "p.png", Z, t, "twice")
+    img = _image(tmp_path / "p.png")[:, :650]                      # the 3-D view (left), not the colour strip
+    viridis = (matplotlib.colormaps["viridis"](np.linspace(0, 1, 256))[:, :3] * 255).round()
+    pixels = img.reshape(-1, 3)
+    pixels = pixels[np.ptp(pixels, axis=1) > 40]                   # coloured, not grey or white
+    dist = np.linalg.norm(pixels[:, None, :] - viridis[None], axis=-1)
+    drawn = dist.min(1) < 25                                       # pixels of the path, by their colour
+    late = dist.argmin(1)[drawn] >= 128                            # the second turn's half of the scale
+    assert drawn.sum() > 300 and 0.25 < late.mean() < 0.75, (drawn.sum(), late.mean())
+
+
+def test_long_path_is_thin_and_faint_short_path_is_not():
+    assert plotting.line_style(1000) == (1.0, 1.0)
+    w, a = plotting.line_style(10_000)
+    assert 0.35 <= w < 0.5 and 0.3 <= a < 0.5
+    assert plotting.line_style(1_000_000) == (0.35, 0.3)
+
+
+def test_sections_cover_the_song_and_are_drawn_one_per_panel(tmp_path):
+    edges = plotting.section_bounds(95.0, 30)
+    np.testing.assert_allclose(edges, [0, 30, 60, 90, 95])
+    np.testing.assert_allclose(plotting.section_bounds(90.0, 30), [0, 30, 60, 90])
+    with pytest.raises(UserError, match="SECTION_SECONDS=0"):
+        plotting.section_bounds(90.0, 0)
+    np.testing.assert_allclose(plotting.section_bounds(40.0, 30, "16, 32"), [0, 16, 32, 40])   # given starts win
+    for bad in ("16,x", "32,16", "0,16", "16,40"):
+        with pytest.raises(UserError, match="SECTIONS="):
+            plotting.section_bounds(40.0, 30, bad)
+    Z = _loops(600, 6)
+    t = np.linspace(0, 95, 600)
+    assert plotting.trajectory_sections_png(tmp_path / "s.png", Z, t, "loops", edges) == 4
+    img = _image(tmp_path / "s.png")
+    assert np.sum(np.all(np.abs(img - MAGENTA) <= 40, axis=-1)) > 4 * 20   # each panel marks its section's start
+
+
+def _runaway(n=400, factor=20.0, steps=200, ic=100):
+    """A path in [0, 1]^3 and a forecast from index ic that ends `factor` times its range away."""
+    a = np.linspace(0, 8 * np.pi, n)
+    Z = np.stack([np.cos(a), np.sin(a), np.sin(a / 4)], 1) * 0.5 + 0.5
+    grow = np.linspace(0, 1, steps + 1) ** 2
+    F = Z[ic] + grow[:, None] * np.array([factor, -0.5 * factor, 0.3 * factor])
+    return Z, F, ic
+
+
+def test_forecast_axes_stay_in_the_path_range_when_the_forecast_runs_away(tmp_path):
+    Z, F, ic = _runaway()
+    facts = plotting.forecast_png(tmp_path / "f.png", Z, F, ic, "runaway")
+    lo, hi = Z.min(0), Z.max(0)
+    margin = plotting.PAD * (hi - lo).max()
+    for k, (a, b) in enumerate(facts["limits"]):
+        assert lo[k] - margin - 1e-9 <= a and b <= hi[k] + margin + 1e-9, (k, a, b)
+    assert facts["first_step_outside"] is not None and facts["steps_outside"] > 100
+    assert facts["reach"] > 15                                # said in the picture, not drawn
+    assert facts["truth_steps"] == 200
+    img = _image(tmp_path / "f.png")
+    assert np.all(np.abs(_colour_at(img, facts["ic_pixel"]) - MAGENTA).max(axis=1) <= 40)
+    # the interactive page keeps the same frame
+    plotting.forecast_html(tmp_path / "out" / "song" / "run" / "f.html", Z, F, ic, "runaway",
+                           tmp_path / "out" / "plotly.min.js")
+    text = (tmp_path / "out" / "song" / "run" / "f.html").read_text()
+    for k in range(3):
+        assert f'"range":[{float(lo[k] - margin)!r},{float(hi[k] + margin)!r}]' in text.replace(" ", "")
+
+
+def test_a_forecast_that_stays_inside_is_drawn_whole(tmp_path):
+    Z, _, ic = _runaway()
+    F = Z[ic:ic + 201] * 0.9 + 0.05
+    facts = plotting.forecast_png(tmp_path / "f.png", Z, F, ic, "inside")
+    assert facts["first_step_outside"] is None and facts["steps_outside"] == 0 and facts["reach"] == 1.0
+
+
+def test_clip_to_box_cuts_at_the_faces_and_keeps_every_inside_point():
+    F = np.array([[0.5, 0.5, 0.5], [0.9, 0.5, 0.5], [1.5, 0.5, 0.5], [3.0, 0.5, 0.5], [0.7, 0.5, 0.5], [0.6, 0.5, 0.5]])
+    pieces, facts = plotting.clip_to_box(F, np.zeros(3), np.ones(3))
+    assert len(pieces) == 2
+    np.testing.assert_allclose(pieces[0], [[0.5, 0.5, 0.5], [0.9, 0.5, 0.5], [1.0, 0.5, 0.5]])
+    np.testing.assert_allclose(pieces[1], [[1.0, 0.5, 0.5], [0.7, 0.5, 0.5], [0.6, 0.5, 0.5]])
+    assert facts == {"steps_outside": 2, "first_step_outside": 2}
+    assert plotting.reach(np.zeros((2, 3)) + [[0], [1]], F) == 3.0 and plotting.reach(F, F) == 1.0
+
+
+def test_a_high_dimensional_forecast_does_not_move_the_view(tmp_path):
+    rng = np.random.default_rng(0)
+    Z = rng.random((300, 8))
+    f, _, _ = plotting.projector(Z)
+    calm = Z[50:61]
+    wild = calm + np.linspace(0, 100, 11)[:, None]
+    P1 = plotting._forecast_view(Z, calm, 50)[0]
+    P2 = plotting._forecast_view(Z, wild, 50)[0]
+    np.testing.assert_allclose(P1, P2)                          # the path is drawn the same
+    np.testing.assert_allclose(P1, f(Z))
+
+
+def test_html_pages_share_one_plotly_js_by_relative_path(tmp_path):
+    out = tmp_path / "outputs"
+    library = out / player.LIBRARY_NAME
+    Z = _loops(200, 2)
+    t = np.arange(200) * 0.02
+    files = plotting.trajectory_html(out / "song" / "run" / "trajectory.html", Z, t, "loops", library)
+    Z01, F, ic = _runaway()
+    files2 = plotting.forecast_html(out / "song" / "run" / "forecast.html", Z01, F, ic, "f", library)
+    assert files == files2 == {"../../plotly.min.js": player.install_library(library)}
+    assert library.read_bytes() == player.library_source().read_bytes()
+    for page in ("trajectory.html", "forecast.html"):
+        text = (out / "song" / "run" / page).read_text()
+        assert '<script charset="utf-8" src="../../plotly.min.js"></script>' in text
+        assert len(text) < 500_000                                # no inlined 4.8 MB copy
+    assert "t = %{customdata:.2f} s" in (out / "song" / "run" / "trajectory.html").read_text()
+
+
+def test_held_out_scores_worse_than_persistence_are_flagged(capsys):
+    report = {"model": "lstm", "n_test": 50, "test_first_index": 400,
+              "held_out": {"mse": 2e-3, "cosine": 0.5}, "persistence": {"mse": 1e-3, "cosine": 0.9}}
+    flag = latent.persistence_flag(report)
+    assert "worse than persistence" in flag and "MSE 0.002 > 0.001" in flag and "0.500 < 0.900" in flag
+    stages.print_report(report)
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1] == f"WARNING: {flag}"
+    better = dict(report, held_out={"mse": 5e-4, "cosine": 0.95})
+    assert latent.persistence_flag(better) == ""
+    stages.print_report(better)
+    assert "WARNING" not in capsys.readouterr().out
+    only_cos = dict(report, held_out={"mse": 5e-4, "cosine": 0.2})
+    assert "MSE" not in latent.persistence_flag(only_cos) and "cosine" in latent.persistence_flag(only_cos)
+
+
+def test_a_saved_forecast_states_its_units_truth_and_flag(tmp_path):
+    import json
+    from dae import artifacts
+    paths = artifacts.Paths("song", tmp_path / "data", tmp_path / "outputs", run="run")
+    rng = np.random.default_rng(1)
+    Z = np.cumsum(rng.standard_normal((300, 3)), 0) * [1.0, 5.0, 0.1] + [0, 100, -3]   # raw, unequal ranges
+    Zs, lo, hi = stages.unit_scale(Z)
+    forecast = Zs[250] + np.linspace(0, 1, 81)[:, None] * 0.01
+    flag = latent.persistence_flag({"model": "lstm", "held_out": {"mse": 2.0, "cosine": 0.1},
+                                    "persistence": {"mse": 1.0, "cosine": 0.5}})
+    data, png, html = stages.save_forecast(paths, "lstm", 250, forecast, Z, {}, {}, flag=flag)
+    saved = np.load(data)
+    np.testing.assert_allclose(saved["Z"], Zs)
+    np.testing.assert_allclose(saved["lo"] + saved["Z"] * (saved["hi"] - saved["lo"]), Z)
+    np.testing.assert_array_equal(saved["truth"], Zs[250:])             # the song ends after 49 steps
+    assert str(saved["units"]) == plotting.FORECAST_UNITS
+    meta = json.loads(artifacts.sidecar_path(data).read_text())
+    assert meta["flag"] == flag and meta["truth_steps"] == 49 and meta["first_step_outside_the_frame"] is None
+    assert "lstm does worse than persistence" in html.read_text() and png.read_bytes()[:4] == b"\x89PNG"
