@@ -30,6 +30,7 @@ START_RGB = (255, 255, 255)  # the start of the path, white
 TAIL_RGB = (255, 176, 0)     # the tail, orange
 MIN_SIDE = 64                # pixels: the smallest frame the layout fits in
 PATH_ALPHA = 0.8             # most opacity of the faint path where it is drawn over itself many times
+ALPHA_LEVELS = 64            # opacity levels of the faint path
 PATH_HALF = 0.4              # path length (px) in a pixel at which the faint path is half that opaque
 SAMPLES_PER_PIXEL = 0.1      # the faint path is drawn from at most this many merged samples per pixel of the view
 PRESET = "veryfast"          # x264 preset of the video
@@ -173,7 +174,12 @@ class Renderer:
         self.samples = path_samples(self.P * self.scale, t_center, 1.0, int(SAMPLES_PER_PIXEL * (r1 - r0) * (c1 - c0)))
         import matplotlib
         lut = matplotlib.colormaps["viridis"](np.linspace(0.2, 1.0, 256))[:, :3] * 255
-        self.lut = lut.astype(np.float32)
+        opacity = PATH_ALPHA * np.arange(ALPHA_LEVELS) / (ALPHA_LEVELS - 1)
+        # (time tone x opacity level) -> the colour over black, premultiplied: one gather per lit pixel
+        self.path_colours = (lut[:, None, :] * opacity[None, :, None] + 0.5).astype(np.uint8).reshape(-1, 3)
+        r0, r1, c0, c1 = self.view_box
+        if self.background[r0:r1, c0:c1].any():
+            raise AssertionError("the 3-D view's background must be black: the faint path is composited over black")
         t_lo, t_hi = float(t_center[0]), float(t_center[-1])
         shade = ((self.samples[2] - t_lo) / ((t_hi - t_lo) or 1.0) * 255).clip(0, 255)
         self.sample_pos = self.samples[0].astype(np.float32)
@@ -420,10 +426,10 @@ class Renderer:
         where = np.flatnonzero(density > 1e-3)
         L = density[where]
         tone = np.bincount(idx, tw, minlength=(r1 - r0) * wd)[where] / L
-        alpha = (PATH_ALPHA * L / (L + PATH_HALF)).astype(np.float32)[:, None]
-        colour = self.lut[tone.astype(np.intp).clip(0, 255)]
+        level = (L * (ALPHA_LEVELS - 1) / (L + PATH_HALF) + 0.5).astype(np.intp)   # opacity / PATH_ALPHA, quantised
         region = frame[r0:r1].reshape(-1, 3)                         # contiguous: a view, not a copy
-        region[where] = (region[where] * (1 - alpha) + colour * alpha + 0.5).astype(np.uint8)
+        # the view's background is black, so the composite is the premultiplied colour itself
+        region[where] = self.path_colours[tone.astype(np.intp).clip(0, 255) * ALPHA_LEVELS + level]
 
     def _draw_tail(self, frame, t):
         """The last tail_seconds of the path up to now, thick, fading in from its old end."""
