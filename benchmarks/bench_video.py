@@ -138,7 +138,8 @@ def measure_song(folder, seconds):
 def measure():
     with tempfile.TemporaryDirectory() as tmp:
         runs = [measure_song(Path(tmp), s) for s in SONGS_S]
-    result = {"cpus": os.cpu_count(), "fps": FPS, "width": WIDTH, "height": HEIGHT, "preset": video.PRESET,
+    result = {"cpus": os.cpu_count(), "fps": FPS, "width": WIDTH, "height": HEIGHT,
+              "preset": f"{video.PRESET}, {video.X264_PARAMS}" if video.X264_PARAMS else video.PRESET,
               "excerpt_s": EXCERPT_S, "draw_frames": DRAW_FRAMES, "songs": runs}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
@@ -154,7 +155,7 @@ def report(r):
     rows = []
     for s in r["songs"]:
         e, f = s["excerpt"], s["full"]
-        rows.append(f"| {s['seconds'] / 60:.0f} min ({s['points']} points; {s['samples']} merged samples, "
+        rows.append(f"| {s['seconds'] / 60:g} min ({s['points']} points; {s['samples']} merged samples, "
                     f"{s['cube_px']:.2f} px cubes) | {s['draw_ms']['old']:.0f} ms | {s['draw_ms']['new']:.1f} ms | "
                     f"{e['old']['fps']:.1f} | {e['new']['fps']:.1f} | **{e['new']['fps'] / e['old']['fps']:.1f}x** | "
                     f"{f['fps']:.1f} fps, **{f['realtime']:.2f}x real time** ({f['wall_s']:.0f} s, "
@@ -167,15 +168,15 @@ def report(r):
         f"Measured by `benchmarks/bench_video.py` in one run on this {r['cpus']}-core machine (1-minute load "
         f"average {min(loads):.1f} to {max(loads):.1f} during the run): synthesised songs at 44.1 kHz with a "
         f"synthetic looping path of 43.07 points/s, {r['width']}x{r['height']} at {r['fps']} fps with the "
-        f"spectrogram panel, libx264 `{r['preset']}` + AAC. *Old* is the renderer before issue 10 "
+        f"spectrogram panel, libx264 `{r['preset']}` + AAC (the old renderer: `veryfast`). *Old* is the renderer before issue 10 "
         f"(`benchmarks/video_reference.py`: matplotlib redraws the whole path in every frame).\n\n"
         f"| song | drawing a frame, old (CPU) | new (CPU) | old, {r['excerpt_s']:g} s excerpt incl. encoding "
         f"(fps) | new, same excerpt (fps) | new / old | new, the whole song end to end |\n"
         f"|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n"
-        f"Targets: at least {TARGET_REALTIME:g}x real time for the {long['seconds'] / 60:.0f}-minute song: "
+        f"Targets: at least {TARGET_REALTIME:g}x real time for the {long['seconds'] / 60:g}-minute song: "
         f"{long['full']['realtime']:.2f}x, {ok(long['full']['realtime'] >= TARGET_REALTIME)}; frames per second "
-        f"within {100 * TARGET_FPS_SPREAD:.0f}% between the {short['seconds'] / 60:.0f}- and "
-        f"{long['seconds'] / 60:.0f}-minute songs: {short['full']['fps']:.1f} and {long['full']['fps']:.1f} "
+        f"within {100 * TARGET_FPS_SPREAD:.0f}% between the {short['seconds'] / 60:g}- and "
+        f"{long['seconds'] / 60:g}-minute songs: {short['full']['fps']:.1f} and {long['full']['fps']:.1f} "
         f"({100 * spread:.0f}%), {ok(spread <= TARGET_FPS_SPREAD)}. Both whole videos have round(duration x "
         f"fps) frames of H.264 and an audio track as long as the song: {'yes' if checks else 'NO'}. The excerpts' frames per second "
         f"include starting the workers and ffmpeg, which a whole song spreads over more frames.\n")

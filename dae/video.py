@@ -34,6 +34,7 @@ ALPHA_LEVELS = 64            # opacity levels of the faint path
 PATH_HALF = 0.4              # path length (px) in a pixel at which the faint path is half that opaque
 SAMPLES_PER_PIXEL = 0.1      # the faint path is drawn from at most this many merged samples per pixel of the view
 PRESET = "veryfast"          # x264 preset of the video
+X264_PARAMS = "me=dia:subme=1"  # on top of the preset: a cheaper motion search (about 1/6 less encoding, ~7% larger)
 SPEC_SPAN = 5.0              # s either side of "now" in the spectrogram panel
 
 
@@ -533,13 +534,14 @@ def frame_times(duration, fps):
 
 
 def render(out_path, audio_path, renderer_kwargs, duration, fps=30, workers=None, progress=True,
-           crf=23, preset=PRESET, renderer=None):
+           crf=23, preset=PRESET, renderer=None, x264_params=X264_PARAMS):
     """Render the video to `out_path` (H.264 yuv420p + AAC, MP4), atomically.
 
     audio_path : the song's audio, muxed in; it must exist. renderer_kwargs :
     the arguments of `Renderer` (width and height in pixels, even, at least
     MIN_SIDE); `renderer` : the class to build from them (default Renderer).
-    duration : seconds; fps : frames per second. Frames are drawn by `workers`
+    duration : seconds; fps : frames per second; crf, preset, x264_params :
+    libx264's quality, speed preset and extra options. Frames are drawn by `workers`
     processes (default: one per CPU core) into a shared ring of frame buffers
     and written to ffmpeg in order. Returns the number of frames. Bad
     settings, a missing audio file or a renderer that cannot start end with a
@@ -567,7 +569,8 @@ def render(out_path, audio_path, renderer_kwargs, duration, fps=30, workers=None
         cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", "-y",
                "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", str(fps), "-i", "-",
                "-i", str(audio_path), "-map", "0:v:0", "-map", "1:a:0",
-               "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
+               "-c:v", "libx264", "-preset", preset, *(["-x264-params", x264_params] if x264_params else []),
+               "-crf", str(crf), "-pix_fmt", "yuv420p",
                "-c:a", "aac", "-b:a", "192k", "-movflags", "+faststart", "-f", "mp4", str(tmp)]
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
         bar = _progress(len(times), progress)
