@@ -9,6 +9,7 @@ from dae.errors import UserError
 from dae.audio import read_audio
 
 FPS, W, H = 10, 320, 240
+SOURCE_TIMES = np.array([0.0, 0.8, 1.6, 2.4])                  # the source frames of the clip: grey 50, 100, ...
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +24,9 @@ def clip(tmp_path_factory):
     t_center = (np.arange(n) + 6) * hop                       # 12-column windows: centre 6 columns in
     a = np.arange(n) * 0.15
     P = np.stack([np.cos(a), np.sin(a), np.linspace(-1, 1, n)], 1)
-    kwargs = dict(P=P, t_center=t_center, spec=None, width=W, height=H, tail_seconds=0.5, degrees_per_second=20.0)
+    images = (50 * (np.arange(4) + 1)).astype(np.uint8)[:, None, None] * np.ones((4, 24, 32), np.uint8)
+    kwargs = dict(P=P, t_center=t_center, spec=None, width=W, height=H, tail_seconds=0.5, degrees_per_second=20.0,
+                  frames=(images, SOURCE_TIMES))                  # a video source's frames beside the view
     out = tmp / "v.mp4"
     frames = video.render(out, song, kwargs, seconds, FPS, workers=2, progress=False)
     return out, song, seconds, frames, kwargs
@@ -77,6 +80,10 @@ def test_frame_at_time_t_shows_the_point_whose_window_is_playing(clip):
         # a frame's worth of drift would be visible: the test can tell the moments apart
         if 0.5 < t < seconds - 0.6:
             assert np.linalg.norm(seen - np.array(renderer.marker_pixel(t + 1 / FPS))) > 3
+        r0, r1, c0, c1 = renderer.frame_box                        # the source frame shown: the last at or before t
+        k_shown = np.searchsorted(SOURCE_TIMES, t, side="right") - 1
+        if np.abs(SOURCE_TIMES - t).min() > 0.05:
+            assert abs(frame[r0 + 2:r1 - 2, c0 + 2:c1 - 2].mean() - 50 * (k_shown + 1)) < 4, (k, t)
         checked += 1
     assert checked >= 6
 
