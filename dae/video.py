@@ -126,8 +126,9 @@ class Renderer:
     orange tail fading in, and the current point (pure red, MARKER_RGB). The
     camera turns about the vertical axis at `degrees_per_second`, seen from
     `elevation` degrees above; the path is scaled (the same in every
-    direction, so proportions are true) to fill the view at every angle the
-    video shows (`duration` s, default: the last window's end).
+    direction, so proportions are true) as large as fits the view at every
+    angle the video shows (`duration` s, default: the last window's end), so
+    it reaches the view's edges at some angle.
 
     The panels beside the 3-D view are pluggable:
 
