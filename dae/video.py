@@ -240,8 +240,10 @@ class Renderer:
         r0, r1, c0, c1 = self.view_box
         turn = min(abs(self.rate) * max(self.duration, 0.0), 360.0)
         az = np.linspace(0.0, turn, max(int(np.ceil(turn / 2.0)) + 1, 2)) * np.sign(self.rate or 1.0)
-        xy = self._project(self.P[None, :, :], np.radians(az)[:, None])     # (angles, N, 2) in units
-        lo, hi = xy.min(axis=(0, 1)), xy.max(axis=(0, 1))
+        lo, hi = np.full(2, np.inf), np.full(2, -np.inf)
+        for a in np.radians(az):                                 # one angle at a time: memory O(N)
+            xy = self._project(self.P, a)
+            lo, hi = np.minimum(lo, xy.min(0)), np.maximum(hi, xy.max(0))
         extent = np.maximum(hi - lo, 1e-9)
         pad = 3.0 + 0.5 * max(6.0 * self.size[1] / 720, 2.5)   # the point's radius must fit too
         self.scale = float(min((c1 - c0 - 2 * pad) / extent[0], (r1 - r0 - 2 * pad) / extent[1]))
