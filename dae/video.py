@@ -32,7 +32,7 @@ MIN_SIDE = 64                # pixels: the smallest frame the layout fits in
 PATH_ALPHA = 0.8             # most opacity of the faint path where it is drawn over itself many times
 ALPHA_LEVELS = 64            # opacity levels of the faint path
 PATH_HALF = 0.4              # path length (px) in a pixel at which the faint path is half that opaque
-SAMPLES_PER_PIXEL = 0.1      # the faint path is drawn from at most this many merged samples per pixel of the view
+SAMPLES_PER_PIXEL = 0.07     # the faint path is drawn from at most this many merged samples per pixel of the view
 PRESET = "veryfast"          # x264 preset of the video
 X264_PARAMS = "me=dia:subme=1"  # on top of the preset: a cheaper motion search (about 1/6 less encoding, ~7% larger)
 SPEC_SPAN = 5.0              # s either side of "now" in the spectrogram panel
@@ -67,7 +67,7 @@ def path_samples(Q, times, spacing=1.0, budget=None):
     stands for (px). Samples are then merged per cube of side `spacing`: one
     sample per occupied cube at the weighted mean position and time, with the
     summed weight (so a stretch drawn over itself many times stays one sample).
-    If more than `budget` cubes are occupied, the cubes grow (x1.25 at a time)
+    If more than `budget` cubes are occupied, the cubes grow (x1.1 at a time)
     until at most `budget` are. Returns (positions (M, 3) px, weights (M,) px,
     times (M,) s, cube side px); M is bounded by the cubes the path passes
     through and by `budget`, not by N.
@@ -93,7 +93,7 @@ def path_samples(Q, times, spacing=1.0, budget=None):
         _, inverse = np.unique(key, return_inverse=True)
         if budget is None or inverse.max() + 1 <= budget:
             break
-        side *= 1.25
+        side *= 1.1
     total = np.bincount(inverse, w)
     merged = np.stack([np.bincount(inverse, w * pos[:, k]) for k in range(3)], 1) / total[:, None]
     return merged, total, np.bincount(inverse, w * tt) / total, side
