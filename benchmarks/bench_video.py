@@ -86,13 +86,23 @@ def song(folder, seconds):
     return x, wav, P, t_center, (F, T, S, seconds)
 
 
+def _cpu():
+    """CPU seconds of this process and its waited-for children (the render's workers and ffmpeg)."""
+    import resource
+    return sum(u.ru_utime + u.ru_stime for u in (resource.getrusage(resource.RUSAGE_SELF),
+                                                  resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+
 def timed_render(module, out, wav, kwargs, seconds):
     load = os.getloadavg()[0]
+    cpu = _cpu()
     started = time.perf_counter()
     frames = module.render(out, wav, kwargs, seconds, FPS, progress=False)
     wall = time.perf_counter() - started
+    cpu = _cpu() - cpu
     return {"frames": frames, "wall_s": wall, "fps": frames / wall, "realtime": seconds / wall,
-            "bytes": out.stat().st_size, "load_before": load, "load_after": os.getloadavg()[0]}
+            "cpu_ms_per_frame": 1000 * cpu / frames, "bytes": out.stat().st_size,
+            "load_before": load, "load_after": os.getloadavg()[0]}
 
 
 def draw_cost(renderer, seconds):
@@ -179,7 +189,17 @@ def report(r):
         f"{long['seconds'] / 60:g}-minute songs: {short['full']['fps']:.1f} and {long['full']['fps']:.1f} "
         f"({100 * spread:.0f}%), {ok(spread <= TARGET_FPS_SPREAD)}. Both whole videos have round(duration x "
         f"fps) frames of H.264 and an audio track as long as the song: {'yes' if checks else 'NO'}. The excerpts' frames per second "
-        f"include starting the workers and ffmpeg, which a whole song spreads over more frames.\n")
+        f"include starting the workers and ffmpeg, which a whole song spreads over more frames.\n\n"
+        + (f"The load average above {r['cpus']} means other jobs shared the cores, so the wall-clock figures "
+           f"understate what the code does on a free machine. " if max(loads) > r["cpus"] else "") +
+        f"CPU time "
+        f"of the whole render (drawing workers, ffmpeg, the writer), per frame: " + "; ".join(
+            f"{s['seconds'] / 60:g} min {s['full']['cpu_ms_per_frame']:.1f} ms" for s in r["songs"]) +
+        f" (ratio {long['full']['cpu_ms_per_frame'] / short['full']['cpu_ms_per_frame']:.2f}); with all "
+        f"{r['cpus']} cores free and perfectly shared that would allow at most " + "; ".join(
+            f"{1000 * r['cpus'] / s['full']['cpu_ms_per_frame']:.0f} fps "
+            f"({1000 * r['cpus'] / s['full']['cpu_ms_per_frame'] / r['fps']:.1f}x real time)" for s in r["songs"]) +
+        " (an upper bound, not a measurement).\n")
 
 
 def main():

@@ -411,27 +411,32 @@ class Renderer:
         y = np.clip(screen[:, 1] + np.float32(self.origin[1] - r0), 0, r1 - r0 - 1.001)
         xi, yi = x.astype(np.intp), y.astype(np.intp)
         fx, fy = x - xi, y - yi
+        x0, y0 = int(xi.min()), int(yi.min())                   # the path's box in this frame: the splat's extent
+        bw, bh = int(xi.max()) - x0 + 2, int(yi.max()) - y0 + 2
+        xi -= x0
+        yi -= y0
         w = self.sample_weight * (0.55 + 0.45 * (screen[:, 2] * self.near_scale + 0.5))   # nearer: brighter
         wx1 = w * fx
         wx0 = w - wx1
         idx, ww, tw = self._splat_idx, self._splat_w, self._splat_tw
         base = idx[:m]
-        np.multiply(yi, wd, out=base)
+        np.multiply(yi, bw, out=base)
         base += xi
         np.add(base, 1, out=idx[m:2 * m])
-        np.add(base, wd, out=idx[2 * m:3 * m])
-        np.add(base, wd + 1, out=idx[3 * m:])
+        np.add(base, bw, out=idx[2 * m:3 * m])
+        np.add(base, bw + 1, out=idx[3 * m:])
         np.multiply(wx0, 1 - fy, out=ww[:m])
         np.multiply(wx1, 1 - fy, out=ww[m:2 * m])
         np.multiply(wx0, fy, out=ww[2 * m:3 * m])
         np.multiply(wx1, fy, out=ww[3 * m:])
         np.multiply(ww, self._splat_shade, out=tw)
-        density = np.bincount(idx, ww, minlength=(r1 - r0) * wd)
+        density = np.bincount(idx, ww, minlength=bh * bw)
         where = np.flatnonzero(density > 1e-3)
         L = density[where]
-        tone = np.bincount(idx, tw, minlength=(r1 - r0) * wd)[where] / L
+        tone = np.bincount(idx, tw, minlength=bh * bw)[where] / L
         level = (L * (ALPHA_LEVELS - 1) / (L + PATH_HALF) + 0.5).astype(np.intp)   # opacity / PATH_ALPHA, quantised
         region = frame[r0:r1].reshape(-1, 3)                         # contiguous: a view, not a copy
+        where = (where // bw + y0) * wd + where % bw + x0            # box index -> index in the view's rows
         # the view's background is black, so the composite is the premultiplied colour itself
         region[where] = self.path_colours[tone.astype(np.intp).clip(0, 255) * ALPHA_LEVELS + level]
 
