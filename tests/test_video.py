@@ -46,10 +46,13 @@ def test_video_and_audio_last_as_long_as_the_song(clip):
     assert meta["codec"].startswith("h264") and "yuv420p" in meta["pix_fmt"]
 
 
-def _marker_centre(frame):
-    red = (frame[..., 0] > 180) & (frame[..., 1] < 90) & (frame[..., 2] < 90)
+def _marker_centre(frame, box):
+    """Centre of the pure-red pixels inside the 3-D view (a source frame beside it may hold red too)."""
+    r0, r1, c0, c1 = box
+    view = frame[r0:r1, c0:c1]
+    red = (view[..., 0] > 180) & (view[..., 1] < 90) & (view[..., 2] < 90)
     rows, cols = np.nonzero(red)
-    return cols.mean(), rows.mean()
+    return cols.mean() + c0, rows.mean() + r0
 
 
 def _start_centre(frame, box):
@@ -71,7 +74,7 @@ def test_frame_at_time_t_shows_the_point_whose_window_is_playing(clip):
             continue
         frame = np.frombuffer(raw, np.uint8).reshape(H, W, 3)
         t = k / FPS
-        seen = np.array(_marker_centre(frame))
+        seen = np.array(_marker_centre(frame, renderer.view_box))
         expected = np.array(renderer.marker_pixel(t))
         assert np.linalg.norm(seen - expected) < 3, (k, seen, expected)
         if np.linalg.norm(np.array(renderer.start_pixel(t)) - expected) > 10 and t > 0.6:   # not under the tail
