@@ -2,8 +2,9 @@
 and a player page that does the same live in the browser (no rendering).
 
 The point shown at time t is the one whose window is centred on t; the whole
-path is drawn faint, the last TAIL points highlighted, the camera turns slowly,
-and a spectrogram panel with a cursor shows what is playing. The player page
+path is drawn faint (thin, coloured by time), the last TAIL_SECONDS of it
+highlighted, the camera turns slowly, and a spectrogram panel with a cursor
+shows what is playing. The player page
 (outputs/<song>/<run>/player.html + player.m4a, with one outputs/plotly.min.js)
 plays the song and moves the point by the same rule, with free rotation.
 """
@@ -14,7 +15,7 @@ from dae.errors import UserError
 
 FPS = 30                  # frames per second (positions are interpolated between the 43 points/s)
 WIDTH, HEIGHT = 1280, 720 # pixels
-TAIL = 12                 # points highlighted behind the current one
+TAIL_SECONDS = 1.0        # seconds of path highlighted behind the current point (video and player page)
 DEGREES_PER_SECOND = 6.0  # camera rotation speed
 SPECTROGRAM = True        # show the spectrogram with a cursor under the 3-D view
 WORKERS = 0               # processes drawing frames; 0 = one per CPU core
@@ -26,7 +27,8 @@ FORMATS = ("mp4", "html", "both")
 
 
 def main():
-    cfg = cli.configure(artifacts.select_run(globals(), settings), limits={"AUDIO_KBPS": (16, 512)})
+    cfg = cli.configure(artifacts.select_run(globals(), settings),
+                        limits={"AUDIO_KBPS": (16, 512), "TAIL_SECONDS": (0.0, 600.0)})
     if cfg["FORMAT"] not in FORMATS:
         raise UserError(f"FORMAT={cfg['FORMAT']!r} is not one of {', '.join(FORMATS)}")
     paths = artifacts.run_paths(cfg)
@@ -35,8 +37,10 @@ def main():
         # is the one the spectrogram (shown) was made from, and the path was embedded from that spectrogram
         emb = load_embedding(paths, need_audio=True)
         spec = emb["chain"]["spectrogram"]
+        step = float(emb["t_center"][1] - emb["t_center"][0]) if len(emb["t_center"]) > 1 else 1.0
+        tail_points = int(round(TAIL_SECONDS / step))            # the player page counts its tail in points
         if cfg["FORMAT"] in ("html", "both"):
-            facts = player.make(paths, emb, cfg, tail=TAIL, kbps=AUDIO_KBPS, spectrogram=SPECTROGRAM)
+            facts = player.make(paths, emb, cfg, tail=tail_points, kbps=AUDIO_KBPS, spectrogram=SPECTROGRAM)
             size = sum(facts["bytes"].values()) / 1e6
             print(f"saved {facts['page']} (page, audio and {player.LIBRARY_NAME}: {size:.1f} MB; open it in a browser)")
             if cfg["FORMAT"] == "html":
@@ -46,7 +50,8 @@ def main():
         title = (f"{paths.song} · {emb['meta']['architecture']} · {cfg['WINDOW_SECONDS']:g} s window"
                  + (" · PCA" if note else ""))
         kwargs = dict(P=P, t_center=emb["t_center"], spec=(F, T, S, spec["duration_s"]) if SPECTROGRAM else None,
-                      width=WIDTH, height=HEIGHT, tail=TAIL, degrees_per_second=DEGREES_PER_SECOND, title=title)
+                      width=WIDTH, height=HEIGHT, tail_seconds=TAIL_SECONDS, degrees_per_second=DEGREES_PER_SECOND,
+                      title=title, duration=spec["duration_s"])
         n = video.render(paths.video, spec["source"], kwargs, spec["duration_s"], FPS, WORKERS or None, PROGRESS)
         artifacts.write_sidecar(paths.video, "video", cfg, run=paths.run, frames=n, fps=FPS,
                                 inputs={"embedding": emb["meta"], "spectrogram": spec,
