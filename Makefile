@@ -27,6 +27,8 @@ test: $(READY)
 bench: $(READY)
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_analysis.py
+	$(BIN)/python benchmarks/bench_video.py
+	$(BIN)/python benchmarks/bench_player.py
 
 # 3 synthesised 40 s songs x {R, R-F, PCA} x 3 seeds on a local Ray instance (not part of demo);
 # the report goes to outputs/experiments/synth3/; run it again to continue where it stopped

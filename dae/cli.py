@@ -48,7 +48,6 @@ LIMITS = {
     "FIT_STEPS": (2, None),             # a slope needs two points
     "FPS": (1, 240),
     "WIDTH": (64, 7680), "HEIGHT": (64, 4320),
-    "TAIL": (0, 100_000),
     "WORKERS": (0, 1024),               # 0 = one per CPU core
     "AUDIO_KBPS": (16, 512),            # AAC bitrate of the player page
 }
