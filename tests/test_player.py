@@ -143,6 +143,8 @@ def check_drawn(driver, P, t_center, times):
     timeline = Timeline(P, t_center)
     for t in times:
         driver.execute_script("window.player.seek(arguments[0])", t)
+        wait_for(driver, "return window.player.caughtUp()")
+        driver.execute_async_script("requestAnimationFrame(() => requestAnimationFrame(arguments[0]))")  # on screen
         img = screenshot(driver)
         box = img[int(top):int(top + height), int(left):int(left + width)]
         red = (box[..., 0] > 200) & (box[..., 1] < 80) & (box[..., 2] < 80)
@@ -179,6 +181,7 @@ def test_page_plays_and_the_point_follows_the_sync_rule(browser, page):
     diameter = np.linalg.norm(P.max(0) - P.min(0))
     for t in (0.0, 0.1, 1.234, 2.5, 3.777, 5.0, seconds - 0.05):   # before the first centre, between, after the last
         browser.execute_script("window.player.seek(arguments[0])", t)
+        wait_for(browser, "return window.player.caughtUp()")          # the point painted at the time told
         shown_t = browser.execute_script("return window.player.time()")
         assert abs(shown_t - t) < 1e-3, (t, shown_t)
         error = np.linalg.norm(position(browser) - timeline.position(shown_t))
@@ -195,12 +198,15 @@ def test_page_plays_and_the_point_follows_the_sync_rule(browser, page):
 
 
 @needs_browser
-def test_flat_view_plays_in_sync_before_the_3d_view(browser, page):
+@pytest.mark.parametrize("painter", ["worker", "noworker"])
+def test_flat_view_plays_in_sync_before_the_3d_view(browser, page, painter):
     """The flat view (up at once, before plotly.js) shows the point in sync, with the camera that
-    the 3-D view starts with; `#flat` keeps it (plotly.js is not loaded)."""
+    the 3-D view starts with; `#flat` keeps it (plotly.js is not loaded). The point is painted by a
+    worker, or, where there is none (`#noworker` here), by the page."""
     path, P, t_center, seconds, _ = page
-    open_page(browser, path, "#autoplay&muted&flat")
+    open_page(browser, path, "#autoplay&muted&flat" + ("&noworker" if painter == "noworker" else ""))
     wait_for(browser, "return window.player && window.player.pointAt() !== null")
+    assert browser.execute_script("return window.player.worker()") == (painter == "worker")
     t0, p0 = browser.execute_script("window.player.seek(1.0); return [window.player.time(), window.player.position()]")
     time.sleep(2.0)
     t1, p1 = browser.execute_script("return [window.player.time(), window.player.position()]")
@@ -208,6 +214,22 @@ def test_flat_view_plays_in_sync_before_the_3d_view(browser, page):
     browser.execute_script("window.player.pause()")
     assert check_drawn(browser, P, t_center, (0.0, 0.1, 1.234, 3.777, seconds - 0.05)) == "flat"
     assert browser.execute_script("return typeof Plotly") == "undefined"
+    assert severe(browser) == []
+
+
+@needs_browser
+def test_point_moves_while_the_page_is_held(browser, page):
+    """The worker paints the point on while the page's thread is held (as plotly.js holds it while
+    it loads): here by a busy loop of 1.5 s in the page."""
+    path, *_ = page
+    open_page(browser, path, "#autoplay&muted&flat")
+    wait_for(browser, "return window.player && window.player.pointAt() !== null")
+    browser.execute_script("window.player.seek(1.0); const end = performance.now() + 1500; "
+                           "while (performance.now() < end) {}")
+    time.sleep(0.5)
+    held, _ = browser.execute_script("return window.player.longestHeld()")
+    still, _ = browser.execute_script("return window.player.longestStill()")
+    assert held >= 1400 and still < 0.5 * held, (held, still)
     assert severe(browser) == []
 
 
