@@ -227,9 +227,15 @@ def test_point_moves_while_the_page_is_held(browser, page):
     browser.execute_script("window.player.seek(1.0); const end = performance.now() + 1500; "
                            "while (performance.now() < end) {}")
     time.sleep(0.5)
-    held, _ = browser.execute_script("return window.player.longestHeld()")
-    still, _ = browser.execute_script("return window.player.longestStill()")
-    assert held >= 1400 and still < 0.5 * held, (held, still)
+    held, since = browser.execute_script("return window.player.longestHeld()")
+    assert held >= 1400, held
+    paints = np.array(browser.execute_script("return window.player.paints()"))
+    during = paints[(paints[:, 0] > since + 100) & (paints[:, 0] < since + held - 100)]
+    # painted during the hold (the page paints none then), at times that go on with the clock; how
+    # often depends on the CPU the worker gets (on a loaded 2-core machine, a few times a second)
+    assert len(during) >= 2, (held, since, paints[:, 0].min(), len(paints))
+    assert np.all(np.diff(during[:, 1]) > 0)
+    assert np.allclose(np.diff(during[:, 1]), np.diff(during[:, 0]) / 1000, atol=0.02)
     assert severe(browser) == []
 
 
