@@ -10,7 +10,9 @@ What is shown when: at once, a flat view (the path drawn on a 2-D canvas with
 the camera that the 3-D view starts with) and the music; plotly.js is loaded
 once the music plays, and when its 3-D scene (free rotation and zoom, axes) has
 drawn, it replaces the flat view, in the same place on screen. In both views the
-point and a short tail are drawn on a transparent canvas above the path, moved
+point and a short tail are painted by a worker (an OffscreenCanvas, so they move
+on while plotly.js holds the page's thread; the page paints them where a browser
+has no such worker) on a transparent canvas above the path, moved
 by the video's sync rule (`dae.video.Timeline`: the window whose centre is at t,
 linearly interpolated; before the first centre and after the last the point
 rests at the ends) and projected with the view's camera as it is now (plotly's
@@ -24,7 +26,8 @@ For tests and scripts the page exposes ``window.player``: ``seek(t)``,
 drawn now), ``screen()`` (where it was drawn, in page pixels), ``view()``
 ("flat" or "3d"), ``tail()``, ``camera()``, ``marks()`` (performance marks from
 the start of navigation). Opening ``player.html#autoplay&muted`` starts it muted
-at once (``&t=12``: at 12 s; ``&flat``: the flat view only, plotly.js not loaded).
+at once (``&t=12``: at 12 s; ``&flat``: the flat view only, plotly.js not loaded;
+``&noworker``: the page paints the point itself).
 """
 import base64
 import html
@@ -123,8 +126,9 @@ def segment_colours(k):
 
 
 def aspect_ratio(lo, hi):
-    """The 3-D box's proportions: the axis ranges' widths, scaled to a product of 1 (as plotly's
-    aspectmode "data" does), set explicitly so that the flat view can use them before plotly loads."""
+    """The 3-D box's proportions: the axis ranges' widths, scaled to a product of 1 (a unit is as
+    long on every axis, as with plotly's aspectmode "data"), set explicitly so that the flat view
+    can use them before plotly loads."""
     w = np.asarray(hi, dtype=np.float64) - np.asarray(lo, dtype=np.float64)
     return [float(v) for v in w / np.cbrt(np.prod(w))]
 
