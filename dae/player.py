@@ -49,6 +49,7 @@ AUDIO_NAME = "player.m4a"
 TILE_COLUMNS = 2048      # spectrogram columns per image tile (well inside every browser's image limits)
 JPEG_QUALITY = 85
 COLOURS = 24             # the viridis scale in this many steps: the flat view's pieces and the colour bar
+SIMPLIFY = 0.002          # plotly's line keeps within this of every point (box units; about a pixel at first)
 CAMERA = {"eye": {"x": 1.25, "y": 1.25, "z": 1.25}, "center": {"x": 0, "y": 0, "z": 0},
           "up": {"x": 0, "y": 0, "z": 1}}       # plotly's default, set explicitly: both views start here
 SYNC = "the point shown at time t is the path at the window centred on t (dae.video.Timeline)"
@@ -158,7 +159,7 @@ def page(P, t_center, duration, audio_src, library_src, spec=None, title="", not
         "labels": list(labels or ["x", "y", "z"]), "title": title, "note": note,
         "range": [[float(lo[k] - pad), float(hi[k] + pad)] for k in range(3)],
         "audio": audio_src, "library": library_src, "spec": None, "colors": segment_colours(COLOURS),
-        "camera": CAMERA, "aspect": aspect_ratio(lo - pad, hi + pad),
+        "camera": CAMERA, "aspect": aspect_ratio(lo - pad, hi + pad), "simplify": SIMPLIFY,
     }
     if spec is not None:
         tiles, facts = spectrogram_tiles(*spec)

@@ -194,7 +194,23 @@ def test_page_plays_and_the_point_follows_the_sync_rule(browser, page):
     browser.execute_script("window.player.seek(2.0)")
     assert np.linalg.norm(position(browser) - a) > 0.05 * diameter
     assert check_drawn(browser, P, t_center, (0.0, 1.234, 3.777, seconds - 0.05)) == "3d"
+    check_simplified(browser, P)
     assert severe(browser) == []
+
+
+def check_simplified(driver, P):
+    """plotly draws a simplified line: it starts and ends with the path, and passes within the
+    page's tolerance (in the box's units) of every point of the path."""
+    kept, tol, aspect, ranges = driver.execute_script(
+        "return [window.player.kept(), window.player.simplify(), window.player.aspect(), window.player.range()]")
+    lo, hi = np.array(ranges).T
+    Q = np.asarray(aspect) * (P - lo) / (hi - lo)
+    assert kept[0] == 0 and kept[-1] == len(P) - 1 and np.all(np.diff(kept) > 0)
+    for a, b in zip(kept[:-1], kept[1:]):
+        A, B, X = Q[a], Q[b], Q[a + 1:b]
+        u = np.clip((X - A) @ (B - A) / max((B - A) @ (B - A), 1e-300), 0, 1)
+        assert np.all(np.linalg.norm(X - A - u[:, None] * (B - A), axis=1) <= tol * (1 + 1e-6)), (a, b)
+    return len(kept)
 
 
 @needs_browser
@@ -261,6 +277,27 @@ def test_camera_is_kept_while_the_point_moves(browser, page):
     assert severe(browser) == []
 
 
+@needs_browser
+def test_plotly_draws_a_simplified_path_within_tolerance(browser, tmp_path, page):
+    """A wandering path of 3000 points (as an embedding's): plotly draws fewer points, every point
+    of the path within the tolerance of its line; the point itself follows the whole path."""
+    song = page[0].parent / player.AUDIO_NAME
+    rng = np.random.default_rng(1)
+    steps = np.apply_along_axis(lambda c: np.convolve(c, np.hanning(9) / np.hanning(9).sum(), "same"), 0,
+                                rng.normal(size=(3000, 3)))
+    P, t_center = np.cumsum(steps, 0), 0.25 + np.arange(3000) * 1024 / SR
+    out = tmp_path / "outputs"
+    facts = player.write(out / "walk" / "run", out / player.LIBRARY_NAME, P, t_center, song, 10.0)
+    open_page(browser, facts["page"], "#muted")
+    wait_for(browser, "return window.player && window.player.view() === '3d'")
+    kept = check_simplified(browser, P)
+    assert 10 < kept < 0.8 * len(P), kept
+    browser.execute_script("window.player.seek(arguments[0])", 5.0)
+    diameter = np.linalg.norm(P.max(0) - P.min(0))
+    assert np.linalg.norm(position(browser) - Timeline(P, t_center).position(5.0)) <= 0.01 * diameter
+    assert severe(browser) == []
+
+
 def test_page_is_small_and_offline(page):
     path, P, t_center, seconds, facts = page
     text = path.read_text()
@@ -311,6 +348,7 @@ def test_script_writes_the_page_of_a_trained_run_with_its_provenance(tmp_path, b
     diameter = np.linalg.norm(P.max(0) - P.min(0))
     open_page(browser, page_path, "#muted")
     wait_for(browser, "return window.player && window.player.view() === '3d'")
+    check_simplified(browser, P)
     for t in (0.3, 1.7, 3.1):
         browser.execute_script("window.player.seek(arguments[0])", t)
         error = np.linalg.norm(position(browser) - timeline.position(t))
