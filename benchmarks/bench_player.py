@@ -81,6 +81,7 @@ def open_once(url):
         still_ms, still_at = driver.execute_script("return window.player.longestStill()")
         held_ms, held_at = driver.execute_script("return window.player.longestHeld()")
         worker = driver.execute_script("return window.player.worker()")
+        kept = driver.execute_script("return window.player.kept().length")
         now = "return [window.player.frames(), window.player.time(), performance.now()]"
         f0, t0, c0 = driver.execute_script(now)
         time.sleep(PLAY_SECONDS)
@@ -95,7 +96,7 @@ def open_once(url):
         driver.quit()
     seconds = (c1 - c0) / 1000                          # the page's own clock
     return {"marks_ms": marks, "warm_marks_ms": warm, "get_to_3d_s": wall, "fps": (f1 - f0) / seconds,
-            "longest_still_ms": still_ms, "longest_still_from_ms": still_at, "worker": worker,
+            "longest_still_ms": still_ms, "longest_still_from_ms": still_at, "worker": worker, "kept": kept,
             "longest_held_ms": held_ms, "longest_held_from_ms": held_at,
             "audio_rate": (t1 - t0) / seconds, "severe": [e["message"] for e in errors]}
 
@@ -161,7 +162,8 @@ def report(r):
         f"fresh browser, is up {verdict(r['median_view3d_s'])} it (median), and in a browser that has opened the "
         f"page before {verdict(r['median_view3d_warm_s'])} it. While playing in the 3-D view, the point and tail "
         f"are painted {r['median_fps']:.0f} times a second (by a worker, on a 2-D canvas above plotly's scene, which "
-        f"is not redrawn). "
+        f"is not redrawn); plotly draws {r['runs'][0]['kept']} of the {r['points']} points (the line within "
+        f"{player.SIMPLIFY:g} of the box of every point). "
         f"Writing the page and its audio "
         f"took {r['write_s']:.1f} s.\n")
 
