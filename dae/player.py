@@ -6,19 +6,28 @@ copy of plotly.js for the whole output folder (``outputs/plotly.min.js``, taken
 from the installed plotly package), referenced relatively: the folder works
 offline, nothing is fetched at view time.
 
-The page draws the path in a plotly 3-D scene (free rotation and zoom), and
-while the audio plays moves a point and a short tail along it by the video's
-sync rule (`dae.video.Timeline`: the window whose centre is at t, linearly
-interpolated; before the first centre and after the last the point rests at
-the ends). Only the point and tail traces are restyled each frame, so the
-camera is kept. A spectrogram strip of +-5 s scrolls under a cursor at "now";
-play / pause, a scrub bar, clicking the strip or a point of the path seeks.
+What is shown when: at once, a flat view (the path drawn on a 2-D canvas with
+the camera that the 3-D view starts with) and the music; plotly.js is loaded
+once the music plays, and when its 3-D scene (free rotation and zoom, axes) has
+drawn, it replaces the flat view, in the same place on screen. In both views the
+point and a short tail are painted by a worker (an OffscreenCanvas, so they move
+on while plotly.js holds the page's thread; the page paints them where a browser
+has no such worker) on a transparent canvas above the path, moved
+by the video's sync rule (`dae.video.Timeline`: the window whose centre is at t,
+linearly interpolated; before the first centre and after the last the point
+rests at the ends) and projected with the view's camera as it is now (plotly's
+own matrices in the 3-D view), so plotly never redraws while the music plays
+and the camera stays where it is put. A spectrogram strip of +-5 s scrolls under
+a cursor at "now"; play / pause, a scrub bar, clicking the strip or a point of
+the path (3-D view) seeks.
 
 For tests and scripts the page exposes ``window.player``: ``seek(t)``,
 ``play()``, ``pause()``, ``time()``, ``position()`` (the [x, y, z] of the point
-drawn now, read back from the plot's data), ``tail()``, ``camera()``,
-``startedAt()`` (performance.now() when the audio was first seen advancing).
-Opening ``player.html#autoplay&muted`` starts it muted at once (``&t=12``: at 12 s).
+drawn now), ``screen()`` (where it was drawn, in page pixels), ``view()``
+("flat" or "3d"), ``tail()``, ``camera()``, ``marks()`` (performance marks from
+the start of navigation). Opening ``player.html#autoplay&muted`` starts it muted
+at once (``&t=12``: at 12 s; ``&flat``: the flat view only, plotly.js not loaded;
+``&noworker``: the page paints the point itself).
 """
 import base64
 import html
@@ -39,7 +48,10 @@ PAGE_NAME = "player.html"
 AUDIO_NAME = "player.m4a"
 TILE_COLUMNS = 2048      # spectrogram columns per image tile (well inside every browser's image limits)
 JPEG_QUALITY = 85
-SEGMENTS = 24            # the path is drawn in this many pieces, coloured by time (viridis)
+COLOURS = 24             # the viridis scale in this many steps: the flat view's pieces and the colour bar
+SIMPLIFY = 0.002          # plotly's line keeps within this of every point (box units; about a pixel at first)
+CAMERA = {"eye": {"x": 1.25, "y": 1.25, "z": 1.25}, "center": {"x": 0, "y": 0, "z": 0},
+          "up": {"x": 0, "y": 0, "z": 1}}       # plotly's default, set explicitly: both views start here
 SYNC = "the point shown at time t is the path at the window centred on t (dae.video.Timeline)"
 
 
@@ -114,6 +126,14 @@ def segment_colours(k):
     return ["#%02x%02x%02x" % tuple(int(round(255 * c)) for c in row) for row in rgb]
 
 
+def aspect_ratio(lo, hi):
+    """The 3-D box's proportions: the axis ranges' widths, scaled to a product of 1 (a unit is as
+    long on every axis, as with plotly's aspectmode "data"), set explicitly so that the flat view
+    can use them before plotly loads."""
+    w = np.asarray(hi, dtype=np.float64) - np.asarray(lo, dtype=np.float64)
+    return [float(v) for v in w / np.cbrt(np.prod(w))]
+
+
 def page(P, t_center, duration, audio_src, library_src, spec=None, title="", note="", labels=None, tail=12):
     """The page's HTML text.
 
@@ -138,7 +158,8 @@ def page(P, t_center, duration, audio_src, library_src, spec=None, title="", not
         "t0": float(t_center[0]), "step": step, "duration": float(duration), "tail": int(tail),
         "labels": list(labels or ["x", "y", "z"]), "title": title, "note": note,
         "range": [[float(lo[k] - pad), float(hi[k] + pad)] for k in range(3)],
-        "audio": audio_src, "library": library_src, "spec": None, "colors": segment_colours(SEGMENTS),
+        "audio": audio_src, "library": library_src, "spec": None, "colors": segment_colours(COLOURS),
+        "camera": CAMERA, "aspect": aspect_ratio(lo - pad, hi + pad), "simplify": SIMPLIFY,
     }
     if spec is not None:
         tiles, facts = spectrogram_tiles(*spec)

@@ -1,9 +1,12 @@
 """The player page in a real headless Chromium: it loads without console errors, plays (muted),
-moves the point by the sync rule of the video, keeps the camera, and is written by
-play_embedding.py --format html with the provenance of what it shows.
+moves the point by the sync rule of the video, in the flat view that is up at once and in the
+3-D view that replaces it (checked on screenshots: the red point is drawn where the camera puts
+the path at that moment, and the path is drawn where the camera puts it), keeps the camera, and
+is written by play_embedding.py --format html with the provenance of what it shows.
 
 Needs Debian's chromium and chromium-driver (`.ci/run` installs them); skipped, saying so, without.
 """
+import io
 import json
 import shutil
 import time
@@ -97,13 +100,77 @@ def position(driver):
     return np.array(driver.execute_script("return window.player.position()"), dtype=np.float64)
 
 
+def project(points, camera, aspect, ranges, width, height):
+    """Where plotly's 3-D scene puts `points` on a `width` x `height` canvas (written here from
+    plotly's camera model, independently of the page): the axis box scaled to `aspect` and centred
+    at 0, seen from camera eye towards center, perspective with a 45 degree vertical field of view."""
+    points = np.atleast_2d(np.asarray(points, dtype=np.float64))
+    lo, hi = np.array(ranges, dtype=np.float64).T
+    m = np.asarray(aspect) * ((points - lo) / (hi - lo) - 0.5)
+    eye, center, up = (np.array([camera[k][a] for a in "xyz"], dtype=np.float64) for k in ("eye", "center", "up"))
+    f = (center - eye) / np.linalg.norm(center - eye)
+    s = np.cross(f, up)
+    s /= np.linalg.norm(s)
+    u = np.cross(s, f)
+    e = m - eye
+    depth = e @ f
+    fy = 1 / np.tan(np.pi / 8)
+    return np.stack([(0.5 + 0.5 * fy * height / width * (e @ s) / depth) * width,
+                     (0.5 - 0.5 * fy * (e @ u) / depth) * height], 1)
+
+
+def screenshot(driver):
+    from PIL import Image
+    return np.asarray(Image.open(io.BytesIO(driver.get_screenshot_as_png())).convert("RGB"), dtype=np.int16)
+
+
+def check_drawn(driver, P, t_center, times):
+    """At each time (paused), the red point on the screen is where the view's camera puts the path
+    at that time, within 1% of the path's size on the screen; and the path is drawn where the
+    camera puts it. Returns the view checked ("flat" or "3d")."""
+    shown = driver.execute_script("return window.player.view()")
+    facts = driver.execute_script("""
+        const v = document.getElementById('view').getBoundingClientRect();
+        const c = window.player.view() === '3d'
+            ? document.querySelector('#plot canvas').getBoundingClientRect() : v;
+        return {view: [v.left, v.top, v.width, v.height], canvas: [c.left, c.top, c.width, c.height],
+                camera: window.player.camera(), aspect: window.player.aspect(), range: window.player.range()};""")
+    left, top, width, height = facts["view"]
+    assert facts["canvas"] == pytest.approx(facts["view"], abs=1)     # both views fill the same box
+    where = lambda Q: project(Q, facts["camera"], facts["aspect"], facts["range"], width, height) + [left, top]  # noqa: E731
+    path = where(P)
+    size = np.linalg.norm(path.max(0) - path.min(0))
+    timeline = Timeline(P, t_center)
+    for t in times:
+        driver.execute_script("window.player.seek(arguments[0])", t)
+        wait_for(driver, "return window.player.caughtUp()")
+        driver.execute_async_script("requestAnimationFrame(() => requestAnimationFrame(arguments[0]))")  # on screen
+        img = screenshot(driver)
+        box = img[int(top):int(top + height), int(left):int(left + width)]
+        red = (box[..., 0] > 200) & (box[..., 1] < 80) & (box[..., 2] < 80)
+        assert red.sum() >= 20, (shown, t, red.sum())                 # the point is on the screen ...
+        ys, xs = np.nonzero(red)
+        seen = np.array([xs.mean() + int(left) + 0.5, ys.mean() + int(top) + 0.5])
+        want = where(timeline.position(t))[0]                         # ... where the path is at t
+        assert np.linalg.norm(seen - want) <= 0.01 * size, (shown, t, seen, want, size)
+        assert np.allclose(driver.execute_script("return window.player.screen()"), want, atol=0.5)
+    # the path itself is drawn where the camera puts it: something other than the background
+    # within 2 pixels of each of 40 of its points
+    background = img[int(top) + 2, int(left) + 2]
+    for x, y in path[:: max(1, len(path) // 40)]:
+        patch = img[int(y) - 2:int(y) + 3, int(x) - 2:int(x) + 3]
+        assert np.abs(patch - background).max() > 25, (shown, x, y)
+    return shown
+
+
 @needs_browser
 def test_page_plays_and_the_point_follows_the_sync_rule(browser, page):
     path, P, t_center, seconds, _ = page
     open_page(browser, path, "#autoplay&muted")
-    wait_for(browser, "return window.player && window.player.pointAt() !== null")
-    # from 1 s in (a slow machine may have played on while the 3-D view was being set up)
-    t0, p0 = browser.execute_script("window.player.seek(1.0); return [window.player.time(), window.player.position()]")
+    wait_for(browser, "return window.player && window.player.pointAt() !== null && window.player.view() === '3d'")
+    # from 1 s in (a slow machine may have played on, even to the end, while the 3-D view was being set up)
+    t0, p0 = browser.execute_script("window.player.seek(1.0); return window.player.play().then("
+                                    "() => [window.player.time(), window.player.position()])")
     time.sleep(2.0)
     t1, p1, paused = browser.execute_script(
         "return [window.player.time(), window.player.position(), window.player.paused()]")
@@ -114,6 +181,7 @@ def test_page_plays_and_the_point_follows_the_sync_rule(browser, page):
     diameter = np.linalg.norm(P.max(0) - P.min(0))
     for t in (0.0, 0.1, 1.234, 2.5, 3.777, 5.0, seconds - 0.05):   # before the first centre, between, after the last
         browser.execute_script("window.player.seek(arguments[0])", t)
+        wait_for(browser, "return window.player.caughtUp()")          # the point painted at the time told
         shown_t = browser.execute_script("return window.player.time()")
         assert abs(shown_t - t) < 1e-3, (t, shown_t)
         error = np.linalg.norm(position(browser) - timeline.position(shown_t))
@@ -125,6 +193,65 @@ def test_page_plays_and_the_point_follows_the_sync_rule(browser, page):
     a = position(browser)
     browser.execute_script("window.player.seek(2.0)")
     assert np.linalg.norm(position(browser) - a) > 0.05 * diameter
+    assert check_drawn(browser, P, t_center, (0.0, 1.234, 3.777, seconds - 0.05)) == "3d"
+    check_simplified(browser, P)
+    assert severe(browser) == []
+
+
+def check_simplified(driver, P):
+    """plotly draws a simplified line: it starts and ends with the path, and passes within the
+    page's tolerance (in the box's units) of every point of the path."""
+    kept, tol, aspect, ranges = driver.execute_script(
+        "return [window.player.kept(), window.player.simplify(), window.player.aspect(), window.player.range()]")
+    lo, hi = np.array(ranges).T
+    Q = np.asarray(aspect) * (P - lo) / (hi - lo)
+    assert kept[0] == 0 and kept[-1] == len(P) - 1 and np.all(np.diff(kept) > 0)
+    for a, b in zip(kept[:-1], kept[1:]):
+        A, B, X = Q[a], Q[b], Q[a + 1:b]
+        u = np.clip((X - A) @ (B - A) / max((B - A) @ (B - A), 1e-300), 0, 1)
+        assert np.all(np.linalg.norm(X - A - u[:, None] * (B - A), axis=1) <= tol * (1 + 1e-6)), (a, b)
+    return len(kept)
+
+
+@needs_browser
+@pytest.mark.parametrize("painter", ["worker", "noworker"])
+def test_flat_view_plays_in_sync_before_the_3d_view(browser, page, painter):
+    """The flat view (up at once, before plotly.js) shows the point in sync, with the camera that
+    the 3-D view starts with; `#flat` keeps it (plotly.js is not loaded). The point is painted by a
+    worker, or, where there is none (`#noworker` here), by the page."""
+    path, P, t_center, seconds, _ = page
+    open_page(browser, path, "#autoplay&muted&flat" + ("&noworker" if painter == "noworker" else ""))
+    wait_for(browser, "return window.player && window.player.pointAt() !== null")
+    assert browser.execute_script("return window.player.worker()") == (painter == "worker")
+    t0, p0 = browser.execute_script("window.player.seek(1.0); return [window.player.time(), window.player.position()]")
+    time.sleep(2.0)
+    t1, p1 = browser.execute_script("return [window.player.time(), window.player.position()]")
+    assert 1.0 < t1 - t0 < 6.0 and np.linalg.norm(np.subtract(p1, p0)) > 0.1
+    browser.execute_script("window.player.pause()")
+    assert check_drawn(browser, P, t_center, (0.0, 0.1, 1.234, 3.777, seconds - 0.05)) == "flat"
+    assert browser.execute_script("return typeof Plotly") == "undefined"
+    assert severe(browser) == []
+
+
+@needs_browser
+def test_point_moves_while_the_page_is_held(browser, page):
+    """The worker paints the point on while the page's thread is held (as plotly.js holds it while
+    it loads): here by a busy loop of 1.5 s in the page."""
+    path, *_ = page
+    open_page(browser, path, "#autoplay&muted&flat")
+    wait_for(browser, "return window.player && window.player.pointAt() !== null")
+    browser.execute_script("window.player.seek(1.0); const end = performance.now() + 1500; "
+                           "while (performance.now() < end) {}")
+    time.sleep(0.5)
+    held, since = browser.execute_script("return window.player.longestHeld()")
+    assert held >= 1400, held
+    paints = np.array(browser.execute_script("return window.player.paints()"))
+    during = paints[(paints[:, 0] > since + 100) & (paints[:, 0] < since + held - 100)]
+    # painted during the hold (the page paints none then), at times that go on with the clock; how
+    # often depends on the CPU the worker gets (on a loaded 2-core machine, a few times a second)
+    assert len(during) >= 2, (held, since, paints[:, 0].min(), len(paints))
+    assert np.all(np.diff(during[:, 1]) > 0)
+    assert np.allclose(np.diff(during[:, 1]), np.diff(during[:, 0]) / 1000, atol=0.02)
     assert severe(browser) == []
 
 
@@ -132,7 +259,7 @@ def test_page_plays_and_the_point_follows_the_sync_rule(browser, page):
 def test_camera_is_kept_while_the_point_moves(browser, page):
     path, P, t_center, *_ = page
     open_page(browser, path, "#muted&t=2.5")                      # opened at 2.5 s
-    wait_for(browser, "return window.player && window.player.camera() !== null")
+    wait_for(browser, "return window.player && window.player.view() === '3d'")
     assert browser.execute_script("return window.player.time()") == pytest.approx(2.5)
     diameter = np.linalg.norm(P.max(0) - P.min(0))
     assert np.linalg.norm(position(browser) - Timeline(P, t_center).position(2.5)) <= 0.01 * diameter
@@ -146,6 +273,28 @@ def test_camera_is_kept_while_the_point_moves(browser, page):
     browser.execute_script("window.player.pause()")
     got = browser.execute_script("return window.player.camera().eye")
     assert got == pytest.approx(eye, abs=1e-9)
+    check_drawn(browser, P, t_center, (1.0, 3.0))                  # the point follows the turned camera
+    assert severe(browser) == []
+
+
+@needs_browser
+def test_plotly_draws_a_simplified_path_within_tolerance(browser, tmp_path, page):
+    """A wandering path of 3000 points (as an embedding's): plotly draws fewer points, every point
+    of the path within the tolerance of its line; the point itself follows the whole path."""
+    song = page[0].parent / player.AUDIO_NAME
+    rng = np.random.default_rng(1)
+    steps = np.apply_along_axis(lambda c: np.convolve(c, np.hanning(9) / np.hanning(9).sum(), "same"), 0,
+                                rng.normal(size=(3000, 3)))
+    P, t_center = np.cumsum(steps, 0), 0.25 + np.arange(3000) * 1024 / SR
+    out = tmp_path / "outputs"
+    facts = player.write(out / "walk" / "run", out / player.LIBRARY_NAME, P, t_center, song, 10.0)
+    open_page(browser, facts["page"], "#muted")
+    wait_for(browser, "return window.player && window.player.view() === '3d'")
+    kept = check_simplified(browser, P)
+    assert 10 < kept < 0.8 * len(P), kept
+    browser.execute_script("window.player.seek(arguments[0])", 5.0)
+    diameter = np.linalg.norm(P.max(0) - P.min(0))
+    assert np.linalg.norm(position(browser) - Timeline(P, t_center).position(5.0)) <= 0.01 * diameter
     assert severe(browser) == []
 
 
@@ -198,7 +347,8 @@ def test_script_writes_the_page_of_a_trained_run_with_its_provenance(tmp_path, b
     timeline = Timeline(P, emb["t_center"])
     diameter = np.linalg.norm(P.max(0) - P.min(0))
     open_page(browser, page_path, "#muted")
-    wait_for(browser, "return window.player && window.player.camera() !== null")
+    wait_for(browser, "return window.player && window.player.view() === '3d'")
+    check_simplified(browser, P)
     for t in (0.3, 1.7, 3.1):
         browser.execute_script("window.player.seek(arguments[0])", t)
         error = np.linalg.norm(position(browser) - timeline.position(t))
