@@ -51,7 +51,10 @@ LIMITS = {
     "WIDTH": (64, 7680), "HEIGHT": (64, 4320),
     "TAIL": (0, 100_000),
     "WORKERS": (0, 1024),               # 0 = one per CPU core
-    "AUDIO_KBPS": (16, 512),            # AAC bitrate of the player page
+    "AUDIO_KBPS": (16, 512),
+    "FRAME_STEP": (1, 10_000),
+    "FOLDER_FPS": (0.001, 1000.0),
+    "VALIDATION": (0.0, 0.9),            # AAC bitrate of the player page
 }
 WHOLE_RANGE = (-(2 ** 31), 2 ** 31 - 1)  # any whole number without its own entry
 
