@@ -1,4 +1,4 @@
-"""Stage 3: embed every window of the song with the trained encoder; plot the path in 3-D."""
+"""Stage 3: embed every window of the song (every frame of a video) with the trained encoder; plot the path in 3-D."""
 import settings
 from dae import artifacts, cli, embedding, plotting
 
@@ -14,7 +14,9 @@ def main():
         print(f"embedded {len(Z)} windows of {paths.song} into {Z.shape[1]}-D: saved {paths.embedding}")
         if PLOT:
             emb = embedding.load(paths)["meta"]
-            title = f"{paths.song} ({emb['architecture']}, {cfg['WINDOW_SECONDS']:g} s window)"
+            what = f"video, {paths.frames_tag.split('_')[0]} frames" if paths.frames is not None \
+                else f"{cfg['WINDOW_SECONDS']:g} s window"
+            title = f"{paths.song} ({emb['architecture']}, {what})"
             plotting.trajectory_png(paths.trajectory_png, Z, center, title)
             plotting.trajectory_html(paths.trajectory_html, Z, center, title)
             for path in (paths.trajectory_png, paths.trajectory_html):

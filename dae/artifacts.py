@@ -605,7 +605,11 @@ class Paths:
         self.song_dir = self.data / self.song
         self.spectrogram = self.song_dir / "spectrogram.npz"
         self.spectrogram_png = self.outputs / self.song / "spectrogram.png"
-        # a video's frames, read at one size and step (frames: '150x268_s1'); None for audio
+        # a video's frames, read at one size and step (frames: '150x268_s1'); None for audio.
+        # A video run's name says it ('v150x268s1_...'), so any Paths of that run finds its frames.
+        m = re.match(r"v(\d+x\d+)s(\d+)_", run or "")
+        if frames is None and m:
+            frames = f"{m.group(1)}_s{m.group(2)}"
         self.frames_tag = frames
         self.frames = self.song_dir / f"frames_{frames}.npz" if frames else None
         self.frames_png = self.outputs / self.song / f"frames_{frames}.png" if frames else None

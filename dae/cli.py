@@ -40,6 +40,8 @@ LIMITS = {
     "BATCH_SIZE": (1, 1_000_000),
     "CHUNK_SAMPLES": (1, 1_000_000),
     "CHUNKS_PER_BATCH": (1, 1_000_000),
+    "VIDEO_CHUNK_SAMPLES": (1, 1_000_000),
+    "VIDEO_CHUNKS_PER_BATCH": (1, 1_000_000),
     "VERBOSE": (0, 2),
     "N_STEPS": (1, 1_000_000),
     "INITIAL_CONDITION": (-1, None),    # -1 = a seeded choice

@@ -386,3 +386,5 @@ def contact_sheet(path, frames, times, title, n=8):
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=80)
     plt.close(fig)
+
+VIDEO_SCALE = (0.0, 255.0)   # 8-bit gray levels -> [0, 1]: x / 255 (the model does it per gathered batch)
