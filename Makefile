@@ -8,6 +8,9 @@ READY  := $(VENV)/.ready
 
 .PHONY: setup demo test bench experiment clean
 
+# the demo video, read small so that it adds little to `make demo`
+VIDEO_DEMO := --source video --song demo-video --frame-size 36x64
+
 $(READY): requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -31,6 +34,12 @@ demo: $(READY)
 	  $(BIN)/python play_embedding.py --progress false $$run || exit 1; \
 	done
 	$(BIN)/python -m dae.notebook divergence_plots.ipynb
+	# the bundled demo video (synthesised with numpy) through the same stages, as a video run (R-F)
+	$(BIN)/python save_dataset.py $(VIDEO_DEMO)
+	$(BIN)/python train_model.py --verbose 2 $(VIDEO_DEMO)
+	for stage in embed_audio train_latent_lstm forecast_knn forecast_lstm divergence; do \
+	  $(BIN)/python $$stage.py $(VIDEO_DEMO) || exit 1; \
+	done
 
 test: $(READY)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests

@@ -388,3 +388,13 @@ def contact_sheet(path, frames, times, title, n=8):
     plt.close(fig)
 
 VIDEO_SCALE = (0.0, 255.0)   # 8-bit gray levels -> [0, 1]: x / 255 (the model does it per gathered batch)
+
+
+def frame_at(times, t):
+    """Index of the frame shown at time t (s): the one with the largest time <= t (the first before it).
+
+    times : (N,) increasing frame times; t : scalar or array. The sync rule of
+    a video shown beside its path.
+    """
+    times = np.asarray(times, dtype=np.float64)
+    return np.clip(np.searchsorted(times, np.asarray(t, dtype=np.float64), side="right") - 1, 0, len(times) - 1)

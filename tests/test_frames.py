@@ -112,3 +112,10 @@ def test_save_dataset_on_video_and_bad_video_loses_nothing(clip, tmp_path):
                               *common(data, out)), "not found")
     one_line_error(run_script("save_dataset.py", *args[:-4], "--frame-size", "16by28", *common(data, out)),
                    "FRAME_SIZE")
+
+
+def test_the_frame_shown_at_t_is_the_last_one_at_or_before_t():
+    times = np.array([0.0, 0.1, 0.25, 0.3])                 # uneven, as a variable-rate video's
+    t = np.array([-0.05, 0.0, 0.099, 0.1, 0.2, 0.25, 0.31, 9.0])
+    np.testing.assert_array_equal(frames.frame_at(times, t), [0, 0, 0, 1, 1, 2, 3, 3])
+    assert frames.frame_at(times, 0.26) == 2
