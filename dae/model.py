@@ -15,6 +15,7 @@ from keras import layers
 from dae.errors import UserError
 
 LONG_WINDOW_SECONDS = 1.0  # windows at least this long use the original's 2 s architecture
+ENCODE_PIECE = 4           # video: chunk positions encoded per piece, their activations recomputed in the backward pass
 
 
 def variant_for(window_seconds):
@@ -236,6 +237,9 @@ class ConditionedAutoencoder(keras.Model):
         self.weights_ = {"alpha": float(alpha), "beta": float(beta),
                          "gamma": float(gamma), "delta": float(delta)}
         self.trackers = {name: keras.metrics.Mean(name=name) for name in ("loss",) + self.TERMS}
+        # video: encode in pieces and recompute their activations in the backward pass, so the memory of a
+        # step is one piece's activations, not every encoded frame's (0: encode all at once, keep them)
+        self.encode_piece = ENCODE_PIECE if self.video else 0
 
     @property
     def metrics(self):
@@ -254,12 +258,31 @@ class ConditionedAutoencoder(keras.Model):
             windows = tf.cast(tf.transpose(windows, (0, 1, 3, 4, 2)), tf.float32) * (1.0 / 255.0)
         return windows
 
+    def encode_in_pieces(self, windows, training):
+        """(C, n, *window) -> (C, n, d): the same values and gradients as one encoder call,
+        computed `encode_piece` chunk positions (C x encode_piece windows) at a time, with
+        their activations recomputed for the gradient (tf.recompute_grad; the encoder has no
+        dropout or batch norm, so the recomputation is exact). Peak memory: one piece's
+        activations, not every encoded frame's."""
+        n, piece, shape = windows.shape[1], self.encode_piece, tuple(windows.shape[2:])
+        c = tf.shape(windows)[0]
+        encode = tf.recompute_grad(lambda w: self.encoder(w, training=training))
+        out = []
+        for j in range(0, n, piece):
+            part = windows[:, j:j + piece]
+            k = part.shape[1]
+            out.append(tf.reshape(encode(tf.reshape(part, (-1, *shape))), (c, k, -1)))
+        return tf.concat(out, axis=1)
+
     def compute_terms(self, starts, training=False):
         windows = self.chunk_windows(starts)
         c, n = tf.shape(windows)[0], tf.shape(windows)[1]
         shape = tuple(windows.shape[2:])                                            # one window
-        flat = tf.reshape(windows, (-1, *shape))
-        z = tf.reshape(self.encoder(flat, training=training), (c, n, -1))        # (C, B+l+H-1, d)
+        if self.encode_piece:
+            z = self.encode_in_pieces(windows, training)
+        else:
+            flat = tf.reshape(windows, (-1, *shape))
+            z = tf.reshape(self.encoder(flat, training=training), (c, n, -1))    # (C, B+l+H-1, d)
         b, l, h = self.chunk_samples, self.lookback, self.horizon
         index = tf.range(b)[:, None] + tf.range(l)[None, :]                         # (B, l)
         z_hist = tf.reshape(tf.gather(z, index, axis=1), (c * b, l, -1))           # (C*B, l, d)
