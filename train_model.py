@@ -15,7 +15,7 @@ CHUNK_SAMPLES = 1        # consecutive samples per chunk; each chunk encodes CHU
 CHUNKS_PER_BATCH = 8     # chunks per gradient step (batch = CHUNK_SAMPLES * CHUNKS_PER_BATCH samples)
 ORDER = "original"       # "original": the original's 70% shuffle buffer over chunks; "tiled": random-phase tiling each epoch
 VIDEO_CHUNK_SAMPLES = 16     # video runs: consecutive samples per chunk (neighbouring frames share their history's encodes)
-VIDEO_CHUNKS_PER_BATCH = 4   # video runs: chunks per step (the original's batch of 4 samples, each now a chunk)
+VIDEO_CHUNKS_PER_BATCH = 1   # video runs: chunks per step (memory grows with it: 4 at 150x268 needs about 4.4 GB)
 VIDEO_ORDER = "tiled"        # video runs: the schedule's order (see ORDER)
 VALIDATION = 0.2         # video runs: the last fraction of the frames, never trained on, scored each epoch (audio: none, as the original)
 RESUME = True            # continue an interrupted run from its last epoch; false starts over
