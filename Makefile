@@ -8,6 +8,9 @@ READY  := $(VENV)/.ready
 
 .PHONY: setup demo test bench experiment clean
 
+# the demo video, read small so that it adds little to `make demo`
+VIDEO_DEMO := --source video --song demo-video --frame-size 36x64
+
 $(READY): requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -20,6 +23,14 @@ setup: $(READY)
 # any song with the same settings for every stage: make demo SONG=path/to/mysong.mp3 ARGS="--window-seconds 2"
 demo: $(READY)
 	$(BIN)/python pipeline.py $(if $(SONG),--song "$(SONG)") $(ARGS)
+ifeq ($(SONG),)
+	# the bundled demo video (synthesised with numpy) through the same stages, as a video run (R-F)
+	$(BIN)/python save_dataset.py $(VIDEO_DEMO)
+	$(BIN)/python train_model.py --verbose 2 $(VIDEO_DEMO)
+	for stage in embed_audio train_latent_lstm forecast_knn forecast_lstm divergence; do \
+	  $(BIN)/python $$stage.py $(VIDEO_DEMO) || exit 1; \
+	done
+endif
 
 test: $(READY)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests

@@ -1,4 +1,4 @@
-"""Stage 3: embed every window of the song with the trained encoder; plot the path in 3-D."""
+"""Stage 3: embed every window of the song (every frame of a video) with the trained encoder; plot the path in 3-D."""
 import settings
 from dae import artifacts, cli, dataset, embedding, player, plotting
 
@@ -18,12 +18,14 @@ def main():
         print(f"embedded {len(Z)} windows of {paths.song} into {Z.shape[1]}-D: saved {paths.embedding}")
         if PLOT:
             emb = embedding.load(paths)["meta"]
-            title = f"{paths.song} ({emb['architecture']}, {cfg['WINDOW_SECONDS']:g} s window)"
+            what = f"video, {paths.frames_tag.split('_')[0]} frames" if paths.frames is not None \
+                else f"{cfg['WINDOW_SECONDS']:g} s window"
+            title = f"{paths.song} ({emb['architecture']}, {what})"
             edges = None
             if SECTIONS.strip() or (SECTION_SECONDS > 0 and end[-1] > SECTION_SECONDS):
                 edges = plotting.section_bounds(end[-1], SECTION_SECONDS, SECTIONS)
-            plotting.trajectory_png(paths.trajectory_png, Z, center, title,
-                                    spec=dataset.arrays(chain["spectrogram"]), sections=edges)
+            spec = dataset.arrays(chain["spectrogram"]) if "spectrogram" in chain else None
+            plotting.trajectory_png(paths.trajectory_png, Z, center, title, spec=spec, sections=edges)
             files = plotting.trajectory_html(paths.trajectory_html, Z, center, title, player.library_path(paths))
             written = [paths.trajectory_png, paths.trajectory_html]
             if edges is not None:

@@ -36,6 +36,10 @@ def main():
         # the embedding, the spectrogram and the audio must be one chain: the audio that is muxed in
         # is the one the spectrogram (shown) was made from, and the path was embedded from that spectrogram
         emb = load_embedding(paths, need_audio=True)
+        if "frames" in emb["chain"]:
+            raise UserError(f"{paths.run} is a video run, and play_embedding.py cannot show one yet (the renderer "
+                            "that puts the source frames beside the path is not in this version); its path is in "
+                            f"{paths.trajectory_html}")
         spec = emb["chain"]["spectrogram"]
         step = float(emb["t_center"][1] - emb["t_center"][0]) if len(emb["t_center"]) > 1 else 1.0
         tail_points = int(round(TAIL_SECONDS / step))            # the player page counts its tail in points

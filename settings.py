@@ -15,6 +15,9 @@ HISTORY = 45           # l: embeddings of previous windows the forecaster reads
 HORIZON = 1            # H: steps the forecaster rolls forward on its own predictions in training; 1 = the original's one-step loss
 HORIZON_DECAY = 1.0    # weight of step k of the horizon is HORIZON_DECAY^(k-1) (1 = all steps alike); H > 1 only
 LENGTH_WEIGHT = 1.0    # weight of ln^2(|predicted| / |true| k-step displacement) next to 1 - cos; H > 1 only
+SOURCE = "audio"       # "audio": embed the sound (spectrogram windows); "video": embed the pictures (a video file or a folder of numbered frames)
+FRAME_SIZE = "150x268" # video: frames are read as grayscale and resized to HEIGHTxWIDTH pixels (the original's 150 x 268)
+FRAME_STEP = 1         # video: keep every FRAME_STEP-th frame (1 = all)
 SEED = 1337            # makes runs repeatable
 DATA_DIR = "data"      # arrays, models, embeddings
 OUTPUT_DIR = "outputs" # pictures, HTML, video

@@ -235,12 +235,13 @@ MAKERS = {"audio": "save_dataset.py", "spectrogram": "save_dataset.py", "encoder
           "latent mlp": "train_latent_mlp.py", "latent lstm": "train_latent_lstm.py",
           "knn forecast": "forecast_knn.py", "knn-original forecast": "forecast_knn.py",
           "mlp forecast": "forecast_mlp.py", "lstm forecast": "forecast_lstm.py",
-          "divergence": "divergence.py", "video": "play_embedding.py"}
+          "divergence": "divergence.py", "video": "play_embedding.py", "frames": "save_dataset.py --source video"}
 MODEL_PARTS = ("encoder", "decoder", "forecaster")
 
 # Facts the loaders rely on, by kind (a record without them is refused, not half-used).
 REQUIRED_FACTS = {
     "spectrogram": ("source", "source_sha256", "sample_rate", "duration_s", "n_time", "window_width"),
+    "frames": ("source", "source_sha256", "fps", "duration_s", "n_frames", "frame_size", "frame_step"),
     "encoder": ("run", "model_id", "unit", "width", "height", "latent_dim", "scale_min", "scale_max",
                 "sample_rate", "architecture"),
     "decoder": ("run", "model_id", "unit"),
@@ -251,7 +252,7 @@ REQUIRED_FACTS = {
     "divergence": ("run", "architecture", "latent_dim", "rule", "exclusion_radius", "turning_angle_deg",
                    "delta_at", "growth_per_step", "growth_per_second"),
 }
-_NUMBERS = {"sample_rate", "duration_s", "n_time", "window_width", "width", "height", "latent_dim",
+_NUMBERS = {"fps", "n_frames", "frame_size", "frame_step", "sample_rate", "duration_s", "n_time", "window_width", "width", "height", "latent_dim",
             "scale_min", "scale_max", "points_per_second", "history", "turning_angle_deg",
             "growth_per_step", "growth_per_second"}
 
@@ -383,6 +384,10 @@ def check(paths, kind, path=None, need_audio=False):
 def _locate(paths, kind, chain):
     if kind == "spectrogram":
         return paths.spectrogram
+    if kind == "frames":
+        if paths.frames is None:
+            raise UserError(f"{paths.run or paths.song} is not a video run; give --source video")
+        return paths.frames
     if kind in MODEL_PARTS:
         if "model folder" not in chain:
             chain["model folder"] = model_folder(paths)
@@ -401,12 +406,12 @@ def _check(paths, kind, chain, need_audio, path=None):
     meta = read_sidecar(path, kind, f"run {rerun(kind)} first")
     # what it was made from first, so that the earliest stage to rerun is named
     for role, rec in meta["inputs"].items():
-        if role == "audio":
+        if role in ("audio", "video"):
             _check_audio(path, rec, need_audio)
         else:
             _check(paths, role, chain, need_audio)
     for role, rec in meta["inputs"].items():
-        if role != "audio" and chain[role]["sha256"] != rec["sha256"]:
+        if role not in ("audio", "video") and chain[role]["sha256"] != rec["sha256"]:
             raise UserError(f"{path} was made from another {role} than {chain[role]['path']} holds now "
                             f"(stale); rerun {rerun(kind)}, then the stages after it")
     blob = path.read_bytes() if path.suffix == ".npz" else None
@@ -426,13 +431,15 @@ def _check(paths, kind, chain, need_audio, path=None):
 
 
 def _check_audio(path, rec, need_audio):
+    """The source a dataset was read from (an audio or video file, or a folder of frames)."""
     audio = Path(rec.get("file", ""))
-    if not audio.is_file():
+    if not (audio.is_file() or audio.is_dir()):
         if need_audio:
             raise UserError(f"the audio {audio} that {path.name} was made from is missing; put it back, or run "
                             "`python save_dataset.py --song <audio>` and the later stages again")
         return
-    if file_hash(audio) != rec["sha256"]:
+    from dae.frames import source_hash
+    if source_hash(audio) != rec["sha256"]:
         raise UserError(f"{audio} has changed since {path} was made from it; rerun `python save_dataset.py` "
                         "with the same --song, then the later stages")
 
@@ -558,7 +565,7 @@ def song_name(song):
     text = str(song)
     given = Path(text)
     is_path = given.suffix.lower() in AUDIO_SUFFIXES or (bool(text) and given.is_file())
-    name = given.stem if is_path else text
+    name = given.stem if is_path else given.name if bool(text) and given.is_dir() else text
     if not name or name in (".", "..") or "/" in name or "\\" in name:
         raise UserError(f"song {song!r} is not a usable name; give a name such as 'mysong' or the path of an "
                         "audio or video file, such as 'path/to/mysong.wav'")
@@ -571,13 +578,16 @@ def architecture_tag(alpha):
 
 
 def run_name(window_seconds, alpha, beta, gamma, delta, latent_dim, history, seed, horizon=1,
-             horizon_decay=1.0, length_weight=1.0):
+             horizon_decay=1.0, length_weight=1.0, frames=None):
     """A folder name that spells out every setting that shapes a trained model.
 
     The forecasting horizon and its two knobs appear only when the horizon is
-    not 1, so one-step runs keep the names they always had.
+    not 1, so one-step runs keep the names they always had. A video run
+    (`frames`, e.g. '150x268_s1': frame size and step) starts with
+    'v150x268s1' where an audio run names its window ('w0.5s').
     """
-    name = (f"w{float(window_seconds):g}s_{architecture_tag(alpha)}"
+    window = f"v{frames.replace('_', '')}" if frames else f"w{float(window_seconds):g}s"
+    name = (f"{window}_{architecture_tag(alpha)}"
             f"_a{float(alpha):g}_b{float(beta):g}_g{float(gamma):g}_d{float(delta):g}"
             f"_z{int(latent_dim)}_l{int(history)}_s{int(seed)}")
     if int(horizon) != 1:
@@ -588,13 +598,21 @@ def run_name(window_seconds, alpha, beta, gamma, delta, latent_dim, history, see
 class Paths:
     """Every artifact path for one song (and, given run settings, one run)."""
 
-    def __init__(self, song, data_dir="data", output_dir="outputs", run=None):
+    def __init__(self, song, data_dir="data", output_dir="outputs", run=None, frames=None):
         self.song = song_name(song)
         self.data = Path(data_dir)
         self.outputs = Path(output_dir)
         self.song_dir = self.data / self.song
         self.spectrogram = self.song_dir / "spectrogram.npz"
         self.spectrogram_png = self.outputs / self.song / "spectrogram.png"
+        # a video's frames, read at one size and step (frames: '150x268_s1'); None for audio.
+        # A video run's name says it ('v150x268s1_...'), so any Paths of that run finds its frames.
+        m = re.match(r"v(\d+x\d+)s(\d+)_", run or "")
+        if frames is None and m:
+            frames = f"{m.group(1)}_s{m.group(2)}"
+        self.frames_tag = frames
+        self.frames = self.song_dir / f"frames_{frames}.npz" if frames else None
+        self.frames_png = self.outputs / self.song / f"frames_{frames}.png" if frames else None
         self.run = run
         if run is not None:
             self.run_dir = self.song_dir / "runs" / run
@@ -644,7 +662,9 @@ class Paths:
 
 RUN_SETTINGS = ("WINDOW_SECONDS", "ALPHA", "BETA", "GAMMA", "DELTA", "LATENT_DIM", "HISTORY", "SEED",
                 "HORIZON", "HORIZON_DECAY", "LENGTH_WEIGHT")
-RUN_IDENTITY = ("SONG", "DATA_DIR", "OUTPUT_DIR") + RUN_SETTINGS
+SOURCE_SETTINGS = ("SOURCE", "FRAME_SIZE", "FRAME_STEP")   # audio or video; how a video's frames are read
+SOURCES = ("audio", "video")
+RUN_IDENTITY = ("SONG", "DATA_DIR", "OUTPUT_DIR") + RUN_SETTINGS + SOURCE_SETTINGS
 _SELECTS = {
     "SONG": "the song (a name, or the audio file it was saved from)",
     "DATA_DIR": "the folder of arrays and models",
@@ -660,6 +680,9 @@ _SELECTS = {
     "HORIZON": "the forecasting horizon it was trained with (1 = one step)",
     "HORIZON_DECAY": "the weight decay over the horizon's steps it was trained with",
     "LENGTH_WEIGHT": "the displacement-length weight it was trained with (horizon > 1)",
+    "SOURCE": "what it embeds: audio (the sound) or video (the pictures)",
+    "FRAME_SIZE": "the frame size a video run's frames were read at (HEIGHTxWIDTH)",
+    "FRAME_STEP": "the frame step a video run's frames were read with",
 }
 
 
@@ -680,10 +703,28 @@ def select_run(namespace, shared):
     return namespace
 
 
+def source_frames(settings):
+    """The frames tag ('150x268_s1') of the settings' source, or None for audio.
+
+    SOURCE, FRAME_SIZE and FRAME_STEP default to audio when a caller leaves them out.
+    """
+    source = settings.get("SOURCE", "audio")
+    if source not in SOURCES:
+        raise UserError(f"SOURCE={source!r} is not one of {', '.join(SOURCES)}")
+    if source == "audio":
+        return None
+    from dae.frames import frames_tag
+    step = int(settings.get("FRAME_STEP", 1))
+    if step < 1:
+        raise UserError(f"FRAME_STEP={step} must be at least 1")
+    return frames_tag(settings.get("FRAME_SIZE", "150x268"), step)
+
+
 def run_paths(settings):
     """Paths of the run that `settings` (a script's parsed settings) describe."""
-    missing = [k for k in RUN_IDENTITY if k not in settings]
+    missing = [k for k in RUN_IDENTITY if k not in settings and k not in SOURCE_SETTINGS]
     if missing:
         raise TypeError(f"run_paths needs {', '.join(missing)}: declare them with artifacts.select_run")
-    name = run_name(*(settings[k] for k in RUN_SETTINGS))
-    return Paths(settings["SONG"], settings["DATA_DIR"], settings["OUTPUT_DIR"], run=name)
+    frames = source_frames(settings)
+    name = run_name(*(settings[k] for k in RUN_SETTINGS), frames=frames)
+    return Paths(settings["SONG"], settings["DATA_DIR"], settings["OUTPUT_DIR"], run=name, frames=frames)

@@ -39,6 +39,8 @@ LIMITS = {
     "BATCH_SIZE": (1, 1_000_000),
     "CHUNK_SAMPLES": (1, 1_000_000),
     "CHUNKS_PER_BATCH": (1, 1_000_000),
+    "VIDEO_CHUNK_SAMPLES": (1, 1_000_000),
+    "VIDEO_CHUNKS_PER_BATCH": (1, 1_000_000),
     "VERBOSE": (0, 2),
     "N_STEPS": (1, 1_000_000),
     "INITIAL_CONDITION": (-1, None),    # -1 = a seeded choice
@@ -49,7 +51,10 @@ LIMITS = {
     "FPS": (1, 240),
     "WIDTH": (64, 7680), "HEIGHT": (64, 4320),
     "WORKERS": (0, 1024),               # 0 = one per CPU core
-    "AUDIO_KBPS": (16, 512),            # AAC bitrate of the player page
+    "AUDIO_KBPS": (16, 512),
+    "FRAME_STEP": (1, 10_000),
+    "FOLDER_FPS": (0.001, 1000.0),
+    "VALIDATION": (0.0, 0.9),            # AAC bitrate of the player page
 }
 WHOLE_RANGE = (-(2 ** 31), 2 ** 31 - 1)  # any whole number without its own entry
 

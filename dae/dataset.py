@@ -37,16 +37,17 @@ def find_audio(song, paths):
                     ".m4a, .ogg, ... or any audio or video file); copy the file there or pass --song path/to/song.wav")
 
 
-def check_same_song(paths, source, sha256):
+def check_same_song(paths, source, sha256, dataset=None):
     """Refuse to file `source` under a song folder made from a different audio file.
 
     Songs are filed by file name, so a.mp3 and b/a.flac both go to data/a/; the
     second would silently replace the first's spectrogram (and orphan its runs).
     The same file with new contents (an edited song) is remade as usual.
+    dataset : the file to compare with (default the spectrogram; a video's frames).
     """
     import json
     try:
-        old = json.loads(artifacts.sidecar_path(paths.spectrogram).read_text())
+        old = json.loads(artifacts.sidecar_path(dataset or paths.spectrogram).read_text())
     except (OSError, ValueError):
         return
     if not isinstance(old, dict) or not isinstance(old.get("source"), str):

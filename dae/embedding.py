@@ -20,32 +20,59 @@ def load_run(paths, need_audio=False):
     chain = artifacts.check(paths, "encoder", need_audio=need_audio)
     meta = chain["encoder"]
     encoder = artifacts.load_keras(meta)
-    want = (None, int(meta["width"]), int(meta["height"]))
+    want = (None, *map(int, meta["input_shape"])) if "input_shape" in meta else \
+        (None, int(meta["width"]), int(meta["height"]))
     if tuple(encoder.input_shape) != want or encoder.output_shape[-1] != int(meta["latent_dim"]):
         raise UserError(f"{meta['path']} maps {encoder.input_shape[1:]} to {encoder.output_shape[-1]}-D but its run "
                         f"{paths.run} expects {want[1:]} to {meta['latent_dim']}-D; retrain: {TRAIN_HINT}")
     return chain, encoder
 
 
+PIXELS_PER_BATCH = 2_500_000   # a batch of video windows holds at most this many pixels (activations stay small)
+
+
+def window_batches(frames, width, batch_size=1024):
+    """Every window position, in order, as float32 batches the encoder reads.
+
+    frames : (n_time, height) scaled spectrogram -> windows (width, height); or
+    (n_frames, h, w) uint8 video frames -> windows (h, w, width), scaled to
+    [0, 1] one batch at a time (a long video is never held as float).
+    """
+    if frames.ndim == 3:
+        windows = np.lib.stride_tricks.sliding_window_view(frames, width, axis=0)   # (N - width + 1, h, w, width)
+        batch_size = max(1, min(batch_size, PIXELS_PER_BATCH // (frames.shape[1] * frames.shape[2] * width)))
+        for i in range(0, len(windows), batch_size):
+            yield windows[i:i + batch_size].astype(np.float32) * np.float32(1 / 255)
+        return
+    windows = sliding_windows(frames, width)
+    for i in range(0, len(windows), batch_size):
+        yield np.ascontiguousarray(windows[i:i + batch_size], dtype=np.float32)
+
+
 def encode(encoder, frames, width, batch_size=1024):
     """Embed every window position.
 
-    encoder : keras model (width, height) -> (d,); frames : (n_time, height)
-    scaled spectrogram. Returns Z of shape (n_time - width + 1, d), float32;
-    Z[j] summarises columns j .. j+width-1.
+    encoder : keras model window -> (d,); frames : (n_time, height) scaled
+    spectrogram or (n_frames, h, w) uint8 video frames. Returns Z of shape
+    (n_time - width + 1, d), float32; Z[j] summarises columns (frames) j .. j+width-1.
     """
-    windows = sliding_windows(frames, width)
-    out = [encoder.predict_on_batch(np.ascontiguousarray(windows[i:i + batch_size], dtype=np.float32))
-           for i in range(0, len(windows), batch_size)]
+    out = [encoder.predict_on_batch(x) for x in window_batches(frames, width, batch_size)]
     return np.concatenate(out).astype(np.float32)
 
 
-def embed_song(paths):
-    """Embed the song of a trained run; returns (Z, t_start, t_center, t_end, chain).
+def source_record(chain):
+    """The checked dataset record of a chain: the spectrogram, or a video run's frames."""
+    return chain["frames"] if "frames" in chain else chain["spectrogram"]
 
-    chain is the checked record chain (encoder, its model parts, spectrogram)."""
+
+def embed_song(paths):
+    """Embed the song (or video) of a trained run; returns (Z, t_start, t_center, t_end, chain).
+
+    chain is the checked record chain (encoder, its model parts, spectrogram or frames)."""
     chain, encoder = load_run(paths)
     meta = chain["encoder"]
+    if "frames" in chain:
+        return (*embed_frames(encoder, meta, chain["frames"]), chain)
     F, T, S = dataset.arrays(chain["spectrogram"])
     frames = ((S.T - meta["scale_min"]) / (meta["scale_max"] - meta["scale_min"])).astype(np.float32)
     Z = encode(encoder, frames, int(meta["width"]))
@@ -55,16 +82,37 @@ def embed_song(paths):
     return Z, start, center, end, chain
 
 
+def embed_frames(encoder, meta, record):
+    """Embed every frame window of a video run: (Z, t_start, t_center, t_end).
+
+    Window j holds frames j .. j+width-1 and is shown at the time of its last
+    frame (t_center: for one frame per window, the frame's own time); it covers
+    t_start = time of frame j to t_end = the end of its last frame.
+    """
+    from dae import frames as video_frames
+    frames, times = video_frames.arrays(record)
+    width = int(meta["width"])
+    Z = encode(encoder, frames, width)
+    if not np.all(np.isfinite(Z)):
+        raise UserError(f"the encoder gives NaN or infinite points; retrain: {TRAIN_HINT}")
+    n = len(Z)
+    return Z, times[:n], times[width - 1:width - 1 + n], times[width - 1:width - 1 + n] + 1.0 / record["fps"]
+
+
 def save(paths, Z, start, center, end, chain):
-    """Save the embedding with a sidecar that records the encoder and spectrogram it came from."""
+    """Save the embedding with a sidecar that records the encoder and dataset it came from."""
     meta = chain["encoder"]
+    source = source_record(chain)
+    video = "frames" in chain
     artifacts.save_npz(paths.embedding, Z=Z, t_start=start, t_center=center, t_end=end)
     artifacts.write_sidecar(paths.embedding, "embedding", meta["settings"],
-                            inputs={"spectrogram": chain["spectrogram"], "encoder": meta},
+                            inputs={source["kind"]: source, "encoder": meta},
                             run=paths.run, architecture=meta["architecture"], n_points=len(Z),
-                            latent_dim=int(Z.shape[1]), points_per_second=meta["sample_rate"] / 1024.0,
+                            latent_dim=int(Z.shape[1]),
+                            points_per_second=meta["points_per_second"] if video else meta["sample_rate"] / 1024.0,
                             width=meta["width"], sample_rate=meta["sample_rate"],
-                            source=chain["spectrogram"]["source"], model_id=meta["model_id"])
+                            source=source["source"], model_id=meta["model_id"],
+                            **({"source_kind": "video", "fps": source["fps"]} if video else {}))
 
 
 def load(paths, need_audio=False):

@@ -1,7 +1,9 @@
 """The conditioned autoencoder: encoder, decoder, forecaster and the training model.
 
-Shapes: a window is (width, height) = (time columns, frequency bins); the
-1-D convolutions slide along time with the frequency bins as channels.
+Shapes: an audio window is (width, height) = (time columns, frequency bins);
+the 1-D convolutions slide along time with the frequency bins as channels. A
+video window is (frame height, frame width, width) = one frame (or `width`
+consecutive frames as channels); the 2-D convolutions slide over the picture.
 """
 import math
 
@@ -13,6 +15,7 @@ from keras import layers
 from dae.errors import UserError
 
 LONG_WINDOW_SECONDS = 1.0  # windows at least this long use the original's 2 s architecture
+ENCODE_PIECE = 4           # video: chunk positions encoded per piece, their activations recomputed in the backward pass
 
 
 def variant_for(window_seconds):
@@ -48,6 +51,56 @@ def build_encoder(width, height, latent_dim, variant="short"):
     x = layers.Flatten()(x)
     z = layers.Dense(latent_dim, kernel_initializer="random_normal", name="z")(x)
     return keras.Model(inp, z, name="encoder")
+
+
+def build_frame_encoder(frame_shape, latent_dim, channels=1):
+    """A video window (frame height, frame width, channels) -> z (latent_dim,).
+
+    The audio encoder's layers in two dimensions, derived from the frame shape:
+    Conv2D 32/64/128 (3x3, relu, same padding), each followed by 2x2 max-pool,
+    flatten, Dense(latent_dim, linear).
+    """
+    h, w = (int(s) for s in frame_shape)
+    if min(h, w) < 8:
+        raise UserError(f"frames of {h}x{w} pixels are too small for the frame encoder (three 2x2 poolings); "
+                        "use a FRAME_SIZE of at least 8x8")
+    inp = keras.Input((h, w, channels), name="window")
+    x = inp
+    for filters in (32, 64, 128):
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu",
+                          kernel_initializer="random_normal", bias_initializer="zeros")(x)
+        x = layers.MaxPooling2D(2)(x)
+    x = layers.Flatten()(x)
+    z = layers.Dense(latent_dim, kernel_initializer="random_normal", name="z")(x)
+    return keras.Model(inp, z, name="encoder")
+
+
+def build_frame_decoder(frame_shape, latent_dim, channels=1):
+    """z (latent_dim,) -> a video window (frame height, frame width, channels) in (0, 1).
+
+    The audio decoder's plan in two dimensions, derived from the frame shape:
+    Dense to (ceil(h / 8), ceil(w / 8), 128), then upsample 2 + Conv2D 64 +
+    batch norm, upsample 2 + Conv2D 32 + batch norm, upsample 2, a 1x1 sigmoid
+    conv to `channels`, and a crop of the extra rows and columns, so the output
+    matches any frame size exactly. (Channels fall as the picture grows, so the
+    decoder costs about what the encoder costs.)
+    """
+    h, w = (int(s) for s in frame_shape)
+    sh, sw = math.ceil(h / 8), math.ceil(w / 8)
+    inp = keras.Input((latent_dim,), name="z")
+    x = layers.Dense(sh * sw * 128, activation="relu", use_bias=False, kernel_initializer="random_normal")(inp)
+    x = layers.Reshape((sh, sw, 128))(x)
+    for filters in (64, 32):
+        x = layers.UpSampling2D(2)(x)
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu",
+                          kernel_initializer="random_normal", bias_initializer="zeros")(x)
+        x = layers.BatchNormalization()(x)
+    x = layers.UpSampling2D(2)(x)
+    x = layers.Conv2D(channels, 1, activation="sigmoid", kernel_initializer="random_normal")(x)
+    eh, ew = 8 * sh - h, 8 * sw - w
+    if eh or ew:
+        x = layers.Cropping2D(((eh // 2, eh - eh // 2), (ew // 2, ew - ew // 2)))(x)
+    return keras.Model(inp, x, name="decoder")
 
 
 def build_decoder(width, height, latent_dim, variant="short"):
@@ -172,7 +225,10 @@ class ConditionedAutoencoder(keras.Model):
                  length_weight=1.0, **kwargs):
         super().__init__(**kwargs)
         self.encoder, self.decoder, self.forecaster = encoder, decoder, forecaster
-        self.frames = tf.constant(frames, dtype=tf.float32)   # (n_time, height) scaled spectrogram
+        # (n_time, height) scaled spectrogram (float32), or (n_frames, h, w) video frames kept as uint8
+        # and scaled to [0, 1] per gathered batch (a long video is never held as float)
+        self.video = frames.ndim == 3
+        self.frames = tf.constant(frames, dtype=tf.uint8 if self.video else tf.float32)
         self.width = int(width)
         self.lookback = int(forecaster.input_shape[1])
         self.chunk_samples = int(chunk_samples)
@@ -181,6 +237,9 @@ class ConditionedAutoencoder(keras.Model):
         self.weights_ = {"alpha": float(alpha), "beta": float(beta),
                          "gamma": float(gamma), "delta": float(delta)}
         self.trackers = {name: keras.metrics.Mean(name=name) for name in ("loss",) + self.TERMS}
+        # video: encode in pieces and recompute their activations in the backward pass, so the memory of a
+        # step is one piece's activations, not every encoded frame's (0: encode all at once, keep them)
+        self.encode_piece = ENCODE_PIECE if self.video else 0
 
     @property
     def metrics(self):
@@ -196,22 +255,48 @@ class ConditionedAutoencoder(keras.Model):
         return [(name, self.weights_[weight_of[name]]) for name in self.TERMS if self.weights_[weight_of[name]] > 0]
 
     def chunk_windows(self, starts):
-        """(C,) start indices -> (C, B + l + H - 1, width, height) windows, gathered in-graph."""
+        """(C,) start indices -> (C, B + l + H - 1, *window) windows, gathered in-graph.
+
+        window is (width, height) for audio, (h, w, width) for video (frames as
+        channels, scaled to [0, 1] here)."""
         n = self.chunk_samples + self.lookback + self.horizon - 1
         cols = (tf.cast(starts, tf.int32)[:, None, None] + tf.range(n)[None, :, None]
                 + tf.range(self.width)[None, None, :])
-        return tf.gather(self.frames, cols)
+        windows = tf.gather(self.frames, cols)
+        if self.video:
+            windows = tf.cast(tf.transpose(windows, (0, 1, 3, 4, 2)), tf.float32) * (1.0 / 255.0)
+        return windows
+
+    def encode_in_pieces(self, windows, training):
+        """(C, n, *window) -> (C, n, d): the same values and gradients as one encoder call,
+        computed `encode_piece` chunk positions (C x encode_piece windows) at a time, with
+        their activations recomputed for the gradient (tf.recompute_grad; the encoder has no
+        dropout or batch norm, so the recomputation is exact). Peak memory: one piece's
+        activations, not every encoded frame's."""
+        n, piece, shape = windows.shape[1], self.encode_piece, tuple(windows.shape[2:])
+        c = tf.shape(windows)[0]
+        encode = tf.recompute_grad(lambda w: self.encoder(w, training=training))
+        out = []
+        for j in range(0, n, piece):
+            part = windows[:, j:j + piece]
+            k = part.shape[1]
+            out.append(tf.reshape(encode(tf.reshape(part, (-1, *shape))), (c, k, -1)))
+        return tf.concat(out, axis=1)
 
     def compute_terms(self, starts, training=False):
         windows = self.chunk_windows(starts)
         c, n = tf.shape(windows)[0], tf.shape(windows)[1]
-        flat = tf.reshape(windows, (-1, self.width, windows.shape[-1]))
-        z = tf.reshape(self.encoder(flat, training=training), (c, n, -1))        # (C, B+l+H-1, d)
+        shape = tuple(windows.shape[2:])                                            # one window
+        if self.encode_piece:
+            z = self.encode_in_pieces(windows, training)
+        else:
+            flat = tf.reshape(windows, (-1, *shape))
+            z = tf.reshape(self.encoder(flat, training=training), (c, n, -1))    # (C, B+l+H-1, d)
         b, l, h = self.chunk_samples, self.lookback, self.horizon
         index = tf.range(b)[:, None] + tf.range(l)[None, :]                         # (B, l)
         z_hist = tf.reshape(tf.gather(z, index, axis=1), (c * b, l, -1))           # (C*B, l, d)
         z_next = tf.reshape(z[:, l:l + b], (c * b, -1))
-        x_t = tf.reshape(windows[:, l - 1:l - 1 + b], (c * b, self.width, -1))
+        x_t = tf.reshape(windows[:, l - 1:l - 1 + b], (c * b, *shape))
         x_hat = self.decoder(z_hist[:, -1], training=training)
         if h == 1:
             v_hat = self.forecaster(z_hist, training=training)

@@ -176,3 +176,82 @@ def song(seed, seconds=40.0, sr=SR):
             bars.append(_pattern_bar(sr, beat, parts, timbre))
     x = np.resize(np.concatenate(bars), int(round(seconds * sr)))
     return 0.9 * x / np.max(np.abs(x))
+
+
+# ---------------------------------------------------------------- video
+
+VIDEO_FPS = 15          # the demo video's frame rate
+VIDEO_SIZE = (150, 268)  # its frames, height x width (the original's frame size)
+
+
+def _grid(size):
+    h, w = size
+    return np.mgrid[0:h, 0:w].astype(np.float64)
+
+
+def _disc(yy, xx, cy, cx, r):
+    """Anti-aliased disc coverage in [0, 1]."""
+    return np.clip(r - np.hypot(yy - cy, xx - cx) + 0.5, 0.0, 1.0)
+
+
+def _square(yy, xx, cy, cx, half):
+    return np.clip(half - np.maximum(np.abs(yy - cy), np.abs(xx - cx)) + 0.5, 0.0, 1.0)
+
+
+def _landscape(yy, xx, offset, h, w):
+    """A smooth gray texture (hills and stripes), seen through a camera panned by `offset` pixels."""
+    x = (xx + offset) / w
+    y = yy / h
+    return (100 + 30 * np.sin(2 * np.pi * (1.3 * x + 0.4 * y)) + 20 * np.sin(2 * np.pi * (3.7 * x - 1.1 * y))
+            + 15 * np.cos(2 * np.pi * (0.6 * x)) * np.sin(2 * np.pi * 2.0 * y))
+
+
+def periodic_frame(j, period, size=(24, 40)):
+    """Frame j of a strictly periodic video: a bright disc on a circle, once round every `period` frames.
+
+    Frame j and frame j + period are identical (the phase is j mod period).
+    """
+    h, w = size
+    yy, xx = _grid(size)
+    phase = 2 * np.pi * (j % period) / period
+    cy, cx = h / 2 + 0.3 * h * np.sin(phase), w / 2 + 0.3 * w * np.cos(phase)
+    img = 40 + 180 * _disc(yy, xx, cy, cx, 0.15 * min(h, w))
+    return np.round(img).astype(np.uint8)
+
+
+def periodic_video(n_frames, period, size=(24, 40)):
+    """(n_frames, h, w) uint8: `periodic_frame` for j = 0 .. n_frames - 1."""
+    return np.stack([periodic_frame(j, period, size) for j in range(n_frames)])
+
+
+def demo_video(seconds=40.0, fps=VIDEO_FPS, size=VIDEO_SIZE):
+    """The bundled demo video: (n, h, w) uint8 frames, gray.
+
+    A bright disc circles once every 2 s throughout (periodic). For the first
+    third the camera stands still; in the middle third it pans right at a
+    constant speed over a textured landscape (not periodic) while a dark
+    square drifts on a Lissajous path with incommensurate frequencies (not
+    periodic); in the last third the camera stands still again at its new
+    place and the square stays. Deterministic: no random numbers.
+    """
+    h, w = size
+    yy, xx = _grid(size)
+    n = int(round(seconds * fps))
+    t1, t2 = seconds / 3, 2 * seconds / 3
+    speed = 0.6 * w / (t2 - t1)                                     # pixels per second while panning
+    out = np.empty((n, h, w), np.uint8)
+    for j in range(n):
+        t = j / fps
+        offset = speed * min(max(t - t1, 0.0), t2 - t1)
+        img = _landscape(yy, xx, offset, h, w)
+        phase = 2 * np.pi * t / 2.0
+        disc = _disc(yy, xx, h / 2 + 0.3 * h * np.sin(phase), w / 2 + 0.25 * w * np.cos(phase), 0.12 * h)
+        img = img * (1 - disc) + 235 * disc
+        if t >= t1:
+            u = t - t1
+            cy = h / 2 + 0.32 * h * np.sin(2 * np.pi * 0.23 * u)
+            cx = w / 2 + 0.38 * w * np.sin(2 * np.pi * 0.23 * np.sqrt(2) * u + 1.0)
+            sq = _square(yy, xx, cy, cx, 0.09 * h)
+            img = img * (1 - sq) + 15 * sq
+        out[j] = np.clip(np.round(img), 0, 255).astype(np.uint8)
+    return out

@@ -12,27 +12,33 @@ import keras
 import tensorflow as tf
 
 from dae import artifacts
-from dae.embedding import encode
+from dae.embedding import encode, window_batches
 from dae.errors import UserError
-from dae.spectrogram import sliding_windows
-from dae.model import ConditionedAutoencoder, build_decoder, build_encoder, build_forecaster, variant_for
+from dae.model import (ConditionedAutoencoder, build_decoder, build_encoder, build_forecaster, build_frame_decoder,
+                       build_frame_encoder, variant_for)
+
+VIDEO_EPOCHS = 12        # the original's video training
+VIDEO_FORECASTER_UNITS = 32   # the original's video forecaster (the audio one has 16)
 
 
-def default_epochs(window_seconds):
-    """As the original: 6 epochs for the 0.5 s window, 7 for the 2 s one."""
+def default_epochs(window_seconds, video=False):
+    """As the original: 6 epochs for the 0.5 s window, 7 for the 2 s one, 12 for a video."""
+    if video:
+        return VIDEO_EPOCHS
     return 7 if variant_for(window_seconds) == "long" else 6
 
 
-def check_length(n_time, width, history, sr, horizon=1):
+def check_length(n_time, width, history, sr, horizon=1, hop=1024):
     """Number of training samples; a clip too short for one sample is an error.
 
     A sample needs `history` windows ending at t and `horizon` windows after it.
+    sr : samples per second; hop : samples per column (1024 for a spectrogram, 1 for video frames).
     """
     n_windows = n_time - width + 1
     n_samples = n_windows - history - (horizon - 1)
     if n_samples < 1:
-        need = (width + history + horizon - 1) * 1024 / sr
-        have = n_time * 1024 / sr
+        need = (width + history + horizon - 1) * hop / sr
+        have = n_time * hop / sr
         raise UserError(f"the clip is {have:.2f} s long but one training sample needs {need:.2f} s "
                         f"(a {width}-column window, its {history}-window history and {horizon} step(s) ahead); "
                         "use a longer clip or a shorter WINDOW_SECONDS / HISTORY / HORIZON")
@@ -122,11 +128,18 @@ def build(frames, width, latent_dim, history, window_seconds, chunk_samples, alp
     steps_per_execution : training steps run per call into the graph (fewer
     Python round trips; the steps and their order are unchanged).
     """
-    variant = variant_for(window_seconds)
-    height = frames.shape[1]
+    if frames.ndim == 3:   # video frames (n, h, w): 2-D convolutions over one window of `width` frames
+        encoder = build_frame_encoder(frames.shape[1:], latent_dim, width)
+        decoder = build_frame_decoder(frames.shape[1:], latent_dim, width)
+        forecaster = build_forecaster(history, latent_dim, units=VIDEO_FORECASTER_UNITS)
+    else:
+        variant = variant_for(window_seconds)
+        height = frames.shape[1]
+        encoder = build_encoder(width, height, latent_dim, variant)
+        decoder = build_decoder(width, height, latent_dim, variant)
+        forecaster = build_forecaster(history, latent_dim)
     model = ConditionedAutoencoder(
-        build_encoder(width, height, latent_dim, variant), build_decoder(width, height, latent_dim, variant),
-        build_forecaster(history, latent_dim), frames, width, chunk_samples,
+        encoder, decoder, forecaster, frames, width, chunk_samples,
         alpha=alpha, beta=beta, gamma=gamma, delta=delta, horizon=horizon, horizon_decay=horizon_decay,
         length_weight=length_weight)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
@@ -177,7 +190,9 @@ class RunProgress(keras.callbacks.Callback):
     not a terminal, prints one line per epoch. The rate behind the ETA leaves
     out the first call into the graph (it includes tracing): until a later call
     has run, the time left is shown as '?'. `done` epochs of a resumed run
-    count as done. `clock` gives the time in seconds.
+    count as done. The held-out terms of a validation split (Keras's `val_*`),
+    when there is one, follow the loss at an epoch's end. `clock` gives the
+    time in seconds.
     """
 
     def __init__(self, epochs, steps, done, terms, verbose=1, stream=None, every=0.2, clock=time.time):
@@ -218,6 +233,9 @@ class RunProgress(keras.callbacks.Callback):
         share = (self.done * self.steps + run) / (self.epochs * self.steps)
         line = (f"epoch {self.epoch + 1}/{self.epochs}  step {step}/{self.steps}  run {100 * share:3.0f}%  "
                 f"{hms(now - self.start)} elapsed, {hms(eta)} left  {loss_line(logs or {}, self.terms)}")
+        held_out = {k[4:]: v for k, v in (logs or {}).items() if k.startswith("val_")}
+        if held_out:                                   # at an epoch's end, when there is a validation split
+            line += f"  | validation {loss_line(held_out, self.terms)}"
         print(line.ljust(self.shown), end=end, file=self.stream, flush=True)   # cover a longer line drawn before
         self.shown = len(line) if end == "\r" else 0
 
@@ -283,14 +301,20 @@ def model_record(settings, spectrogram, scale, alpha):
     """What a trained model's sidecars record besides the model itself.
 
     settings : dict, the training script's settings; spectrogram : the checked
-    spectrogram record it was trained on (`dataset.load`'s meta); scale :
-    (min, max) used to scale it to [0, 1]; alpha : the forecasting weight.
+    spectrogram record it was trained on (`dataset.load`'s meta), or a video's
+    checked frames record (`frames.load`); scale : (min, max) used to scale it
+    to [0, 1]; alpha : the forecasting weight.
     """
     lo, hi = scale
-    return dict(settings=settings, inputs={"spectrogram": spectrogram},
-                architecture=artifacts.architecture_tag(alpha), spectrogram_sha256=spectrogram["sha256"],
-                source_sha256=spectrogram.get("source_sha256"), sample_rate=spectrogram["sample_rate"],
-                scale_min=float(lo), scale_max=float(hi))
+    kind = spectrogram["kind"]
+    facts = dict(settings=settings, inputs={kind: spectrogram},
+                 architecture=artifacts.architecture_tag(alpha), source_sha256=spectrogram.get("source_sha256"),
+                 scale_min=float(lo), scale_max=float(hi))
+    facts[f"{kind}_sha256"] = spectrogram["sha256"]
+    if kind == "frames":   # a video: the sample rate is the frame rate, one frame per step
+        return facts | dict(sample_rate=spectrogram["fps"], hop=1, points_per_second=spectrogram["fps"],
+                            source_kind="video", frame_size=spectrogram["frame_size"])
+    return facts | dict(sample_rate=spectrogram["sample_rate"])
 
 
 def save_models(paths, model, rows=(), record=None):
@@ -305,8 +329,10 @@ def save_models(paths, model, rows=(), record=None):
     record = dict(record or {})
     settings, inputs = record.pop("settings", {}), record.pop("inputs", {})
     rows = list(rows)
-    facts = dict(run=paths.run, latent_dim=int(model.encoder.output_shape[-1]),
-                 width=int(model.encoder.input_shape[1]), height=int(model.encoder.input_shape[2]),
+    shape = [int(s) for s in model.encoder.input_shape[1:]]
+    window = dict(width=shape[0], height=shape[1]) if len(shape) == 2 else \
+        dict(width=shape[2], height=shape[0], input_shape=shape)      # video: (h, w, frames per window)
+    facts = dict(run=paths.run, latent_dim=int(model.encoder.output_shape[-1]), **window,
                  epochs=len(rows), final=rows[-1] if rows else {}) | record
 
     def write(folder, model_id):
@@ -332,8 +358,13 @@ def load_models(paths):
 def train(paths, frames, width, sample_rate, source_sha256, *, latent_dim, history, window_seconds,
           alpha, beta, gamma, delta, epochs, chunk_samples, chunks_per_batch, learning_rate, seed,
           order="original", horizon=1, horizon_decay=1.0, length_weight=1.0, resume=True, verbose=1,
-          record=None):
-    """Train (or resume) the run at `paths` on scaled frames (n_time, height).
+          record=None, validation=0.0, hop=1024):
+    """Train (or resume) the run at `paths` on scaled frames (n_time, height), or on a
+    video's uint8 frames (n_frames, h, w) (`hop` = 1: one frame per step).
+
+    validation : the fraction of the frames at the end held out (never trained
+    on, nor seen by the batch-norm statistics); their loss terms are reported
+    each epoch as val_* (history.csv). 0 trains on everything (audio, as the original).
 
     Saves a checkpoint and history.csv after every epoch and the three models at
     the end. A run resumed from any epoch's checkpoint ends bit-identical to an
@@ -351,15 +382,21 @@ def train(paths, frames, width, sample_rate, source_sha256, *, latent_dim, histo
     if horizon < 1 or not 0 < horizon_decay <= 1 or not length_weight >= 0:
         raise UserError(f"HORIZON={horizon} must be >= 1, HORIZON_DECAY={horizon_decay} in (0, 1] and "
                         f"LENGTH_WEIGHT={length_weight} >= 0")
-    n_samples = check_length(frames.shape[0], width, history, sample_rate, horizon)
+    if not 0 <= validation < 1:
+        raise UserError(f"VALIDATION={validation} must be in [0, 1)")
+    split = int(round(frames.shape[0] * (1 - validation)))
+    n_samples = check_length(split, width, history, sample_rate, horizon, hop)
     chunk_samples = max(1, min(chunk_samples, n_samples))
+    held_out = validation_starts(frames.shape[0], split, width, history, horizon, chunk_samples, sample_rate,
+                                 hop) if validation > 0 else None
     plan = schedule(n_samples, chunk_samples, chunks_per_batch, epochs, seed, order)
     keras.utils.set_random_seed(seed)
     per_call = max(d for d in range(1, 17) if plan.shape[1] % d == 0)   # whole epochs, so exactly the plan
     model = build(frames, width, latent_dim, history, window_seconds, chunk_samples,
                   alpha, beta, gamma, delta, learning_rate, per_call, horizon, horizon_decay, length_weight)
     tag = (f"{paths.run}|{source_sha256}|{order}|{chunk_samples}x{chunks_per_batch}|lr{learning_rate:g}"
-           + (f"|h{horizon}|hd{horizon_decay:g}|lw{length_weight:g}" if horizon > 1 else ""))
+           + (f"|h{horizon}|hd{horizon_decay:g}|lw{length_weight:g}" if horizon > 1 else "")
+           + (f"|val{validation:g}" if validation > 0 else ""))
     done, rows = load_checkpoint(paths, model, tag) if resume else (0, [])
     if done >= epochs and paths.encoder.exists():
         print(f"{paths.run_dir} already has {done} epochs (asked {epochs}); "
@@ -370,17 +407,35 @@ def train(paths, frames, width, sample_rate, source_sha256, *, latent_dim, histo
     if done < epochs:
         data = tf.data.Dataset.from_tensor_slices(plan[done:].reshape(-1, plan.shape[-1]))
         checkpoint = EpochCheckpoint(paths, rows, tag)
+        val = None if held_out is None else \
+            tf.data.Dataset.from_tensor_slices(held_out).batch(chunks_per_batch)
         progress = [RunProgress(epochs, plan.shape[1], done, model.weighted_terms(), verbose)] if verbose else []
         model.fit(data, epochs=epochs, initial_epoch=done, steps_per_epoch=plan.shape[1], shuffle=False,
-                  callbacks=[checkpoint, *progress], verbose=0)
+                  callbacks=[checkpoint, *progress], verbose=0, validation_data=val)
         if checkpoint.failed:
             epoch, bad = checkpoint.failed
             kept = f"the checkpoint after epoch {len(rows)} is kept" if rows else "nothing was saved"
             raise UserError(f"training diverged in epoch {epoch} ({', '.join(bad)} not finite); {kept}; "
                             "lower LEARNING_RATE or the loss weights and run again")
-    recalibrate_batch_norm(model.decoder, encode(model.encoder, frames, width))
+    recalibrate_batch_norm(model.decoder, encode(model.encoder, frames[:split], width))
     save_models(paths, model, rows, record)  # record: what the sidecars say (see model_record)
     return model, rows
+
+
+def validation_starts(n_frames, split, width, history, horizon, chunk_samples, sample_rate, hop):
+    """Chunk starts covering every sample that lies wholly in frames split .. n_frames - 1, once each
+    (the last chunk may overlap the one before it). Too few held-out frames for one sample is an error."""
+    n_val = n_frames - split - width + 1 - history - (horizon - 1)
+    if n_val < 1:
+        need = (width + history + horizon - 1) * hop / sample_rate
+        raise UserError(f"the held-out end ({(n_frames - split) * hop / sample_rate:.2f} s) is shorter than one "
+                        f"sample ({need:.2f} s); use a longer video, a larger VALIDATION or a shorter HISTORY, "
+                        "or VALIDATION=0")
+    c = chunk_samples
+    if n_val < c:
+        raise UserError(f"the held-out end has {n_val} samples, fewer than one chunk of CHUNK_SAMPLES={c}; "
+                        "use a smaller CHUNK_SAMPLES or a larger VALIDATION")
+    return (split + np.minimum(np.arange(0, n_val, c), n_val - c)).astype(np.int32)
 
 
 def recalibrate_batch_norm(decoder, z):
@@ -403,10 +458,8 @@ def reconstruction_bce(encoder, decoder, frames, width, batch_size=1024):
 
     A fair, batching-independent measure for comparing trained models.
     """
-    windows = sliding_windows(frames, width)
     total, count = 0.0, 0
-    for i in range(0, len(windows), batch_size):
-        x = np.ascontiguousarray(windows[i:i + batch_size], dtype=np.float32)
+    for x in window_batches(frames, width, batch_size):
         x_hat = decoder.predict_on_batch(encoder.predict_on_batch(x))
         bce = keras.losses.binary_crossentropy(x.reshape(len(x), -1), x_hat.reshape(len(x), -1))
         total += float(np.sum(bce))

@@ -1,0 +1,319 @@
+"""Benchmark: video training, chunked against the straightforward reference, and stage 1-2 memory.
+
+Speed, in one run on one synthesised video (the demo video's scene: a circling
+disc, a camera pan, a drifting square; SECONDS long at FPS, FRAME_SIZE):
+
+- reference: the original's data flow: one sample per time t carries its own
+  l + 2 frames (the l history frames and the frames at t and t + 1), encoded by
+  a TimeDistributed frame encoder; batches of 4; the samples in the order of the
+  original's 70% shuffle buffer (the order only: a buffer of 70% of the samples'
+  frames as float32 would not fit in memory); the forecaster's LSTM as a loop.
+- chunked: `train_model.py`'s video defaults (VIDEO_CHUNK_SAMPLES consecutive
+  samples per chunk, VIDEO_CHUNKS_PER_BATCH chunks per step, VIDEO_ORDER),
+  frames gathered in the graph from uint8 and scaled per batch.
+
+Both start from the same seed and train in blocks of BLOCK steps; after every
+block the reconstruction BCE over every EVAL_EVERY-th frame is measured
+(inference, not counted as training time). The reference trains REF_STEPS
+steps; the chunked model trains until its BCE is at or below the reference's
+last BCE (at most MAX_STEPS steps). The speed-up is the reference's training
+seconds over the chunked model's training seconds to that BCE.
+
+Memory: stage 1 (`save_dataset.py --source video`) and stage 2 (`train_model.py`)
+run as subprocesses on a MEMORY_MINUTES-minute video at FPS_MEMORY and FRAME_SIZE;
+the peak resident memory of each is read from the kernel (os.wait4's ru_maxrss).
+Stage 2 is stopped (SIGINT, as Ctrl-C) TRAIN_SECONDS after it starts training:
+by then the frames are in memory (uint8, once in numpy and once in TensorFlow),
+the graph is traced and the first steps have run.
+
+Writes benchmarks/results/bench_video_training.md and the README section
+`bench_video_training`. Run:
+
+    .venv/bin/python benchmarks/bench_video_training.py [--seconds 120] [--ref-steps 24]
+"""
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import numpy as np  # noqa: E402
+
+from dae import cli, docs, frames as video_frames, synth, training  # noqa: E402
+
+SECONDS = 120.0          # the speed part's video: 2 minutes ...
+FPS = 30                 # ... at 30 frames per second
+FRAME_SIZE = "150x268"   # the original's frame size (the memory part's, and the speed part's unless SPEED_FRAME_SIZE)
+SPEED_FRAME_SIZE = ""    # the speed part's frame size if not FRAME_SIZE (e.g. 48x86 where 150x268 cannot train far enough)
+HISTORY = 75             # l, the original's video history
+SEED = 0
+BLOCK = 4                # training steps between BCE measurements
+REF_STEPS = 24           # the reference's training steps
+MAX_STEPS = 96           # the chunked model's most steps
+EVAL_EVERY = 10          # BCE over every 10th frame
+MEMORY_MINUTES = 10.0    # the memory part's video length (0 = skip the memory part)
+FPS_MEMORY = 30
+TRAIN_SECONDS = 120      # stage 2 runs this long after it starts training, then is stopped
+MEMORY_LIMIT_GB = 6.0    # stage 2 is stopped at once when it holds more than this (the machine is shared)
+MARGIN = 0.01            # the reference must lower its BCE by this fraction of the initial BCE for a speed-up claim
+OUT = "benchmarks/results/bench_video_training.md"   # the default also updates the README's section
+OUT_DEFAULT = OUT
+# stage 2 schedules whose memory is measured: (label, extra train_model.py arguments)
+MEMORY_SCHEDULES = (("the video defaults: 1 chunk of 16 samples per step", ()),
+                    ("4 chunks of 16 samples per step", ("--video-chunks-per-batch", "4")))
+
+
+def scene(seconds, fps, size):
+    """The demo video's scene at `size` (height, width), `seconds` long."""
+    return synth.demo_video(seconds=seconds, fps=fps, size=size)
+
+
+def load():
+    return os.getloadavg()[0]
+
+
+# ---------------------------------------------------------------- the reference
+
+def reference_model(shape, seed):
+    import keras
+    from bench_training import Straightforward
+    from dae.model import build_forecaster, build_frame_decoder, build_frame_encoder
+    keras.utils.set_random_seed(seed)
+    class Reference(Straightforward):
+        def train_step(self, data):          # train_on_batch passes (x, y, sample_weight)
+            return super().train_step((data[0], None))
+
+    model = Reference(build_frame_encoder(shape, 3), build_frame_decoder(shape, 3),
+                            build_forecaster(HISTORY, 3, units=training.VIDEO_FORECASTER_UNITS, unroll=False),
+                            0.001, 1.0)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    return model
+
+
+def reference_batches(frames, seed, batch=4):
+    """Batches of ((l history frames, 2 top frames), 0) per sample, each sample's frames copied and
+    scaled, in the order of the original's shuffle buffer."""
+    n_samples = len(frames) - HISTORY
+    order = HISTORY - 1 + training.shuffle_buffer_order(n_samples, int(0.7 * n_samples),
+                                                        np.random.default_rng(seed))
+    for i in range(0, len(order) - batch + 1, batch):
+        ts = order[i:i + batch]
+        clip = np.stack([frames[t - HISTORY + 1:t + 1] for t in ts]).astype(np.float32)[..., None] / 255
+        top = np.stack([frames[t:t + 2] for t in ts]).astype(np.float32)[..., None] / 255
+        yield (clip, top), np.zeros(batch, np.float32)
+
+
+def bce(encoder, decoder, frames):
+    return training.reconstruction_bce(encoder, decoder, frames[::EVAL_EVERY], 1, batch_size=64)
+
+
+def train_reference(frames, shape):
+    model = reference_model(shape, SEED)
+    batches = reference_batches(frames, SEED)
+    curve, seconds = [(0, 0.0, bce(model.encoder, model.decoder, frames))], 0.0
+    print(f"reference: initial BCE {curve[0][2]:.5f}", flush=True)
+    for _ in range(REF_STEPS // BLOCK):
+        t0 = time.perf_counter()                 # the generator's copying is part of the reference's cost
+        for (clip, top), y in (next(batches) for _ in range(BLOCK)):
+            model.train_on_batch((clip, top), y)
+        seconds += time.perf_counter() - t0
+        curve.append((len(curve) * BLOCK, seconds, bce(model.encoder, model.decoder, frames)))
+        print(f"reference: {curve[-1][0]} steps, {seconds:.1f} s, BCE {curve[-1][2]:.5f}", flush=True)
+    return curve
+
+
+# ---------------------------------------------------------------- the chunked default
+
+def train_chunked(frames, target):
+    import tensorflow as tf
+    import train_model
+    c, k, order = train_model.VIDEO_CHUNK_SAMPLES, train_model.VIDEO_CHUNKS_PER_BATCH, train_model.VIDEO_ORDER
+    n_samples = training.check_length(len(frames), 1, HISTORY, FPS, 1, hop=1)
+    epochs = int(np.ceil(MAX_STEPS / max(1, n_samples // (c * k)))) + 1
+    plan = training.schedule(n_samples, c, k, epochs, SEED, order).reshape(-1, k)
+    import keras
+    keras.utils.set_random_seed(SEED)
+    model = training.build(frames, 1, 3, HISTORY, 0.5, c, 0.001, 1.0, 0.0, 0.0, 1e-3, BLOCK)
+    curve, seconds, step = [(0, 0.0, bce(model.encoder, model.decoder, frames))], 0.0, 0
+    print(f"chunked: initial BCE {curve[0][2]:.5f}", flush=True)
+    while step < MAX_STEPS:
+        data = tf.data.Dataset.from_tensor_slices(plan[step:step + BLOCK])
+        t0 = time.perf_counter()
+        model.fit(data, epochs=1, steps_per_epoch=BLOCK, shuffle=False, verbose=0)
+        seconds += time.perf_counter() - t0
+        step += BLOCK
+        curve.append((step, seconds, bce(model.encoder, model.decoder, frames)))
+        print(f"chunked: {step} steps, {seconds:.1f} s, BCE {curve[-1][2]:.5f}", flush=True)
+        if curve[-1][2] <= target:
+            break
+    return curve, (c, k, order)
+
+
+# ---------------------------------------------------------------- memory of stages 1 and 2
+
+def _hwm(pid):
+    """The peak resident memory of process `pid` so far (VmHWM, bytes), or 0 once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def peak_rss(cmd, stop_after=None, when=None):
+    """Run `cmd`; its peak resident memory in bytes, its exit status and output.
+
+    The peak is the kernel's high-water mark of the process's own memory (VmHWM,
+    read every 0.1 s while it runs: it only grows, so the last reading is the peak
+    up to 0.1 s before the end). (ru_maxrss would also count the memory of this
+    process, which the child shares between fork and exec.) stop_after : seconds
+    after a stdout line containing `when` to send SIGINT (as Ctrl-C).
+    """
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    lines = []
+
+    def read():
+        for line in proc.stdout:
+            lines.append(line)
+            if when and when in line and stop_after:
+                threading.Timer(stop_after, lambda: proc.poll() is None and proc.send_signal(signal.SIGINT)).start()
+    reader = threading.Thread(target=read)
+    reader.start()
+    peak, over = 0, False
+    while proc.poll() is None:
+        peak = max(peak, _hwm(proc.pid))
+        if peak > MEMORY_LIMIT_GB * 1e9 and not over:   # enough to know; do not crowd the machine
+            over = True
+            proc.send_signal(signal.SIGINT)
+        time.sleep(0.1)
+    reader.join()
+    return peak, proc.returncode, "".join(lines), over
+
+
+def memory_part(tmp, size):
+    n = int(round(MEMORY_MINUTES * 60 * FPS_MEMORY))
+    video = Path(tmp) / "long.mp4"
+    t0 = time.perf_counter()
+    # synthesised in 1-minute pieces and concatenated by ffmpeg, so this process never holds it all
+    pieces = []
+    for i in range(int(np.ceil(MEMORY_MINUTES))):
+        part = scene(min(60.0, MEMORY_MINUTES * 60 - 60 * i), FPS_MEMORY, size)
+        pieces.append(video_frames.write_video(Path(tmp) / f"part{i}.mp4", part, FPS_MEMORY))
+        del part
+    listing = Path(tmp) / "parts.txt"
+    listing.write_text("".join(f"file '{p}'\n" for p in pieces))
+    import imageio_ffmpeg
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-f", "concat", "-safe", "0",
+                    "-i", str(listing), "-c", "copy", str(video)], check=True)
+    print(f"memory: synthesised {n} frames in {time.perf_counter() - t0:.0f} s", flush=True)
+    args = ["--song", str(video), "--source", "video", "--frame-size", FRAME_SIZE, "--history", str(HISTORY),
+            "--data-dir", str(Path(tmp) / "data"), "--output-dir", str(Path(tmp) / "out")]
+    rss1, code1, out1, _ = peak_rss([sys.executable, str(ROOT / "save_dataset.py"), *args[:6], *args[8:]])
+    if code1 != 0:
+        raise SystemExit(f"stage 1 failed: {out1[-500:]}")
+    print(f"memory: stage 1 peak {rss1 / 1e9:.2f} GB", flush=True)
+    stage2 = []
+    for label, extra in MEMORY_SCHEDULES:
+        rss2, code2, out2, over = peak_rss([sys.executable, str(ROOT / "train_model.py"), *args, *extra,
+                                            "--verbose", "0"], stop_after=TRAIN_SECONDS, when="training ")
+        if code2 not in (0, 130):
+            raise SystemExit(f"stage 2 failed: {out2[-500:]}")
+        stage2.append((label, rss2 / 1e9, over, code2 == 130))
+        print(f"memory: stage 2 ({label}) peak {rss2 / 1e9:.2f} GB{' (over the limit: stopped)' if over else ''}",
+              flush=True)
+    h, w = video_frames.parse_size(FRAME_SIZE)
+    return {"frames": n, "uint8_mb": n * h * w / 1e6, "float32_mb": 4 * n * h * w / 1e6,
+            "stage1_gb": rss1 / 1e9, "stage2": stage2}
+
+
+# ---------------------------------------------------------------- report
+
+def report(curves, schedule, mem, loads, n_frames, size):
+    ref, chunk = curves
+    target = ref[-1][2]
+    learned = ref[0][2] - target >= MARGIN * ref[0][2]
+    reached = next((r for r in chunk[1:] if r[2] <= target), None)
+    c, k, order = schedule
+    h, w = size
+    lines = [f"Measured by `benchmarks/bench_video_training.py` in one run on this 2-core machine, shared with "
+             f"other jobs (1-minute load average {loads[0]:.1f} at the start, {loads[1]:.1f} after the speed "
+             f"part)."]
+    if mem:
+        lines += ["", f"**Memory**, a {MEMORY_MINUTES:g}-minute video at {FPS_MEMORY} frames/s ({mem['frames']} "
+                  f"frames at {FRAME_SIZE}; {mem['uint8_mb']:.0f} MB as uint8, {mem['float32_mb']:.0f} MB as "
+                  f"float32), peak resident memory of each stage's process:", "",
+                  "| stage | peak memory |", "|---|---|",
+                  f"| 1: `save_dataset.py --source video` | {mem['stage1_gb']:.2f} GB |"]
+        for label, gb, over, stopped in mem["stage2"]:
+            how = (f"over {MEMORY_LIMIT_GB:g} GB: stopped there" if over else
+                   f"stopped {TRAIN_SECONDS} s into training" if stopped else "whole run")
+            lines.append(f"| 2: `train_model.py`, {label} ({how}) | {'> ' if over else ''}{gb:.2f} GB |")
+        lines += ["", "Under 4 GB: stage 1 " + ("yes" if mem["stage1_gb"] < 4 else "NO") + "; stage 2 " +
+                  "; ".join(f"{label}: {'yes' if gb < 4 and not over else 'NO'}" for label, gb, over, _ in mem["stage2"])
+                  + ". The frames stay uint8 (once in numpy, once in TensorFlow); what grows with the schedule "
+                  "is the activations of the frames encoded per step (chunks x (chunk samples + l))."]
+    lines += ["", f"**Speed**, a {SECONDS:g} s synthesised video at {FPS} frames/s ({n_frames} frames) read at "
+              f"{h}x{w}, history l = {HISTORY}, seed {SEED}; reconstruction BCE over every {EVAL_EVERY}th frame "
+              f"before training and after every {BLOCK} steps (graph tracing counts in the first block of both):", "",
+              "| method | steps | samples | training seconds | BCE (initial -> last) |", "|---|---|---|---|---|"]
+    lines.append(f"| reference (TimeDistributed over l + 2 = {HISTORY + 2} frames per sample, batch 4) | "
+                 f"{ref[-1][0]} | {ref[-1][0] * 4} | {ref[-1][1]:.1f} | {ref[0][2]:.5f} -> {ref[-1][2]:.5f} |")
+    last = reached or chunk[-1]
+    lines.append(f"| chunked ({k} chunks of {c} samples, {order}; {c + HISTORY} frames per chunk) | {last[0]} | "
+                 f"{last[0] * c * k} | {last[1]:.1f} | {chunk[0][2]:.5f} -> {last[2]:.5f} |")
+    lines.append("")
+    per_sample = (f"Per training sample the chunked model encodes {(c + HISTORY) / c:.1f} frames against the "
+                  f"reference's {HISTORY + 2}; per second of training it saw "
+                  f"{last[0] * c * k / last[1]:.1f} samples against {ref[-1][0] * 4 / ref[-1][1]:.1f}.")
+    if not learned:
+        lines.append(f"The reference did not lower its BCE by {MARGIN:.0%} within {ref[-1][0]} steps, so no "
+                     f"speed-up at equal reconstruction loss is claimed from this run. {per_sample}")
+    elif reached:
+        lines.append(f"The chunked training reached the reference's last BCE ({target:.5f}) after {reached[0]} "
+                     f"steps in {reached[1]:.1f} s: **{ref[-1][1] / reached[1]:.2f}x** the reference's speed to an "
+                     f"equal or lower reconstruction loss. {per_sample}")
+    else:
+        lines.append(f"The chunked training did not reach the reference's BCE ({target:.5f}) within {MAX_STEPS} "
+                     f"steps ({chunk[-1][1]:.1f} s, BCE {chunk[-1][2]:.5f}): no speed-up at equal loss is claimed. "
+                     f"{per_sample}")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    global SECONDS, REF_STEPS, MAX_STEPS, MEMORY_MINUTES, FRAME_SIZE, TRAIN_SECONDS, BLOCK, HISTORY
+    cfg = cli.configure(globals(), limits={"SECONDS": (1.0, 3600.0), "MEMORY_MINUTES": (0.0, 60.0)})
+    SECONDS, REF_STEPS, MAX_STEPS, HISTORY = cfg["SECONDS"], cfg["REF_STEPS"], cfg["MAX_STEPS"], cfg["HISTORY"]
+    MEMORY_MINUTES, FRAME_SIZE, TRAIN_SECONDS, BLOCK = (cfg["MEMORY_MINUTES"], cfg["FRAME_SIZE"],
+                                                        cfg["TRAIN_SECONDS"], cfg["BLOCK"])
+    size = video_frames.parse_size(cfg["SPEED_FRAME_SIZE"] or FRAME_SIZE)
+    loads = [load()]
+    with tempfile.TemporaryDirectory() as tmp:
+        # memory first, while this process holds no TensorFlow (the machine is shared)
+        mem = memory_part(tmp, video_frames.parse_size(FRAME_SIZE)) if MEMORY_MINUTES > 0 else None
+        video = video_frames.write_video(Path(tmp) / "speed.mp4", scene(SECONDS, FPS, size), FPS)
+        frames = video_frames.read(video, size)[0]
+        print(f"speed: {len(frames)} frames of {size[0]}x{size[1]}", flush=True)
+        ref = train_reference(frames, size)
+        chunk, schedule = train_chunked(frames, ref[-1][2])
+        loads.append(load())
+    text = report((ref, chunk), schedule, mem, loads, len(frames), size)
+    print(text)
+    out = ROOT / cfg["OUT"]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    if cfg["OUT"] == OUT_DEFAULT and docs.splice(ROOT / "README.md", "bench_video_training", text):
+        print("README section bench_video_training updated")
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,134 @@
+"""Video runs: the 2-D encoder and decoder, training with a held-out end, and the periodic closed loop."""
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from conftest import common, run_script
+
+from dae import artifacts, frames, synth
+
+
+def _train(tmp_path, video, *, seed=0, validation=0.25, epochs=1):
+    """Train a tiny video run in-process on uint8 frames; returns (model, rows, paths)."""
+    from dae import training
+    paths = artifacts.Paths("clip", tmp_path / "data", tmp_path / "out", run=f"v_s{seed}", frames="24x40_s1")
+    model, rows = training.train(paths, video, 1, 10.0, "sha", latent_dim=3, history=5, window_seconds=0.5,
+                                 alpha=0.001, beta=1.0, gamma=0.0, delta=0.0, epochs=epochs, chunk_samples=8,
+                                 chunks_per_batch=2, learning_rate=1e-3, seed=seed, order="tiled", verbose=0,
+                                 validation=validation, hop=1, record={"scale_min": 0.0, "scale_max": 255.0})
+    return model, rows, paths
+
+
+def test_frame_encoder_and_decoder_fit_any_frame_size():
+    from dae.model import build_frame_decoder, build_frame_encoder
+    for shape in ((150, 268), (24, 40), (17, 9)):
+        enc, dec = build_frame_encoder(shape, 3), build_frame_decoder(shape, 3)
+        assert enc.input_shape == (None, *shape, 1) and enc.output_shape == (None, 3)
+        assert dec.output_shape == (None, *shape, 1)
+        x = np.random.default_rng(0).random((2, *shape, 1), dtype=np.float32)
+        y = dec(enc(x)).numpy()
+        assert y.shape == x.shape and np.all((y > 0) & (y < 1))
+
+
+def test_the_held_out_end_is_never_trained_on(tmp_path):
+    """Two videos that differ only in their last quarter train to the same weights; only the
+    validation scores, computed on that quarter, differ."""
+    video = synth.demo_video(seconds=8.0, fps=10, size=(24, 40))
+    other = video.copy()
+    split = int(round(len(video) * 0.75))
+    other[split:] = np.random.default_rng(1).integers(0, 256, other[split:].shape, dtype=np.uint8)
+    m1, rows1, p1 = _train(tmp_path / "a", video)
+    m2, rows2, p2 = _train(tmp_path / "b", other)
+    for a, b in zip(m1.encoder.get_weights() + m1.decoder.get_weights(),
+                    m2.encoder.get_weights() + m2.decoder.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    for key in ("loss", "reconstruction", "forecasting"):
+        assert rows1[-1][key] == rows2[-1][key]
+    assert rows1[-1]["val_reconstruction"] != rows2[-1]["val_reconstruction"]
+    header = (p1.history).read_text().splitlines()[0].split(",")
+    assert {"val_loss", "val_reconstruction", "val_forecasting", "val_off_centre", "val_curvature"} <= set(header)
+
+
+def test_periodic_video_embeds_as_a_closed_loop(tmp_path):
+    """Through the scripts, from a lossy MP4 (so frame j and j + P are not the same bytes):
+    z(t + P) is close to z(t) against the path's diameter, and the path is a loop, not a point."""
+    period, repeats = 12, 12
+    video = frames.write_video(tmp_path / "orbit.mp4", synth.periodic_video(period * repeats, period, (24, 40)), 12)
+    args = ("--song", video, "--source", "video", "--frame-size", "24x40", *common(tmp_path / "d", tmp_path / "o"))
+    train = ("--history", 8, "--epochs", 3, "--verbose", 0)     # the video schedule: 4 chunks of 16, tiled
+    for script, extra in (("save_dataset.py", ()), ("train_model.py", train), ("embed_audio.py", ("--history", 8))):
+        p = run_script(script, *args, *extra)
+        assert p.returncode == 0, (script, p.stderr)
+    run = next((tmp_path / "d" / "orbit" / "runs").iterdir())
+    assert run.name.startswith("v24x40s1_R-F_") and "_l8_" in run.name
+    emb = np.load(run / "embedding.npz")
+    Z = emb["Z"]
+    assert Z.shape == (period * repeats, 3)
+    np.testing.assert_allclose(emb["t_center"], np.arange(len(Z)) / 12, atol=1e-3)   # one point per frame, at its time
+    gap = np.linalg.norm(Z[period:] - Z[:-period], axis=1)
+    diameter = np.max(np.linalg.norm(Z[:, None] - Z[None], axis=-1))
+    assert diameter > 0
+    assert np.median(gap) < 0.05 * diameter and gap.max() < 0.2 * diameter
+    within = np.linalg.norm(Z[:period] - Z[0], axis=1)
+    assert within.max() > 0.3 * diameter
+    meta = json.loads((run / "embedding.npz.json").read_text())
+    assert meta["points_per_second"] == pytest.approx(12) and meta["width"] == 1 and "frames" in meta["inputs"]
+    with open(run / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3 and all(np.isfinite(float(r["val_reconstruction"])) for r in rows)
+
+
+def test_later_stages_work_on_a_video_run(tmp_path):
+    """Latent LSTM, forecasts and divergence read a video run's embedding like any other: at the
+    video's frame rate; the video player says in one line that it cannot show a video run yet."""
+    from test_pipeline import one_line_error
+    video = frames.write_video(tmp_path / "orbit.mp4", synth.periodic_video(120, 10, (16, 24)), 10)
+    source = ("--song", video, "--source", "video", "--frame-size", "16x24", *common(tmp_path / "d", tmp_path / "o"))
+    args = (*source, "--history", 5)
+    steps = [("save_dataset.py", *source), ("train_model.py", *args, "--epochs", 1, "--verbose", 0),
+             ("embed_audio.py", *args), ("train_latent_lstm.py", *args, "--epochs", 1),
+             ("forecast_knn.py", *args, "--initial-condition", 40),
+             ("forecast_lstm.py", *args, "--initial-condition", 40), ("divergence.py", *args, "--n-steps", 10)]
+    for script, *rest in steps:
+        p = run_script(script, *rest)
+        assert p.returncode == 0, (script, p.stderr)
+    run = next((tmp_path / "d" / "orbit" / "runs").iterdir())
+    paths = artifacts.Paths(video, tmp_path / "d", tmp_path / "o", run=run.name)
+    assert paths.frames == tmp_path / "d" / "orbit" / "frames_16x24_s1.npz"     # found from the run's name
+    for kind, f in (("latent lstm", "latent_lstm.keras"), ("knn forecast", "forecast_knn_ic40.npz"),
+                    ("lstm forecast", "forecast_lstm_ic40.npz"), ("divergence", "divergence_k5_x1.npz")):
+        chain = artifacts.check(paths, kind, path=run / f)          # the whole chain, down to the video file
+        assert chain["frames"]["source_sha256"] == frames.source_hash(video)
+    div = json.loads((run / "divergence_k5_x1.npz.json").read_text())
+    assert div["points_per_second"] == pytest.approx(10)
+    assert div["growth_per_second"] == pytest.approx(div["growth_per_step"] * 10)
+    assert (tmp_path / "o" / "orbit" / run.name / "forecast_knn_ic40.png").stat().st_size > 10_000
+    one_line_error(run_script("play_embedding.py", *args), "video run")
+
+
+def test_encoding_in_pieces_gives_the_same_loss_and_gradients():
+    """Video steps encode their frames in pieces with recomputed activations (bounded memory):
+    the same loss and gradients as encoding every frame at once."""
+    import tensorflow as tf
+    from dae import training
+    video = synth.demo_video(seconds=6.0, fps=10, size=(24, 40))
+    model = training.build(video, 1, 3, 5, 0.5, 8, 0.001, 1.0, 0.01, 0.01, 1e-3)
+    for layer in model.forecaster.layers:           # no dropout: two calls must see the same network
+        if hasattr(layer, "cell"):
+            layer.cell.dropout = 0.0
+    starts = tf.constant([0, 7, 20], tf.int32)
+
+    def loss_and_grads(piece):
+        model.encode_piece = piece
+        with tf.GradientTape() as tape:
+            total, _ = model.compute_terms(starts, training=True)
+        return float(total), tape.gradient(total, model.trainable_variables)
+
+    whole, g_whole = loss_and_grads(0)
+    for piece in (4, 3):                             # 3 and 4 do not divide the 8 + 5 frames of a chunk
+        total, g = loss_and_grads(piece)
+        assert total == pytest.approx(whole, rel=1e-6)
+        for a, b in zip(g_whole, g):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-6)
