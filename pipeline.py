@@ -5,7 +5,8 @@
 
 Runs save_dataset.py once; then, for R-F (ALPHA) and, with COMPARE_R, for the
 plain autoencoder R (ALPHA = 0), train_model.py, embed_audio.py, the latent
-models, the three forecasts, divergence.py and play_embedding.py; then the
+models, the three forecasts, divergence.py and play_embedding.py (not yet for a
+video, SOURCE = "video"); then the
 notebook divergence_plots.ipynb for the song (`python -m dae.notebook`). Each
 stage runs as its own process, exactly as when typed by hand, and gets every
 shared setting (settings.py's) it reads; EPOCHS and FORMAT go to the one stage
@@ -21,7 +22,8 @@ from pathlib import Path
 from dae import artifacts, cli
 from dae.errors import UserError
 from settings import (SONG, WINDOW_SECONDS, LATENT_DIM, ALPHA, BETA, GAMMA, DELTA,  # shared settings
-                      HISTORY, HORIZON, HORIZON_DECAY, LENGTH_WEIGHT, SEED, DATA_DIR, OUTPUT_DIR)
+                      HISTORY, HORIZON, HORIZON_DECAY, LENGTH_WEIGHT, SOURCE, FRAME_SIZE, FRAME_STEP,
+                      SEED, DATA_DIR, OUTPUT_DIR)
 
 EPOCHS = 0           # train_model.py's: 0 = as the original (6 for a 0.5 s window, 7 for 2 s)
 FORMAT = "both"      # play_embedding.py's: "mp4" (the video), "html" (the player page only: no rendering, fast) or "both"
@@ -29,7 +31,8 @@ COMPARE_R = True     # also run the plain autoencoder R (ALPHA = 0) beside R-F, 
 NOTEBOOK = True      # end with divergence_plots.ipynb for the song: outputs/<song>/divergence.png and the R vs R-F figure
 
 ROOT = Path(__file__).resolve().parent
-SPECTROGRAM = ("save_dataset.py", ("SONG", "WINDOW_SECONDS", "DATA_DIR", "OUTPUT_DIR"))  # once a song: the settings it reads
+SPECTROGRAM = ("save_dataset.py", ("SONG", "WINDOW_SECONDS", "SOURCE", "FRAME_SIZE", "FRAME_STEP",
+                                    "DATA_DIR", "OUTPUT_DIR"))  # once a song: the settings it reads
 RUN_STAGES = ("train_model.py", "embed_audio.py", "train_latent_mlp.py", "train_latent_lstm.py",
               "forecast_knn.py", "forecast_mlp.py", "forecast_lstm.py", "divergence.py", "play_embedding.py")
 OWN = {"train_model.py": ("EPOCHS",), "play_embedding.py": ("FORMAT",)}  # settings here that belong to one stage
@@ -45,6 +48,8 @@ def commands(cfg):
         run = shared | {"ALPHA": alpha}
         name = artifacts.run_name(*(run[k] for k in artifacts.RUN_SETTINGS))
         for script in RUN_STAGES:
+            if script == "play_embedding.py" and cfg["SOURCE"] == "video":
+                continue     # not yet for a video run (it says so in one line); every other stage is the same
             own = {k: cfg[k] for k in OWN.get(script, ())}
             steps.append((f"{script} ({name})", [sys.executable, str(ROOT / script), *cli.flags(run | own)]))
     if cfg["NOTEBOOK"]:
