@@ -1,5 +1,6 @@
-"""The video renderer as it was before issue 10, kept unchanged as the reference
-that benchmarks/bench_video.py measures the current one against (not used by the pipeline).
+"""The video renderer as it was before issue 10 (its drawing unchanged), kept as the reference
+that benchmarks/bench_video.py measures the current one against (not used by the pipeline);
+its sync rule (Timeline) and small helpers are the current module's.
 
 Stage 4: a video of a point moving along the embedded path, with the song's audio.
 
@@ -19,28 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from dae.errors import UserError
+from dae.video import Timeline, _one_line, _progress, frame_times  # shared with today's renderer
 
 MARKER_RGB = (255, 0, 0)   # the current point, pure red (the tests find it by colour)
 MIN_SIDE = 64              # pixels: the smallest frame the layout (3-D view over a spectrogram) fits in
-
-
-class Timeline:
-    """Where the point is at time t (s): linear interpolation of P (N, 3) at the
-    fractional index whose window centre is t."""
-
-    def __init__(self, P, t_center):
-        self.P = np.asarray(P, dtype=np.float64)
-        self.t0 = float(t_center[0])
-        self.step = float(t_center[1] - t_center[0]) if len(t_center) > 1 else 1.0
-
-    def index(self, t):
-        return np.clip((np.asarray(t, dtype=np.float64) - self.t0) / self.step, 0, len(self.P) - 1)
-
-    def position(self, t):
-        u = self.index(t)
-        i = np.minimum(np.floor(u).astype(int), len(self.P) - 2)
-        f = (u - i)[..., None]
-        return self.P[i] * (1 - f) + self.P[i + 1] * f
 
 
 class Renderer:
@@ -155,10 +138,6 @@ class Renderer:
 _worker = {}
 
 
-def _one_line(e):
-    return " ".join(f"{type(e).__name__}: {e}".split())
-
-
 def _init_worker(kwargs):
     """Build the worker's renderer. A failure is kept, not raised: a Pool whose
     initializer raises respawns its workers for ever, so the first frame the
@@ -174,14 +153,6 @@ def _render(t):
         raise UserError(f"the frame renderer could not start ({_worker.get('error', 'unknown error')}); "
                         "check WIDTH, HEIGHT and the other video settings (see --help)")
     return _worker["renderer"].draw(t).tobytes()
-
-
-def frame_times(duration, fps):
-    """Times of the frames of a video exactly `duration` s long: round(duration * fps) frames."""
-    n = int(round(duration * fps))
-    if n < 1:
-        raise UserError(f"a {duration:.3f} s song gives no frame at {fps} fps; use a longer song or a higher FPS")
-    return np.arange(n) / fps
 
 
 def render(out_path, audio_path, renderer_kwargs, duration, fps=30, workers=None, progress=True,
@@ -238,8 +209,3 @@ def render(out_path, audio_path, renderer_kwargs, duration, fps=30, workers=None
                 proc.kill()
                 proc.wait()
     return len(times)
-
-
-def _progress(total, enabled):
-    from tqdm import tqdm
-    return tqdm(total=total, unit="frame", disable=not enabled, desc="rendering")
