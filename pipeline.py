@@ -5,8 +5,8 @@
 
 Runs save_dataset.py once; then, for R-F (ALPHA) and, with COMPARE_R, for the
 plain autoencoder R (ALPHA = 0), train_model.py, embed_audio.py, the latent
-models, the three forecasts, divergence.py and play_embedding.py (not yet for a
-video, SOURCE = "video"); then the
+models, the three forecasts, divergence.py and play_embedding.py (for a
+video, SOURCE = "video", the MP4 only); then the
 notebook divergence_plots.ipynb for the song (`python -m dae.notebook`). Each
 stage runs as its own process, exactly as when typed by hand, and gets every
 shared setting (settings.py's) it reads; EPOCHS and FORMAT go to the one stage
@@ -48,8 +48,6 @@ def commands(cfg):
         run = shared | {"ALPHA": alpha}
         name = artifacts.run_name(*(run[k] for k in artifacts.RUN_SETTINGS))
         for script in RUN_STAGES:
-            if script == "play_embedding.py" and cfg["SOURCE"] == "video":
-                continue     # not yet for a video run (it says so in one line); every other stage is the same
             own = {k: cfg[k] for k in OWN.get(script, ())}
             steps.append((f"{script} ({name})", [sys.executable, str(ROOT / script), *cli.flags(run | own)]))
     if cfg["NOTEBOOK"]:

@@ -7,9 +7,13 @@ highlighted, the camera turns slowly, and a spectrogram panel with a cursor
 shows what is playing. The player page
 (outputs/<song>/<run>/player.html + player.m4a, with one outputs/plotly.min.js)
 plays the song and moves the point by the same rule, with free rotation.
+A video run (--source video) gets the MP4 only: the video's own frames beside
+the path (at t, the source frame with the largest time <= t) and its own sound
+track when it has one.
 """
 import settings
 from dae import artifacts, cli, dataset, player, plotting, video
+from dae import frames as video_frames
 from dae.embedding import load as load_embedding
 from dae.errors import UserError
 
@@ -36,33 +40,44 @@ def main():
         # the embedding, the spectrogram and the audio must be one chain: the audio that is muxed in
         # is the one the spectrogram (shown) was made from, and the path was embedded from that spectrogram
         emb = load_embedding(paths, need_audio=True)
-        if "frames" in emb["chain"]:
-            raise UserError(f"{paths.run} is a video run, and play_embedding.py cannot show one yet (the renderer "
-                            "that puts the source frames beside the path is not in this version); its path is in "
-                            f"{paths.trajectory_html}")
-        spec = emb["chain"]["spectrogram"]
+        source = emb["chain"].get("frames")           # a video run: its frames beside the path, its own sound
+        if source is not None and cfg["FORMAT"] == "html":
+            raise UserError(f"{paths.run} is a video run: the player page shows audio runs only for now; "
+                            "use --format mp4 (the video's frames beside its path)")
         step = float(emb["t_center"][1] - emb["t_center"][0]) if len(emb["t_center"]) > 1 else 1.0
         tail_points = int(round(TAIL_SECONDS / step))            # the player page counts its tail in points
-        if cfg["FORMAT"] in ("html", "both"):
+        if source is None and cfg["FORMAT"] in ("html", "both"):
             facts = player.make(paths, emb, cfg, tail=tail_points, kbps=AUDIO_KBPS, spectrogram=SPECTROGRAM)
             size = sum(facts["bytes"].values()) / 1e6
             print(f"saved {facts['page']} (page, audio and {player.LIBRARY_NAME}: {size:.1f} MB; open it in a browser)")
             if cfg["FORMAT"] == "html":
                 return
-        F, T, S = dataset.arrays(spec)
         P, _, note = plotting.project3(emb["Z"])
-        title = (f"{paths.song} · {emb['meta']['architecture']} · {cfg['WINDOW_SECONDS']:g} s window"
-                 + (" · PCA" if note else ""))
-        kwargs = dict(P=P, t_center=emb["t_center"], spec=(F, T, S, spec["duration_s"]) if SPECTROGRAM else None,
-                      width=WIDTH, height=HEIGHT, tail_seconds=TAIL_SECONDS, degrees_per_second=DEGREES_PER_SECOND,
-                      title=title, duration=spec["duration_s"])
-        n = video.render(paths.video, spec["source"], kwargs, spec["duration_s"], FPS, WORKERS or None, PROGRESS)
+        if source is None:
+            spec = emb["chain"]["spectrogram"]
+            F, T, S = dataset.arrays(spec)
+            panels = dict(spec=(F, T, S, spec["duration_s"]) if SPECTROGRAM else None)
+            record, what, audio = spec, f"{cfg['WINDOW_SECONDS']:g} s window", spec["source"]
+        else:
+            images, times = video_frames.arrays(source)
+            panels = dict(frames=(images, times))              # at t: the source frame with the largest time <= t
+            record, what = source, f"video, {paths.frames_tag.split('_')[0]} frames"
+            audio = source["source"] if source["has_audio"] else None
+        title = f"{paths.song} · {emb['meta']['architecture']} · {what}" + (" · PCA" if note else "")
+        kwargs = dict(P=P, t_center=emb["t_center"], **panels, width=WIDTH, height=HEIGHT, tail_seconds=TAIL_SECONDS,
+                      degrees_per_second=DEGREES_PER_SECOND, title=title, duration=record["duration_s"])
+        n = video.render(paths.video, audio, kwargs, record["duration_s"], FPS, WORKERS or None, PROGRESS)
         artifacts.write_sidecar(paths.video, "video", cfg, run=paths.run, frames=n, fps=FPS,
-                                inputs={"embedding": emb["meta"], "spectrogram": spec,
-                                        "audio": (spec["source"], spec["source_sha256"])},
-                                duration_s=spec["duration_s"], audio=spec["source"],
-                                sync="the point shown at time t is the path at the window centred on t")
-    print(f"saved {paths.video} ({n} frames at {FPS} fps, {spec['duration_s']:.2f} s with audio)")
+                                inputs={"embedding": emb["meta"], "frames" if source else "spectrogram": record,
+                                        "audio": (record["source"], record["source_sha256"])},
+                                duration_s=record["duration_s"], audio=audio,
+                                sync="the point shown at time t is the path at the window centred on t"
+                                     + ("; the frame shown is the source frame with the largest time <= t"
+                                        if source else ""))
+        if source is not None and cfg["FORMAT"] == "both":
+            print("no player page for a video run yet (it shows audio runs): the MP4 shows the frames beside the path")
+    print(f"saved {paths.video} ({n} frames at {FPS} fps, {record['duration_s']:.2f} s"
+          f"{' with audio' if audio else ', silent: the video has no sound track'})")
 
 
 if __name__ == "__main__":

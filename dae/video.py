@@ -545,7 +545,8 @@ def render(out_path, audio_path, renderer_kwargs, duration, fps=30, workers=None
            crf=23, preset=PRESET, renderer=None, x264_params=X264_PARAMS):
     """Render the video to `out_path` (H.264 yuv420p + AAC, MP4), atomically.
 
-    audio_path : the song's audio, muxed in; it must exist. renderer_kwargs :
+    audio_path : the song's audio, muxed in; it must exist (None: a silent video,
+    for a video source without a sound track). renderer_kwargs :
     the arguments of `Renderer` (width and height in pixels, even, at least
     MIN_SIDE); `renderer` : the class to build from them (default Renderer).
     duration : seconds; fps : frames per second; crf, preset, x264_params :
@@ -564,7 +565,7 @@ def render(out_path, audio_path, renderer_kwargs, duration, fps=30, workers=None
         raise UserError(f"WIDTH={width} and HEIGHT={height} must both be at least {MIN_SIDE} pixels")
     if width % 2 or height % 2:
         raise UserError(f"WIDTH={width} and HEIGHT={height} must be even for H.264 yuv420p")
-    if not Path(audio_path).is_file():
+    if audio_path is not None and not Path(audio_path).is_file():
         raise UserError(f"the song's audio {audio_path} is missing; put it back, or run `python save_dataset.py "
                         "--song <file>` and the later stages again with the audio where it is now")
     workers = workers or mp.cpu_count()
@@ -576,10 +577,11 @@ def render(out_path, audio_path, renderer_kwargs, duration, fps=30, workers=None
     with atomic_path(out_path) as tmp:
         cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", "-y",
                "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", str(fps), "-i", "-",
-               "-i", str(audio_path), "-map", "0:v:0", "-map", "1:a:0",
+               *(["-i", str(audio_path), "-map", "0:v:0", "-map", "1:a:0"] if audio_path is not None else []),
                "-c:v", "libx264", "-preset", preset, *(["-x264-params", x264_params] if x264_params else []),
                "-crf", str(crf), "-pix_fmt", "yuv420p",
-               "-c:a", "aac", "-b:a", "192k", "-movflags", "+faststart", "-f", "mp4", str(tmp)]
+               *(["-c:a", "aac", "-b:a", "192k"] if audio_path is not None else []),
+               "-movflags", "+faststart", "-f", "mp4", str(tmp)]
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
         bar = _progress(len(times), progress)
         try:

@@ -2,12 +2,15 @@
 import csv
 import json
 
+import imageio_ffmpeg
 import numpy as np
 import pytest
 
 from conftest import common, run_script
 
 from dae import artifacts, frames, synth
+from dae.audio import read_audio
+from dae.video import Renderer
 
 
 def _train(tmp_path, video, *, seed=0, validation=0.25, epochs=1):
@@ -82,9 +85,12 @@ def test_periodic_video_embeds_as_a_closed_loop(tmp_path):
 
 def test_later_stages_work_on_a_video_run(tmp_path):
     """Latent LSTM, forecasts and divergence read a video run's embedding like any other: at the
-    video's frame rate; the video player says in one line that it cannot show a video run yet."""
+    video's frame rate; the video shows the source frames beside the path, in sync; the player page
+    says in one line that it shows audio runs only."""
     from test_pipeline import one_line_error
-    video = frames.write_video(tmp_path / "orbit.mp4", synth.periodic_video(120, 10, (16, 24)), 10)
+    sr = 22050
+    tone = 0.5 * np.sin(2 * np.pi * 440 * np.arange(12 * sr) / sr)       # the video's own sound track
+    video = frames.write_video(tmp_path / "orbit.mp4", synth.periodic_video(120, 10, (16, 24)), 10, audio=(tone, sr))
     source = ("--song", video, "--source", "video", "--frame-size", "16x24", *common(tmp_path / "d", tmp_path / "o"))
     args = (*source, "--history", 5)
     steps = [("save_dataset.py", *source), ("train_model.py", *args, "--epochs", 1, "--verbose", 0),
@@ -105,7 +111,33 @@ def test_later_stages_work_on_a_video_run(tmp_path):
     assert div["points_per_second"] == pytest.approx(10)
     assert div["growth_per_second"] == pytest.approx(div["growth_per_step"] * 10)
     assert (tmp_path / "o" / "orbit" / run.name / "forecast_knn_ic40.png").stat().st_size > 10_000
-    one_line_error(run_script("play_embedding.py", *args), "video run")
+    one_line_error(run_script("play_embedding.py", *args, "--format", "html"), "video run")
+    # the MP4: the video's own frames beside the path, in sync (at t the source frame with the largest time <= t)
+    p = run_script("play_embedding.py", *args, "--format", "mp4", "--width", 320, "--height", 180, "--fps", 10,
+                   "--workers", 1, "--progress", "false")
+    assert p.returncode == 0, p.stderr
+    out = tmp_path / "o" / "orbit" / run.name / "trajectory.mp4"
+    images, times, _ = frames.load(paths)
+    emb = np.load(run / "embedding.npz")
+    renderer = Renderer(emb["Z"], emb["t_center"], frames=(images, times), width=320, height=180)
+    r0, r1, c0, c1 = renderer.frame_box
+    shown = [images[k][renderer.frame_rows][:, renderer.frame_cols].astype(float) for k in range(len(images))]
+    reader = imageio_ffmpeg.read_frames(str(out))
+    meta = next(reader)
+    decoded = [np.frombuffer(raw, np.uint8).reshape(180, 320, 3) for raw in reader]
+    assert len(decoded) == round(12.0 * 10)                  # 12 s at 10 fps
+    x, rate = read_audio(out)                                # its own sound, muxed in: as long, the same tone
+    assert abs(len(x) / rate - 12.0) < 0.1
+    second = x[rate:2 * rate]
+    assert abs(np.argmax(np.abs(np.fft.rfft(second))) * rate / len(second) - 440) <= 2
+    for k in range(0, len(decoded), 7):
+        panel = decoded[k][r0:r1, c0:c1].mean(axis=2)
+        errors = np.array([np.abs(panel - img).mean() for img in shown])
+        j = frames.frame_at(times, k / 10)                  # the period repeats frames: compare what is shown
+        assert errors[j] <= errors.min() + 1.0, (k, j, errors[j], errors.min())
+        for other in (j - 1, j + 1):                        # a frame early or late would be seen
+            if 0 <= other < len(shown) and np.abs(shown[other] - shown[j]).mean() > 5:
+                assert errors[j] < errors[other] - 2.0, (k, j, other)
 
 
 def test_encoding_in_pieces_gives_the_same_loss_and_gradients():
