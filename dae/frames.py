@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dae.audio import _declared_duration, _strip_level  # ffmpeg log reading, one place
 from dae.errors import UserError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm", ".gif")
@@ -35,7 +36,6 @@ SHORTFALL_FRACTION = 0.05    # ... or this fraction of it (audio may outlast the
 _BLOCK = 256                 # frames read from the pipe at a time
 
 _SHOWINFO = re.compile(r"\bn:\s*(\d+)\s+pts:\s*(\S+)\s+pts_time:(\S+).*?\bs:(\d+)x(\d+)")
-_DURATION = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
 
 
 def parse_size(text):
@@ -166,7 +166,7 @@ def _checked(source, files, frames, log, code, step, folder_fps):
     """Refuse what ffmpeg could not decode in full; the times and facts of what it did."""
     info = [m.groups() for m in map(_SHOWINFO.search, log) if m and "showinfo" in m.string]
     about = [l for l in log if "showinfo" not in l]
-    errors = [_strip(l) for l in about if "[error]" in l or "[fatal]" in l]
+    errors = [_strip_level(l) for l in about if "[error]" in l or "[fatal]" in l]
     kind = "frame folder" if files is not None else "video"
     if code != 0:
         if any("matches no streams" in l for l in about) or (files is None and not any(": Video:" in l for l in about)
@@ -224,19 +224,6 @@ def _checked(source, files, frames, log, code, step, folder_fps):
              "source_size": [src_h, src_w], "declared_duration_s": declared,
              "has_audio": files is None and any(": Audio:" in l for l in about)}
     return frames, times, facts
-
-
-def _strip(line):
-    return re.sub(r"^(\[[^\]]*\]\s*)+", "", line).strip()[:120]
-
-
-def _declared_duration(log):
-    for line in log:
-        m = _DURATION.search(line)
-        if m:
-            hh, mm, ss = m.groups()
-            return int(hh) * 3600 + int(mm) * 60 + float(ss)
-    return None
 
 
 def _declared_rate(log):
