@@ -435,8 +435,9 @@ def _check_audio(path, rec, need_audio):
     audio = Path(rec.get("file", ""))
     if not (audio.is_file() or audio.is_dir()):
         if need_audio:
-            raise UserError(f"the audio {audio} that {path.name} was made from is missing; put it back, or run "
-                            "`python save_dataset.py --song <audio>` and the later stages again")
+            what = "audio" if path.name.startswith("spectrogram") else "source"
+            raise UserError(f"the {what} {audio} that {path.name} was made from is missing; put it back, or run "
+                            f"`python save_dataset.py --song <{what}>` and the later stages again")
         return
     from dae.frames import source_hash
     if source_hash(audio) != rec["sha256"]:
