@@ -30,7 +30,7 @@ ifeq ($(SONG),)
 	for stage in embed_audio train_latent_lstm forecast_knn forecast_lstm divergence; do \
 	  $(BIN)/python $$stage.py $(VIDEO_DEMO) || exit 1; \
 	done
-	$(BIN)/python play_embedding.py $(VIDEO_DEMO) --format mp4 --progress false
+	$(BIN)/python play_embedding.py $(VIDEO_DEMO) --progress false
 endif
 
 test: $(READY)

@@ -6,7 +6,7 @@
 Runs save_dataset.py once; then, for R-F (ALPHA) and, with COMPARE_R, for the
 plain autoencoder R (ALPHA = 0), train_model.py, embed_audio.py, the latent
 models, the three forecasts, divergence.py and play_embedding.py (for a
-video, SOURCE = "video", the MP4 only); then the
+video, SOURCE = "video", with the video's frames beside the path); then the
 notebook divergence_plots.ipynb for the song (`python -m dae.notebook`). Each
 stage runs as its own process, exactly as when typed by hand, and gets every
 shared setting (settings.py's) it reads; EPOCHS and FORMAT go to the one stage

@@ -7,9 +7,10 @@ highlighted, the camera turns slowly, and a spectrogram panel with a cursor
 shows what is playing. The player page
 (outputs/<song>/<run>/player.html + player.m4a, with one outputs/plotly.min.js)
 plays the song and moves the point by the same rule, with free rotation.
-A video run (--source video) gets the MP4 only: the video's own frames beside
-the path (at t, the source frame with the largest time <= t) and its own sound
-track when it has one.
+A video run (--source video) shows, in both, the video's own frames beside the
+path instead of the spectrogram (at t, the source frame with the largest time
+<= t) and plays its own sound track when it has one (the page: a silent track
+keeps time when it has none).
 """
 import settings
 from dae import artifacts, cli, dataset, player, plotting, video
@@ -41,12 +42,9 @@ def main():
         # is the one the spectrogram (shown) was made from, and the path was embedded from that spectrogram
         emb = load_embedding(paths, need_audio=True)
         source = emb["chain"].get("frames")           # a video run: its frames beside the path, its own sound
-        if source is not None and cfg["FORMAT"] == "html":
-            raise UserError(f"{paths.run} is a video run: the player page shows audio runs only for now; "
-                            "use --format mp4 (the video's frames beside its path)")
         step = float(emb["t_center"][1] - emb["t_center"][0]) if len(emb["t_center"]) > 1 else 1.0
         tail_points = int(round(TAIL_SECONDS / step))            # the player page counts its tail in points
-        if source is None and cfg["FORMAT"] in ("html", "both"):
+        if cfg["FORMAT"] in ("html", "both"):
             facts = player.make(paths, emb, cfg, tail=tail_points, kbps=AUDIO_KBPS, spectrogram=SPECTROGRAM)
             size = sum(facts["bytes"].values()) / 1e6
             print(f"saved {facts['page']} (page, audio and {player.LIBRARY_NAME}: {size:.1f} MB; open it in a browser)")
@@ -74,8 +72,6 @@ def main():
                                 sync="the point shown at time t is the path at the window centred on t"
                                      + ("; the frame shown is the source frame with the largest time <= t"
                                         if source else ""))
-        if source is not None and cfg["FORMAT"] == "both":
-            print("no player page for a video run yet (it shows audio runs): the MP4 shows the frames beside the path")
     print(f"saved {paths.video} ({n} frames at {FPS} fps, {record['duration_s']:.2f} s"
           f"{' with audio' if audio else ', silent: the video has no sound track'})")
 

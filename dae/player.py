@@ -19,11 +19,15 @@ rests at the ends) and projected with the view's camera as it is now (plotly's
 own matrices in the 3-D view), so plotly never redraws while the music plays
 and the camera stays where it is put. A spectrogram strip of +-5 s scrolls under
 a cursor at "now"; play / pause, a scrub bar, clicking the strip or a point of
-the path (3-D view) seeks.
+the path (3-D view) seeks. A video run's page shows, instead of the strip, the
+video's frame at t (the frame with the largest time <= t, as in its MP4), from
+JPEG sheets in a folder beside the page, and plays the video's own sound (or a
+silent track, its clock, when it has none).
 
 For tests and scripts the page exposes ``window.player``: ``seek(t)``,
 ``play()``, ``pause()``, ``time()``, ``position()`` (the [x, y, z] of the point
-drawn now), ``screen()`` (where it was drawn, in page pixels), ``view()``
+drawn now), ``screen()`` (where it was drawn, in page pixels), ``frame()`` (a video's
+frame at now, wanted and drawn), ``view()``
 ("flat" or "3d"), ``tail()``, ``camera()``, ``marks()`` (performance marks from
 the start of navigation). Opening ``player.html#autoplay&muted`` starts it muted
 at once (``&t=12``: at 12 s; ``&flat``: the flat view only, plotly.js not loaded;
@@ -46,6 +50,8 @@ TEMPLATE = Path(__file__).with_name("player.html")
 LIBRARY_NAME = "plotly.min.js"
 PAGE_NAME = "player.html"
 AUDIO_NAME = "player.m4a"
+FRAMES_PREFIX = "player-frames-"   # + a digest of the frames: the folder of a video run's frame sheets
+SHEET_SIDE = 8                     # a sheet holds SHEET_SIDE x SHEET_SIDE frames
 TILE_COLUMNS = 2048      # spectrogram columns per image tile (well inside every browser's image limits)
 JPEG_QUALITY = 85
 COLOURS = 24             # the viridis scale in this many steps: the flat view's pieces and the colour bar
@@ -98,6 +104,76 @@ def encode_audio(source, dest, kbps=128):
             raise UserError(f"ffmpeg could not compress the audio {source} ({why}); check the file")
 
 
+def silent_audio(duration, dest, kbps=16):
+    """A silent AAC track of `duration` seconds (M4A) at `dest`, atomically: the clock of the page of a
+    video with no sound (the page plays, seeks and keeps time through its audio element)."""
+    import imageio_ffmpeg
+    if not duration > 0:
+        raise UserError(f"a silent track needs a positive duration, not {duration} s")
+    with artifacts.atomic_path(dest) as tmp:
+        cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
+               "anullsrc=r=44100:cl=mono", "-t", f"{float(duration):.6f}", "-c:a", "aac", "-b:a", f"{int(kbps)}k",
+               "-movflags", "+faststart", "-f", "mp4", str(tmp)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            why = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+            raise UserError(f"ffmpeg could not make a silent track for the page ({why})")
+
+
+def frame_sheets(images, side=SHEET_SIDE, quality=JPEG_QUALITY):
+    """A video's frames as JPEG sheets for the page: sheet s holds frames s*side^2 .. (s+1)*side^2 - 1,
+    row by row (frame j of a sheet at column j % side, row j // side).
+
+    images : (N, h, w) uint8 gray frames (as stage 1 stored them, the pictures the model saw).
+    Returns (list of JPEG bytes, facts: h, w, side).
+    """
+    import io
+
+    from PIL import Image
+    images = np.asarray(images)
+    if images.ndim != 3 or images.dtype != np.uint8 or len(images) == 0:
+        raise UserError(f"frames for the page must be (N, h, w) uint8 with N >= 1, not {images.dtype} "
+                        f"{images.shape}; rerun `python save_dataset.py --source video`")
+    n, h, w = images.shape
+    per = side * side
+    sheets = []
+    for s in range(0, n, per):
+        block = images[s:s + per]
+        rows = -(-len(block) // side)
+        sheet = np.zeros((rows * h, side * w), np.uint8)
+        for j, im in enumerate(block):
+            sheet[(j // side) * h:(j // side + 1) * h, (j % side) * w:(j % side + 1) * w] = im
+        buf = io.BytesIO()
+        Image.fromarray(sheet, "L").save(buf, "JPEG", quality=quality)
+        sheets.append(buf.getvalue())
+    return sheets, {"h": int(h), "w": int(w), "side": int(side)}
+
+
+def write_sheets(folder, images):
+    """Write the frame sheets into `folder`/player-frames-<digest>/ (named by the frames and the sheet
+    settings, so a page always points at sheets made from its frames), atomically as a folder: it is
+    either absent or complete. Returns (folder name, facts, bytes)."""
+    import hashlib
+    images = np.ascontiguousarray(images)
+    digest = hashlib.sha256(np.asarray(images.shape).tobytes() + images.tobytes()
+                            + f"{SHEET_SIDE},{JPEG_QUALITY}".encode()).hexdigest()[:16]
+    name = FRAMES_PREFIX + digest
+    sheets, facts = frame_sheets(images)
+    facts["sheets"] = len(sheets)
+    dest = Path(folder) / name
+    if not dest.is_dir():
+        tmp = artifacts.temporary_name(dest)
+        tmp.mkdir(parents=True)
+        try:
+            for k, data in enumerate(sheets):
+                (tmp / f"{k:05d}.jpg").write_bytes(data)
+            os.replace(tmp, dest)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+    return name, facts, sum(len(b) for b in sheets)
+
+
 def spectrogram_tiles(F, T, S, tile_columns=TILE_COLUMNS, quality=JPEG_QUALITY):
     """The spectrogram coloured as in the video (inferno, dB from the loudest bin, floor -80 dB),
     high frequencies on top, cut into JPEG tiles of `tile_columns` columns: (data URIs, facts)."""
@@ -134,12 +210,15 @@ def aspect_ratio(lo, hi):
     return [float(v) for v in w / np.cbrt(np.prod(w))]
 
 
-def page(P, t_center, duration, audio_src, library_src, spec=None, title="", note="", labels=None, tail=12):
+def page(P, t_center, duration, audio_src, library_src, spec=None, title="", note="", labels=None, tail=12,
+         frames=None):
     """The page's HTML text.
 
     P : (N, 3) path as drawn (N >= 2); t_center : (N,) window centres (s), evenly spaced;
     duration : s; audio_src, library_src : URLs relative to the page; spec : (F, T, S) or None;
-    tail : points highlighted behind the current one.
+    tail : points highlighted behind the current one; frames : a video run's frame sheets,
+    (folder URL relative to the page, facts of `frame_sheets` with "sheets", (M,) frame times in s),
+    shown instead of the spectrogram (at t, the frame with the largest time <= t).
     """
     P = np.asarray(P, dtype=np.float64)
     t_center = np.asarray(t_center, dtype=np.float64)
@@ -161,9 +240,17 @@ def page(P, t_center, duration, audio_src, library_src, spec=None, title="", not
         "audio": audio_src, "library": library_src, "spec": None, "colors": segment_colours(COLOURS),
         "camera": CAMERA, "aspect": aspect_ratio(lo - pad, hi + pad), "simplify": SIMPLIFY,
     }
-    if spec is not None:
+    if spec is not None and frames is None:
         tiles, facts = spectrogram_tiles(*spec)
         data["spec"] = {"tiles": tiles, **facts}
+    data["frames"] = None
+    if frames is not None:
+        where, facts, times = frames
+        times = np.asarray(times, dtype=np.float64)
+        if times.ndim != 1 or len(times) < 1 or np.any(np.diff(times) <= 0):
+            raise UserError("the frame times are not increasing; rerun `python save_dataset.py --source video`")
+        data["frames"] = {"dir": where, **facts, "n": len(times),
+                          "times": base64.b64encode(times.astype("<f8").tobytes()).decode("ascii")}
     text = TEMPLATE.read_text()
     blob = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
     for key, value in (("__TITLE__", html.escape(title)), ("__AUDIO__", html.escape(audio_src, quote=True))):
@@ -172,27 +259,46 @@ def page(P, t_center, duration, audio_src, library_src, spec=None, title="", not
 
 
 def write(folder, library, P, t_center, audio_source, duration, spec=None, title="", note="", labels=None,
-          tail=12, kbps=128):
+          tail=12, kbps=128, frames=None):
     """Write `folder`/player.html and its audio `folder`/player.m4a, and make sure one copy of
     plotly.js is at `library` (a path in or above `folder`).
 
-    Returns a dict of facts: the files (relative to the page) with their sha256 and sizes in bytes.
+    audio_source : the file whose (first) sound track the page plays, or None for a silent track of
+    `duration` s (a video without sound); frames : a video run's (N, h, w) uint8 frames and (N,)
+    times (s), shown instead of the spectrogram, as JPEG sheets in a folder beside the page.
+    Every file the page uses is complete before the page is replaced, so a crash leaves the old page
+    working or the new one. Returns a dict of facts: the files (relative to the page) with their
+    sha256 and sizes in bytes.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     page_path, audio_path = folder / PAGE_NAME, folder / AUDIO_NAME
     library_sha = install_library(library)
-    encode_audio(audio_source, audio_path, kbps)
+    sheets = None
+    if frames is not None:
+        name, facts, sheet_bytes = write_sheets(folder, frames[0])
+        sheets = (name, facts, frames[1])
+    if audio_source is None:
+        silent_audio(duration, audio_path)
+    else:
+        encode_audio(audio_source, audio_path, kbps)
     library_rel = Path(os.path.relpath(Path(library).resolve(), folder.resolve())).as_posix()
-    text = page(P, t_center, duration, AUDIO_NAME, library_rel, spec, title, note, labels, tail)
+    text = page(P, t_center, duration, AUDIO_NAME, library_rel, spec, title, note, labels, tail, sheets)
     artifacts.save_text(page_path, text)
-    return {
+    for old in folder.glob(FRAMES_PREFIX + "*"):           # sheets no page points at any more
+        if old.is_dir() and (sheets is None or old.name != sheets[0]):
+            shutil.rmtree(old, ignore_errors=True)
+    out = {
         "page": str(page_path),
         "files": {AUDIO_NAME: artifacts.file_hash(audio_path), library_rel: library_sha},
         "bytes": {"page": page_path.stat().st_size, "audio": audio_path.stat().st_size,
                   "library": Path(library).stat().st_size},
-        "audio_kbps": int(kbps),
+        "audio_kbps": int(kbps) if audio_source is not None else 0,
     }
+    if sheets is not None:
+        out["frames"] = {"folder": sheets[0], "sheets": sheets[1]["sheets"], "frames": len(frames[1])}
+        out["bytes"]["frames"] = sheet_bytes
+    return out
 
 
 def library_path(paths):
@@ -206,17 +312,33 @@ def page_path(paths):
 
 def make(paths, emb, cfg, tail=12, kbps=128, spectrogram=True):
     """The run's player page from a checked embedding `emb` (`dae.embedding.load(..., need_audio=True)`),
-    with a sidecar that records the embedding, spectrogram and audio it was made from. Returns the facts."""
+    with a sidecar that records what it was made from (the embedding, and the spectrogram and the audio,
+    or for a video run the frames and the video's sound). A video run shows its frames (as stage 1
+    stored them) instead of the spectrogram, and plays the video's own sound, or a silent track when it
+    has none. Returns the facts."""
     from dae import dataset, plotting
-    spec = emb["chain"]["spectrogram"]
-    F, T, S = dataset.arrays(spec)
+    from dae import frames as video_frames
+    source = emb["chain"].get("frames")
     P, labels, note = plotting.project3(emb["Z"])
-    title = f"{paths.song} · {emb['meta']['architecture']} · {cfg['WINDOW_SECONDS']:g} s window"
-    facts = write(paths.output_dir, library_path(paths), P, emb["t_center"], spec["source"], spec["duration_s"],
-                  (F, T, S) if spectrogram else None, title, note, labels, tail, kbps)
+    if source is None:
+        record = emb["chain"]["spectrogram"]
+        F, T, S = dataset.arrays(record)
+        what, audio = f"{cfg['WINDOW_SECONDS']:g} s window", record["source"]
+        shown = dict(spec=(F, T, S) if spectrogram else None)
+    else:
+        record = source
+        images, times = video_frames.arrays(source)
+        what = f"video, {paths.frames_tag.split('_')[0]} frames"
+        audio, shown = (source["source"] if source["has_audio"] else None), dict(frames=(images, times))
+    title = f"{paths.song} · {emb['meta']['architecture']} · {what}"
+    facts = write(paths.output_dir, library_path(paths), P, emb["t_center"], audio, record["duration_s"],
+                  title=title, note=note, labels=labels, tail=tail, kbps=kbps, **shown)
+    sync = SYNC + ("; the frame shown is the source frame with the largest time <= t" if source else "")
     artifacts.write_sidecar(page_path(paths), "player page", cfg, run=paths.run,
-                            inputs={"embedding": emb["meta"], "spectrogram": spec,
-                                    "audio": (spec["source"], spec["source_sha256"])},
-                            duration_s=spec["duration_s"], files=facts["files"], bytes=facts["bytes"],
-                            audio_kbps=facts["audio_kbps"], tail=int(tail), projection=note or "none", sync=SYNC)
+                            inputs={"embedding": emb["meta"], "frames" if source else "spectrogram": record,
+                                    "audio": (record["source"], record["source_sha256"])},
+                            duration_s=record["duration_s"], files=facts["files"], bytes=facts["bytes"],
+                            audio_kbps=facts["audio_kbps"], tail=int(tail), projection=note or "none", sync=sync,
+                            audio=audio or "none (the video has no sound: a silent track keeps time)",
+                            **({"frames": facts["frames"]} if source else {}))
     return facts

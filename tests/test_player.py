@@ -298,6 +298,91 @@ def test_plotly_draws_a_simplified_path_within_tolerance(browser, tmp_path, page
     assert severe(browser) == []
 
 
+def bars_video(n, size=(40, 64)):
+    """n frames, each told apart from its neighbours: a bright bar at column 7j mod w and a dark one
+    at row 3j mod h on a mid-gray ground; at irregular times (gaps of 0.05 s and 0.1 s in turn)."""
+    h, w = size
+    images = np.full((n, h, w), 110, np.uint8)
+    for j in range(n):
+        c, r = (7 * j) % (w - 5), (3 * j) % (h - 4)
+        images[j, :, c:c + 5] = 240
+        images[j, r:r + 4, :] = 10
+    times = np.concatenate([[0.0], np.cumsum(np.where(np.arange(n - 1) % 2, 0.1, 0.05))])
+    return images, times
+
+
+@pytest.fixture(scope="module")
+def video_page(tmp_path_factory):
+    """A silent video's page: 90 frames at irregular times (two sheets), beside a helix."""
+    tmp = tmp_path_factory.mktemp("video-player")
+    images, times = bars_video(90)
+    duration = float(times[-1] + 0.1)
+    n = 95
+    t_center = np.arange(n) * 0.07
+    P = helix(n)
+    out = tmp / "outputs"
+    facts = player.write(out / "clip" / "run", out / player.LIBRARY_NAME, P, t_center, None, duration,
+                         title="clip", frames=(images, times))
+    return Path(facts["page"]), P, t_center, images, times, facts
+
+
+def frame_on_screen(driver, shape):
+    """The frame panel as shown (an element screenshot), gray, resized to the frames' `shape`."""
+    from PIL import Image
+    png = driver.find_element("id", "frame").screenshot_as_png
+    img = Image.open(io.BytesIO(png)).convert("L").resize((shape[1], shape[0]), Image.BILINEAR)
+    return np.asarray(img, dtype=np.float64)
+
+
+@needs_browser
+def test_video_page_shows_the_frame_at_t_in_sync_with_the_point(browser, video_page):
+    from dae.frames import frame_at
+    path, P, t_center, images, times, facts = video_page
+    assert facts["frames"]["sheets"] == 2 and facts["audio_kbps"] == 0
+    x, sr = read_audio(path.parent / player.AUDIO_NAME)               # a silent track keeps the time
+    assert abs(len(x) / sr - (times[-1] + 0.1)) < 0.1 and np.abs(x).max() < 1e-3
+    open_page(browser, path, "#muted")
+    wait_for(browser, "return window.player && window.player.view() === '3d'")
+    # the frame panel is on the screen, the spectrogram strip is not
+    assert browser.execute_script("return document.getElementById('frame').offsetHeight") > 100
+    assert browser.execute_script("return document.getElementById('strip').offsetHeight") == 0
+    timeline = Timeline(P, t_center)
+    diameter = np.linalg.norm(P.max(0) - P.min(0))
+    # on both sides of frame times (the rule: the frame with the largest time <= t), in both sheets
+    for t in (0.0, 0.049, 0.051, 0.149, 0.151, 2.0, 3.3749, 3.3751, 4.8, 6.6, float(times[-1]) + 0.05):
+        browser.execute_script("window.player.seek(arguments[0])", t)
+        want = int(frame_at(times, t))
+        wait_for(browser, f"const f = window.player.frame(); return f.wanted === {want} && f.index === {want}")
+        wait_for(browser, "return window.player.caughtUp()")
+        error = np.linalg.norm(position(browser) - timeline.position(t))   # the point at the same t
+        assert error <= 0.01 * diameter, (t, error)
+        browser.execute_async_script("requestAnimationFrame(() => requestAnimationFrame(arguments[0]))")
+        seen = frame_on_screen(browser, images.shape[1:])
+        errors = np.abs(seen[None] - images.astype(np.float64)).mean(axis=(1, 2))
+        assert errors.argmin() == want, (t, want, errors.argmin(), errors[want], errors.min())
+        for other in (want - 1, want + 1):                               # a frame early or late would be seen
+            if 0 <= other < len(images):
+                assert errors[want] < errors[other] - 5, (t, want, other, errors[want], errors[other])
+    # playing (muted) advances the frame and the point together
+    browser.execute_script("window.player.seek(0.5); window.player.play()")
+    time.sleep(1.5)
+    t, k = browser.execute_script("window.player.pause(); return [window.player.time(), window.player.frame().wanted]")
+    assert t > 1.0 and k == frame_at(times, t) and k > frame_at(times, 0.5)
+    assert severe(browser) == []
+
+
+def test_video_page_replaces_its_sheets_whole(tmp_path):
+    """Other frames make other sheets; the page points at the new ones and the old folder is gone."""
+    images, times = bars_video(20)
+    out = tmp_path / "outputs"
+    args = (out / player.LIBRARY_NAME, helix(10), np.arange(10) * 0.1, None, 1.5)
+    first = player.write(out / "run", *args, frames=(images, times))
+    second = player.write(out / "run", *args, frames=(255 - images, times))
+    folders = sorted(p.name for p in (out / "run").iterdir() if p.name.startswith(player.FRAMES_PREFIX))
+    assert folders == [second["frames"]["folder"]] != [first["frames"]["folder"]]
+    assert f'"dir":"{second["frames"]["folder"]}"' in (out / "run" / player.PAGE_NAME).read_text()
+
+
 def test_page_is_small_and_offline(page):
     path, P, t_center, seconds, facts = page
     text = path.read_text()

@@ -85,9 +85,8 @@ def test_periodic_video_embeds_as_a_closed_loop(tmp_path):
 
 def test_later_stages_work_on_a_video_run(tmp_path):
     """Latent LSTM, forecasts and divergence read a video run's embedding like any other: at the
-    video's frame rate; the video shows the source frames beside the path, in sync; the player page
-    says in one line that it shows audio runs only."""
-    from test_pipeline import one_line_error
+    video's frame rate; the video shows the source frames beside the path, in sync; so does the
+    player page, with the video's own sound."""
     sr = 22050
     tone = 0.5 * np.sin(2 * np.pi * 440 * np.arange(12 * sr) / sr)       # the video's own sound track
     video = frames.write_video(tmp_path / "orbit.mp4", synth.periodic_video(120, 10, (16, 24)), 10, audio=(tone, sr))
@@ -111,7 +110,15 @@ def test_later_stages_work_on_a_video_run(tmp_path):
     assert div["points_per_second"] == pytest.approx(10)
     assert div["growth_per_second"] == pytest.approx(div["growth_per_step"] * 10)
     assert (tmp_path / "o" / "orbit" / run.name / "forecast_knn_ic40.png").stat().st_size > 10_000
-    one_line_error(run_script("play_embedding.py", *args, "--format", "html"), "video run")
+    p = run_script("play_embedding.py", *args, "--format", "html")      # the page: frames and own sound
+    assert p.returncode == 0, p.stderr
+    page = tmp_path / "o" / "orbit" / run.name / "player.html"
+    record = json.loads(artifacts.sidecar_path(page).read_text())
+    assert record["inputs"]["frames"]["sha256"] == artifacts.file_hash(paths.frames)
+    assert record["frames"]["frames"] == 120 and (page.parent / record["frames"]["folder"] / "00001.jpg").is_file()
+    x, rate = read_audio(page.parent / "player.m4a")
+    assert abs(len(x) / rate - 12.0) < 0.1
+    assert abs(np.argmax(np.abs(np.fft.rfft(x[rate:2 * rate]))) - 440) <= 2
     # the MP4: the video's own frames beside the path, in sync (at t the source frame with the largest time <= t)
     p = run_script("play_embedding.py", *args, "--format", "mp4", "--width", 320, "--height", 180, "--fps", 10,
                    "--workers", 1, "--progress", "false")
