@@ -15,6 +15,7 @@ ORDER = "original"       # "original": the original's 70% shuffle buffer over ch
 VIDEO_CHUNK_SAMPLES = 16     # video runs: consecutive samples per chunk (neighbouring frames share their history's encodes)
 VIDEO_CHUNKS_PER_BATCH = 1   # video runs: chunks per step (memory grows with it: 4 at 150x268 needs about 4.4 GB)
 VIDEO_ORDER = "tiled"        # video runs: the schedule's order (see ORDER)
+VIDEO_SPREAD_FRAMES = 8      # video runs: frames drawn from across the video each step, reconstructed with the chunk's
 VALIDATION = 0.2         # video runs: the last fraction of the frames, never trained on, scored each epoch (audio: none, as the original)
 RESUME = True            # continue an interrupted run from its last epoch; false starts over
 VERBOSE = 1              # Keras progress: 0 silent, 1 progress bar, 2 one line per epoch
@@ -44,6 +45,7 @@ def main():
             epochs=epochs, chunk_samples=chunk_samples, chunks_per_batch=chunks_per_batch,
             learning_rate=LEARNING_RATE, seed=SEED, order=order, horizon=HORIZON, horizon_decay=HORIZON_DECAY,
             length_weight=LENGTH_WEIGHT, resume=RESUME, verbose=VERBOSE, validation=validation, hop=hop,
+            spread=VIDEO_SPREAD_FRAMES if video else 0,
             record=training.model_record(cfg | {"EPOCHS": epochs}, source, scale, ALPHA))
     if model is None:  # nothing to train: the committed model must still be the one for this spectrogram
         try:

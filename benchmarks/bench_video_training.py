@@ -9,8 +9,9 @@ disc, a camera pan, a drifting square; SECONDS long at FPS, FRAME_SIZE):
   original's 70% shuffle buffer (the order only: a buffer of 70% of the samples'
   frames as float32 would not fit in memory); the forecaster's LSTM as a loop.
 - chunked: `train_model.py`'s video defaults (VIDEO_CHUNK_SAMPLES consecutive
-  samples per chunk, VIDEO_CHUNKS_PER_BATCH chunks per step, VIDEO_ORDER),
-  frames gathered in the graph from uint8 and scaled per batch.
+  samples per chunk, VIDEO_CHUNKS_PER_BATCH chunks per step, VIDEO_ORDER, and
+  VIDEO_SPREAD_FRAMES frames from across the video reconstructed with each
+  step's chunk), frames gathered in the graph from uint8 and scaled per batch.
 
 Both start from the same seed and train in blocks of BLOCK steps; after every
 block the reconstruction BCE over every EVAL_EVERY-th frame is measured
@@ -59,6 +60,7 @@ SEED = 0
 BLOCK = 4                # training steps between BCE measurements
 REF_STEPS = 64           # the reference's training steps
 MAX_STEPS = 192          # the chunked model's most steps
+SPREAD = -1              # frames drawn from across the video per chunked step (-1: train_model.VIDEO_SPREAD_FRAMES)
 EVAL_EVERY = 10          # BCE over every 10th frame
 MEMORY_MINUTES = 10.0    # the memory part's video length (0 = skip the memory part)
 FPS_MEMORY = 30
@@ -148,12 +150,14 @@ def train_chunked(frames, target):
     import tensorflow as tf
     import train_model
     c, k, order = train_model.VIDEO_CHUNK_SAMPLES, train_model.VIDEO_CHUNKS_PER_BATCH, train_model.VIDEO_ORDER
+    spread = SPREAD if SPREAD >= 0 else train_model.VIDEO_SPREAD_FRAMES
     n_samples = training.check_length(len(frames), 1, HISTORY, FPS, 1, hop=1)
     epochs = int(np.ceil(MAX_STEPS / max(1, n_samples // (c * k)))) + 1
-    plan = training.schedule(n_samples, c, k, epochs, SEED, order).reshape(-1, k)
+    plan = training.plan(n_samples, c, k, epochs, SEED, order, spread, len(frames))
+    plan = plan.reshape(-1, plan.shape[-1])
     import keras
     keras.utils.set_random_seed(SEED)
-    model = training.build(frames, 1, 3, HISTORY, 0.5, c, 0.001, 1.0, 0.0, 0.0, 1e-3, BLOCK)
+    model = training.build(frames, 1, 3, HISTORY, 0.5, c, 0.001, 1.0, 0.0, 0.0, 1e-3, BLOCK, spread=spread)
     curve, seconds, step = [(0, 0.0, bce(model.encoder, model.decoder, frames))], 0.0, 0
     print(f"chunked: initial BCE {curve[0][2]:.5f}", flush=True)
     while step < MAX_STEPS:
@@ -166,7 +170,7 @@ def train_chunked(frames, target):
         print(f"chunked: {step} steps, {seconds:.1f} s, BCE {curve[-1][2]:.5f}", flush=True)
         if curve[-1][2] <= target:
             break
-    return curve, (c, k, order)
+    return curve, (c, k, order, spread)
 
 
 # ---------------------------------------------------------------- memory of stages 1 and 2
@@ -256,7 +260,7 @@ def report(curves, schedule, mem, loads, n_frames, size):
     target = ref[-1][2]
     learned = ref[0][2] - target >= MARGIN * ref[0][2]
     reached = next((r for r in chunk[1:] if r[2] <= target), None)
-    c, k, order = schedule
+    c, k, order, spread = schedule
     h, w = size
     lines = [f"Measured by `benchmarks/bench_video_training.py` in one run on this 2-core machine, shared with "
              f"other jobs (1-minute load average {loads[0]:.1f} at the start, {loads[1]:.1f} after the speed "
@@ -282,7 +286,8 @@ def report(curves, schedule, mem, loads, n_frames, size):
     lines.append(f"| reference (TimeDistributed over l + 2 = {HISTORY + 2} frames per sample, batch 4) | "
                  f"{ref[-1][0]} | {ref[-1][0] * 4} | {ref[-1][1]:.1f} | {ref[0][2]:.5f} -> {ref[-1][2]:.5f} |")
     last = reached or chunk[-1]
-    lines.append(f"| chunked ({k} chunks of {c} samples, {order}; {c + HISTORY} frames per chunk) | {last[0]} | "
+    lines.append(f"| chunked ({k} chunk{'s' if k > 1 else ''} of {c} samples, {order}; {c + HISTORY} frames per "
+                 f"chunk; {spread} spread frames per step) | {last[0]} | "
                  f"{last[0] * c * k} | {last[1]:.1f} | {chunk[0][2]:.5f} -> {last[2]:.5f} |")
     lines.append("")
     per_sample = (f"Per training sample the chunked model encodes {(c + HISTORY) / c:.1f} frames against the "
@@ -303,9 +308,10 @@ def report(curves, schedule, mem, loads, n_frames, size):
 
 
 def main():
-    global SECONDS, REF_STEPS, MAX_STEPS, MEMORY_MINUTES, FRAME_SIZE, TRAIN_SECONDS, BLOCK, HISTORY
+    global SECONDS, REF_STEPS, MAX_STEPS, MEMORY_MINUTES, FRAME_SIZE, TRAIN_SECONDS, BLOCK, HISTORY, SPREAD
     cfg = cli.configure(globals(), limits={"SECONDS": (1.0, 3600.0), "MEMORY_MINUTES": (0.0, 60.0)})
     SECONDS, REF_STEPS, MAX_STEPS, HISTORY = cfg["SECONDS"], cfg["REF_STEPS"], cfg["MAX_STEPS"], cfg["HISTORY"]
+    SPREAD = cfg["SPREAD"]
     MEMORY_MINUTES, FRAME_SIZE, TRAIN_SECONDS, BLOCK = (cfg["MEMORY_MINUTES"], cfg["FRAME_SIZE"],
                                                         cfg["TRAIN_SECONDS"], cfg["BLOCK"])
     size = video_frames.parse_size(cfg["SPEED_FRAME_SIZE"] or FRAME_SIZE)

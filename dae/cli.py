@@ -41,6 +41,7 @@ LIMITS = {
     "CHUNKS_PER_BATCH": (1, 1_000_000),
     "VIDEO_CHUNK_SAMPLES": (1, 1_000_000),
     "VIDEO_CHUNKS_PER_BATCH": (1, 1_000_000),
+    "VIDEO_SPREAD_FRAMES": (0, 1_000_000),
     "VERBOSE": (0, 2),
     "N_STEPS": (1, 1_000_000),
     "INITIAL_CONDITION": (-1, None),    # -1 = a seeded choice

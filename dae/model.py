@@ -216,13 +216,20 @@ class ConditionedAutoencoder(keras.Model):
     + delta * curvature; one Mean tracker per term. With horizon H = 1 the
     forecasting term is the original's 1 - cos(v̂, v); with H > 1 it is
     `horizon_loss` over the forecaster's own H-step rollout.
+
+    spread > 0: each training batch is (C + spread,): the C chunk starts, then
+    `spread` windows drawn from across the trained part, encoded and
+    reconstructed with the chunk's current windows in one decoder batch (the
+    reconstruction term is the mean over all C*B + spread of them). The windows of
+    one chunk are neighbours, nearly alike in a video; these add other places of
+    it to every step. Validation batches are chunk starts only.
     """
 
     TERMS = ("reconstruction", "forecasting", "off_centre", "curvature")
 
     def __init__(self, encoder, decoder, forecaster, frames, width, chunk_samples,
                  alpha=0.001, beta=1.0, gamma=0.0, delta=0.0, horizon=1, horizon_decay=1.0,
-                 length_weight=1.0, **kwargs):
+                 length_weight=1.0, spread=0, **kwargs):
         super().__init__(**kwargs)
         self.encoder, self.decoder, self.forecaster = encoder, decoder, forecaster
         # (n_time, height) scaled spectrogram (float32), or (n_frames, h, w) video frames kept as uint8
@@ -233,6 +240,7 @@ class ConditionedAutoencoder(keras.Model):
         self.lookback = int(forecaster.input_shape[1])
         self.chunk_samples = int(chunk_samples)
         self.horizon = int(horizon)
+        self.spread = int(spread)
         self.horizon_decay, self.length_weight = float(horizon_decay), float(length_weight)
         self.weights_ = {"alpha": float(alpha), "beta": float(beta),
                          "gamma": float(gamma), "delta": float(delta)}
@@ -254,12 +262,13 @@ class ConditionedAutoencoder(keras.Model):
         weight_of = dict(zip(self.TERMS, ("beta", "alpha", "gamma", "delta")))
         return [(name, self.weights_[weight_of[name]]) for name in self.TERMS if self.weights_[weight_of[name]] > 0]
 
-    def chunk_windows(self, starts):
-        """(C,) start indices -> (C, B + l + H - 1, *window) windows, gathered in-graph.
+    def chunk_windows(self, starts, n=None):
+        """(C,) start indices -> (C, n, *window) windows, gathered in-graph (n: a chunk's
+        B + l + H - 1 unless given).
 
         window is (width, height) for audio, (h, w, width) for video (frames as
         channels, scaled to [0, 1] here)."""
-        n = self.chunk_samples + self.lookback + self.horizon - 1
+        n = self.chunk_samples + self.lookback + self.horizon - 1 if n is None else n
         cols = (tf.cast(starts, tf.int32)[:, None, None] + tf.range(n)[None, :, None]
                 + tf.range(self.width)[None, None, :])
         windows = tf.gather(self.frames, cols)
@@ -283,7 +292,9 @@ class ConditionedAutoencoder(keras.Model):
             out.append(tf.reshape(encode(tf.reshape(part, (-1, *shape))), (c, k, -1)))
         return tf.concat(out, axis=1)
 
-    def compute_terms(self, starts, training=False):
+    def compute_terms(self, starts, training=False, spread=None):
+        """The weighted loss and its four terms for chunk `starts` (C,), with the windows starting at
+        `spread` (S,) reconstructed too (None: none)."""
         windows = self.chunk_windows(starts)
         c, n = tf.shape(windows)[0], tf.shape(windows)[1]
         shape = tuple(windows.shape[2:])                                            # one window
@@ -297,7 +308,11 @@ class ConditionedAutoencoder(keras.Model):
         z_hist = tf.reshape(tf.gather(z, index, axis=1), (c * b, l, -1))           # (C*B, l, d)
         z_next = tf.reshape(z[:, l:l + b], (c * b, -1))
         x_t = tf.reshape(windows[:, l - 1:l - 1 + b], (c * b, *shape))
-        x_hat = self.decoder(z_hist[:, -1], training=training)
+        z_t = z_hist[:, -1]
+        if spread is not None:                                                     # other places, same batch
+            x_s = self.chunk_windows(spread, 1)[:, 0]
+            x_t, z_t = tf.concat([x_t, x_s], 0), tf.concat([z_t, self.encoder(x_s, training=training)], 0)
+        x_hat = self.decoder(z_t, training=training)
         if h == 1:
             v_hat = self.forecaster(z_hist, training=training)
             terms = loss_terms(x_t, x_hat, z_hist, z_next, v_hat)
@@ -320,8 +335,11 @@ class ConditionedAutoencoder(keras.Model):
         return {name: m.result() for name, m in self.trackers.items()}
 
     def train_step(self, starts):
+        spread = None
+        if self.spread:                                        # (C + spread,): chunk starts, then spread windows
+            starts, spread = starts[:-self.spread], starts[-self.spread:]
         with tf.GradientTape() as tape:
-            total, terms = self.compute_terms(starts, training=True)
+            total, terms = self.compute_terms(starts, training=True, spread=spread)
         grads = tape.gradient(total, self.trainable_variables)
         self.optimizer.apply_gradients(
             [(g, v) for g, v in zip(grads, self.trainable_variables) if g is not None])

@@ -121,8 +121,30 @@ def schedule(n_samples, chunk_samples, chunks_per_batch, epochs, seed, order="or
     return stream[batches].reshape(epochs, steps, chunks_per_batch).astype(np.int32)
 
 
+def spread_draws(epochs, steps, count, n_windows, seed):
+    """Window starts drawn uniformly from 0 .. n_windows - 1 for each step: (epochs, steps, count).
+
+    The windows a step reconstructs beside its chunks (`ConditionedAutoencoder`'s
+    spread). Epoch e depends only on (seed, e), as the schedule, so a resumed run
+    draws exactly what it would have drawn.
+    """
+    out = np.empty((epochs, steps, count), dtype=np.int32)
+    for e in range(epochs):
+        out[e] = np.random.default_rng([seed, e, 1]).integers(0, n_windows, (steps, count))
+    return out
+
+
+def plan(n_samples, chunk_samples, chunks_per_batch, epochs, seed, order="original", spread=0, n_windows=0):
+    """Every training step's input: (epochs, steps, chunks_per_batch + spread) int32, the chunk starts
+    of `schedule` followed by `spread` windows of `spread_draws` from the first n_windows (the trained part)."""
+    starts = schedule(n_samples, chunk_samples, chunks_per_batch, epochs, seed, order)
+    if spread <= 0:
+        return starts
+    return np.concatenate([starts, spread_draws(epochs, starts.shape[1], spread, n_windows, seed)], axis=-1)
+
+
 def build(frames, width, latent_dim, history, window_seconds, chunk_samples, alpha, beta, gamma, delta,
-          learning_rate, steps_per_execution=1, horizon=1, horizon_decay=1.0, length_weight=1.0):
+          learning_rate, steps_per_execution=1, horizon=1, horizon_decay=1.0, length_weight=1.0, spread=0):
     """The compiled training model for a scaled spectrogram `frames` (n_time, height).
 
     steps_per_execution : training steps run per call into the graph (fewer
@@ -141,7 +163,7 @@ def build(frames, width, latent_dim, history, window_seconds, chunk_samples, alp
     model = ConditionedAutoencoder(
         encoder, decoder, forecaster, frames, width, chunk_samples,
         alpha=alpha, beta=beta, gamma=gamma, delta=delta, horizon=horizon, horizon_decay=horizon_decay,
-        length_weight=length_weight)
+        length_weight=length_weight, spread=spread)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
                   steps_per_execution=steps_per_execution)
     model(tf.zeros((1,), tf.int32))  # build the weights
@@ -358,13 +380,15 @@ def load_models(paths):
 def train(paths, frames, width, sample_rate, source_sha256, *, latent_dim, history, window_seconds,
           alpha, beta, gamma, delta, epochs, chunk_samples, chunks_per_batch, learning_rate, seed,
           order="original", horizon=1, horizon_decay=1.0, length_weight=1.0, resume=True, verbose=1,
-          record=None, validation=0.0, hop=1024):
+          record=None, validation=0.0, hop=1024, spread=0):
     """Train (or resume) the run at `paths` on scaled frames (n_time, height), or on a
     video's uint8 frames (n_frames, h, w) (`hop` = 1: one frame per step).
 
     validation : the fraction of the frames at the end held out (never trained
     on, nor seen by the batch-norm statistics); their loss terms are reported
     each epoch as val_* (history.csv). 0 trains on everything (audio, as the original).
+    spread : windows drawn from across the trained part and reconstructed with
+    each step's chunks (`ConditionedAutoencoder`); 0 for none (audio, as the original).
 
     Saves a checkpoint and history.csv after every epoch and the three models at
     the end. A run resumed from any epoch's checkpoint ends bit-identical to an
@@ -374,7 +398,8 @@ def train(paths, frames, width, sample_rate, source_sha256, *, latent_dim, histo
     stops training with a UserError and keeps the last good checkpoint.
     """
     for name, value, least in (("LATENT_DIM", latent_dim, 1), ("HISTORY", history, 3), ("EPOCHS", epochs, 1),
-                               ("CHUNK_SAMPLES", chunk_samples, 1), ("CHUNKS_PER_BATCH", chunks_per_batch, 1)):
+                               ("CHUNK_SAMPLES", chunk_samples, 1), ("CHUNKS_PER_BATCH", chunks_per_batch, 1),
+                               ("SPREAD_FRAMES", spread, 0)):
         if value < least:
             raise UserError(f"{name}={value} must be at least {least}")
     if not learning_rate > 0:
@@ -389,13 +414,14 @@ def train(paths, frames, width, sample_rate, source_sha256, *, latent_dim, histo
     chunk_samples = max(1, min(chunk_samples, n_samples))
     held_out = validation_starts(frames.shape[0], split, width, history, horizon, chunk_samples, sample_rate,
                                  hop) if validation > 0 else None
-    plan = schedule(n_samples, chunk_samples, chunks_per_batch, epochs, seed, order)
+    steps = plan(n_samples, chunk_samples, chunks_per_batch, epochs, seed, order, spread, split - width + 1)
     keras.utils.set_random_seed(seed)
-    per_call = max(d for d in range(1, 17) if plan.shape[1] % d == 0)   # whole epochs, so exactly the plan
+    per_call = max(d for d in range(1, 17) if steps.shape[1] % d == 0)   # whole epochs, so exactly the plan
     model = build(frames, width, latent_dim, history, window_seconds, chunk_samples,
-                  alpha, beta, gamma, delta, learning_rate, per_call, horizon, horizon_decay, length_weight)
+                  alpha, beta, gamma, delta, learning_rate, per_call, horizon, horizon_decay, length_weight, spread)
     tag = (f"{paths.run}|{source_sha256}|{order}|{chunk_samples}x{chunks_per_batch}|lr{learning_rate:g}"
            + (f"|h{horizon}|hd{horizon_decay:g}|lw{length_weight:g}" if horizon > 1 else "")
+           + (f"|spread{spread}" if spread > 0 else "")
            + (f"|val{validation:g}" if validation > 0 else ""))
     done, rows = load_checkpoint(paths, model, tag) if resume else (0, [])
     if done >= epochs and paths.encoder.exists():
@@ -405,12 +431,12 @@ def train(paths, frames, width, sample_rate, source_sha256, *, latent_dim, histo
     if done:
         print(f"resuming {paths.run} after epoch {done} of {epochs}")
     if done < epochs:
-        data = tf.data.Dataset.from_tensor_slices(plan[done:].reshape(-1, plan.shape[-1]))
+        data = tf.data.Dataset.from_tensor_slices(steps[done:].reshape(-1, steps.shape[-1]))
         checkpoint = EpochCheckpoint(paths, rows, tag)
         val = None if held_out is None else \
             tf.data.Dataset.from_tensor_slices(held_out).batch(chunks_per_batch)
-        progress = [RunProgress(epochs, plan.shape[1], done, model.weighted_terms(), verbose)] if verbose else []
-        model.fit(data, epochs=epochs, initial_epoch=done, steps_per_epoch=plan.shape[1], shuffle=False,
+        progress = [RunProgress(epochs, steps.shape[1], done, model.weighted_terms(), verbose)] if verbose else []
+        model.fit(data, epochs=epochs, initial_epoch=done, steps_per_epoch=steps.shape[1], shuffle=False,
                   callbacks=[checkpoint, *progress], verbose=0, validation_data=val)
         if checkpoint.failed:
             epoch, bad = checkpoint.failed

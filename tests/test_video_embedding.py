@@ -13,14 +13,16 @@ from dae.audio import read_audio
 from dae.video import Renderer
 
 
-def _train(tmp_path, video, *, seed=0, validation=0.25, epochs=1):
-    """Train a tiny video run in-process on uint8 frames; returns (model, rows, paths)."""
+def _train(tmp_path, video, *, seed=0, validation=0.25, epochs=1, spread=4):
+    """Train a tiny video run in-process on uint8 frames (with `spread` frames drawn from across the
+    trained part each step, as video runs do); returns (model, rows, paths)."""
     from dae import training
     paths = artifacts.Paths("clip", tmp_path / "data", tmp_path / "out", run=f"v_s{seed}", frames="24x40_s1")
     model, rows = training.train(paths, video, 1, 10.0, "sha", latent_dim=3, history=5, window_seconds=0.5,
                                  alpha=0.001, beta=1.0, gamma=0.0, delta=0.0, epochs=epochs, chunk_samples=8,
                                  chunks_per_batch=2, learning_rate=1e-3, seed=seed, order="tiled", verbose=0,
-                                 validation=validation, hop=1, record={"scale_min": 0.0, "scale_max": 255.0})
+                                 validation=validation, hop=1, record={"scale_min": 0.0, "scale_max": 255.0},
+                                 spread=spread)
     return model, rows, paths
 
 
@@ -37,7 +39,8 @@ def test_frame_encoder_and_decoder_fit_any_frame_size():
 
 def test_the_held_out_end_is_never_trained_on(tmp_path):
     """Two videos that differ only in their last quarter train to the same weights; only the
-    validation scores, computed on that quarter, differ."""
+    validation scores, computed on that quarter, differ (the spread frames too are drawn from
+    the trained part only)."""
     video = synth.demo_video(seconds=8.0, fps=10, size=(24, 40))
     other = video.copy()
     split = int(round(len(video) * 0.75))
@@ -171,3 +174,37 @@ def test_encoding_in_pieces_gives_the_same_loss_and_gradients():
         assert total == pytest.approx(whole, rel=1e-6)
         for a, b in zip(g_whole, g):
             np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_spread_frames_are_reconstructed_with_the_chunk():
+    """With spread windows, the reconstruction term is the mean BCE over the chunk's current windows
+    and the spread windows together (computed here independently, window by window); the forecasting
+    term is the chunk's alone."""
+    import keras
+    import tensorflow as tf
+    from dae import training
+    video = synth.demo_video(seconds=6.0, fps=10, size=(24, 40))
+    b, l = 8, 5
+    model = training.build(video, 1, 3, l, 0.5, b, 0.001, 1.0, 0.0, 0.0, 1e-3, spread=3)
+    starts, spread = tf.constant([2, 30], tf.int32), tf.constant([0, 44, 59], tf.int32)
+    _, (recon, forecast, _, _) = model.compute_terms(starts, spread=spread)
+    _, (recon0, forecast0, _, _) = model.compute_terms(starts)
+    current = [s + l - 1 + i for s in (2, 30) for i in range(b)]        # each sample's window t
+    x = video[current + [0, 44, 59]].astype(np.float32)[..., None] / 255
+    x_hat = model.decoder(model.encoder(x)).numpy()
+    bce = keras.losses.binary_crossentropy(x.reshape(len(x), -1), x_hat.reshape(len(x), -1)).numpy()
+    assert float(recon) == pytest.approx(bce.mean(), rel=1e-5)
+    assert float(recon0) == pytest.approx(bce[:-3].mean(), rel=1e-5) and float(recon) != float(recon0)
+    assert float(forecast) == pytest.approx(float(forecast0), rel=1e-6)
+
+
+def test_spread_draws_are_fixed_by_seed_and_epoch_and_stay_in_the_trained_part():
+    from dae import training
+    plan = training.plan(200, 16, 1, 3, seed=4, order="tiled", spread=8, n_windows=150)
+    assert plan.shape == (3, plan.shape[1], 1 + 8)
+    np.testing.assert_array_equal(plan[..., :1], training.schedule(200, 16, 1, 3, 4, "tiled"))
+    draws = plan[..., 1:]
+    assert draws.min() >= 0 and draws.max() < 150 and len(np.unique(draws)) > 100     # across the trained part
+    np.testing.assert_array_equal(training.plan(200, 16, 1, 2, 4, "tiled", 8, 150), plan[:2])   # resume, --epochs N
+    assert not np.array_equal(training.plan(200, 16, 1, 1, 5, "tiled", 8, 150)[0, :, 1:], draws[0])
+    assert training.plan(200, 16, 1, 3, 4, "tiled").shape[-1] == 1                         # none: the chunks only
