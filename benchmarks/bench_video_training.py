@@ -8,7 +8,7 @@ disc, a camera pan, a drifting square; SECONDS long at FPS, FRAME_SIZE):
   a TimeDistributed frame encoder; batches of 4; the samples in the order of the
   original's 70% shuffle buffer (the order only: a buffer of 70% of the samples'
   frames as float32 would not fit in memory); the forecaster's LSTM as a loop.
-- chunked: `train_model.py`'s video defaults (VIDEO_CHUNK_SAMPLES consecutive
+- chunked: `train_model.py`'s video defaults, and the same without spread frames (SPREADS) (VIDEO_CHUNK_SAMPLES consecutive
   samples per chunk, VIDEO_CHUNKS_PER_BATCH chunks per step, VIDEO_ORDER, and
   VIDEO_SPREAD_FRAMES frames from across the video reconstructed with each
   step's chunk), frames gathered in the graph from uint8 and scaled per batch.
@@ -60,7 +60,7 @@ SEED = 0
 BLOCK = 4                # training steps between BCE measurements
 REF_STEPS = 64           # the reference's training steps
 MAX_STEPS = 192          # the chunked model's most steps
-SPREAD = -1              # frames drawn from across the video per chunked step (-1: train_model.VIDEO_SPREAD_FRAMES)
+SPREADS = "default,0"    # the chunked runs: frames drawn from across the video per step ("default": train_model's)
 EVAL_EVERY = 10          # BCE over every 10th frame
 MEMORY_MINUTES = 10.0    # the memory part's video length (0 = skip the memory part)
 FPS_MEMORY = 30
@@ -146,11 +146,10 @@ def train_reference(frames, shape):
 
 # ---------------------------------------------------------------- the chunked default
 
-def train_chunked(frames, target):
+def train_chunked(frames, target, spread):
     import tensorflow as tf
     import train_model
     c, k, order = train_model.VIDEO_CHUNK_SAMPLES, train_model.VIDEO_CHUNKS_PER_BATCH, train_model.VIDEO_ORDER
-    spread = SPREAD if SPREAD >= 0 else train_model.VIDEO_SPREAD_FRAMES
     n_samples = training.check_length(len(frames), 1, HISTORY, FPS, 1, hop=1)
     epochs = int(np.ceil(MAX_STEPS / max(1, n_samples // (c * k)))) + 1
     plan = training.plan(n_samples, c, k, epochs, SEED, order, spread, len(frames))
@@ -159,7 +158,7 @@ def train_chunked(frames, target):
     keras.utils.set_random_seed(SEED)
     model = training.build(frames, 1, 3, HISTORY, 0.5, c, 0.001, 1.0, 0.0, 0.0, 1e-3, BLOCK, spread=spread)
     curve, seconds, step = [(0, 0.0, bce(model.encoder, model.decoder, frames))], 0.0, 0
-    print(f"chunked: initial BCE {curve[0][2]:.5f}", flush=True)
+    print(f"chunked, spread {spread}: initial BCE {curve[0][2]:.5f}", flush=True)
     while step < MAX_STEPS:
         data = tf.data.Dataset.from_tensor_slices(plan[step:step + BLOCK])
         t0 = time.perf_counter()
@@ -167,7 +166,7 @@ def train_chunked(frames, target):
         seconds += time.perf_counter() - t0
         step += BLOCK
         curve.append((step, seconds, bce(model.encoder, model.decoder, frames)))
-        print(f"chunked: {step} steps, {seconds:.1f} s, BCE {curve[-1][2]:.5f}", flush=True)
+        print(f"chunked, spread {spread}: {step} steps, {seconds:.1f} s, BCE {curve[-1][2]:.5f}", flush=True)
         if curve[-1][2] <= target:
             break
     return curve, (c, k, order, spread)
@@ -255,12 +254,10 @@ def memory_part(tmp, size):
 
 # ---------------------------------------------------------------- report
 
-def report(curves, schedule, mem, loads, n_frames, size):
-    ref, chunk = curves
+def report(ref, chunked, mem, loads, n_frames, size):
+    """The README section; chunked : [(curve, (c, k, order, spread)), ...], the first is the default."""
     target = ref[-1][2]
     learned = ref[0][2] - target >= MARGIN * ref[0][2]
-    reached = next((r for r in chunk[1:] if r[2] <= target), None)
-    c, k, order, spread = schedule
     h, w = size
     lines = [f"Measured by `benchmarks/bench_video_training.py` in one run on this 2-core machine, shared with "
              f"other jobs (1-minute load average {loads[0]:.1f} at the start, {loads[1]:.1f} after the speed "
@@ -285,33 +282,42 @@ def report(curves, schedule, mem, loads, n_frames, size):
               "| method | steps | samples | training seconds | BCE (initial -> last) |", "|---|---|---|---|---|"]
     lines.append(f"| reference (TimeDistributed over l + 2 = {HISTORY + 2} frames per sample, batch 4) | "
                  f"{ref[-1][0]} | {ref[-1][0] * 4} | {ref[-1][1]:.1f} | {ref[0][2]:.5f} -> {ref[-1][2]:.5f} |")
-    last = reached or chunk[-1]
-    lines.append(f"| chunked ({k} chunk{'s' if k > 1 else ''} of {c} samples, {order}; {c + HISTORY} frames per "
-                 f"chunk; {spread} spread frames per step) | {last[0]} | "
-                 f"{last[0] * c * k} | {last[1]:.1f} | {chunk[0][2]:.5f} -> {last[2]:.5f} |")
+    verdicts = []
+    for n, (chunk, (c, k, order, spread)) in enumerate(chunked):
+        reached = next((r for r in chunk[1:] if r[2] <= target), None)
+        last = reached or chunk[-1]
+        name = (f"chunked{' (the default)' if n == 0 else ''}: {k} chunk{'s' if k > 1 else ''} of {c} samples, "
+                f"{order}, {c + HISTORY} frames per chunk, {spread} spread frames per step")
+        lines.append(f"| {name} | {last[0]} | {last[0] * c * k} | {last[1]:.1f} | {chunk[0][2]:.5f} -> "
+                     f"{last[2]:.5f} |")
+        per_sample = (f"{last[0] * c * k / last[1]:.1f} samples per second of training against the reference's "
+                      f"{ref[-1][0] * 4 / ref[-1][1]:.1f}, encoding {(c + HISTORY + spread / k) / c:.1f} frames per "
+                      f"sample against {HISTORY + 2}")
+        if not learned:
+            verdicts.append(f"With {spread} spread frames: {per_sample}.")
+        elif reached:
+            verdicts.append(f"With {spread} spread frames the chunked training reached the reference's last BCE "
+                            f"({target:.5f}) after {reached[0]} steps in {reached[1]:.1f} s: "
+                            f"**{ref[-1][1] / reached[1]:.2f}x** the reference's speed to an equal or lower "
+                            f"reconstruction loss ({per_sample}).")
+        else:
+            verdicts.append(f"With {spread} spread frames the chunked training did not reach the reference's BCE "
+                            f"({target:.5f}) within {MAX_STEPS} steps ({chunk[-1][1]:.1f} s, BCE {chunk[-1][2]:.5f}): "
+                            f"no speed-up at equal loss is claimed ({per_sample}).")
     lines.append("")
-    per_sample = (f"Per training sample the chunked model encodes {(c + HISTORY) / c:.1f} frames against the "
-                  f"reference's {HISTORY + 2}; per second of training it saw "
-                  f"{last[0] * c * k / last[1]:.1f} samples against {ref[-1][0] * 4 / ref[-1][1]:.1f}.")
     if not learned:
         lines.append(f"The reference did not lower its BCE by {MARGIN:.0%} within {ref[-1][0]} steps, so no "
-                     f"speed-up at equal reconstruction loss is claimed from this run. {per_sample}")
-    elif reached:
-        lines.append(f"The chunked training reached the reference's last BCE ({target:.5f}) after {reached[0]} "
-                     f"steps in {reached[1]:.1f} s: **{ref[-1][1] / reached[1]:.2f}x** the reference's speed to an "
-                     f"equal or lower reconstruction loss. {per_sample}")
-    else:
-        lines.append(f"The chunked training did not reach the reference's BCE ({target:.5f}) within {MAX_STEPS} "
-                     f"steps ({chunk[-1][1]:.1f} s, BCE {chunk[-1][2]:.5f}): no speed-up at equal loss is claimed. "
-                     f"{per_sample}")
+                     f"speed-up at equal reconstruction loss is claimed from this run.")
+    lines.append(" ".join(verdicts))
     return "\n".join(lines) + "\n"
 
 
 def main():
-    global SECONDS, REF_STEPS, MAX_STEPS, MEMORY_MINUTES, FRAME_SIZE, TRAIN_SECONDS, BLOCK, HISTORY, SPREAD
+    global SECONDS, REF_STEPS, MAX_STEPS, MEMORY_MINUTES, FRAME_SIZE, TRAIN_SECONDS, BLOCK, HISTORY
     cfg = cli.configure(globals(), limits={"SECONDS": (1.0, 3600.0), "MEMORY_MINUTES": (0.0, 60.0)})
     SECONDS, REF_STEPS, MAX_STEPS, HISTORY = cfg["SECONDS"], cfg["REF_STEPS"], cfg["MAX_STEPS"], cfg["HISTORY"]
-    SPREAD = cfg["SPREAD"]
+    import train_model
+    spreads = [train_model.VIDEO_SPREAD_FRAMES if v.strip() == "default" else int(v) for v in cfg["SPREADS"].split(",")]
     MEMORY_MINUTES, FRAME_SIZE, TRAIN_SECONDS, BLOCK = (cfg["MEMORY_MINUTES"], cfg["FRAME_SIZE"],
                                                         cfg["TRAIN_SECONDS"], cfg["BLOCK"])
     size = video_frames.parse_size(cfg["SPEED_FRAME_SIZE"] or FRAME_SIZE)
@@ -323,9 +329,9 @@ def main():
         frames = video_frames.read(video, size)[0]
         print(f"speed: {len(frames)} frames of {size[0]}x{size[1]}", flush=True)
         ref = train_reference(frames, size)
-        chunk, schedule = train_chunked(frames, ref[-1][2])
+        chunked = [train_chunked(frames, ref[-1][2], spread) for spread in dict.fromkeys(spreads)]
         loads.append(load())
-    text = report((ref, chunk), schedule, mem, loads, len(frames), size)
+    text = report(ref, chunked, mem, loads, len(frames), size)
     print(text)
     out = ROOT / cfg["OUT"]
     out.parent.mkdir(parents=True, exist_ok=True)
