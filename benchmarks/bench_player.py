@@ -12,6 +12,12 @@ longest time the page's thread was held while the music played (by plotly.js)
 and the point stood still (it is painted by a worker). Then it plays for
 PLAY_SECONDS in the 3-D view and counts the times the point and tail are painted.
 
+The same for a video run's page: a 4-minute video at VIDEO_FPS frames/s at
+VIDEO_SIZE (the demo video's scene, synthesised, with the song as its sound),
+one point per frame, its frames shown beside the path from JPEG sheets: when
+its first frame is shown, and how many frames a second are drawn while it plays
+in the 3-D view, against the video's frame rate.
+
 Writes benchmarks/results/player.json and the README's "bench_player" section
 (``--report``: the section again from the saved results, without measuring).
 
@@ -41,6 +47,8 @@ REPEATS = int(os.environ.get("REPEATS", 5))
 PLAY_SECONDS = 3.0
 KBPS = 128
 TARGET_S = 2.0                                           # the issue's figure: open and start playing
+VIDEO_FPS = 30
+VIDEO_SIZE = (150, 268)                                  # the original's frame size
 RESULTS = ROOT / "benchmarks" / "results" / "player.json"
 
 
@@ -66,6 +74,22 @@ def synthetic_page(folder):
     return Path(facts["page"]), facts
 
 
+def synthetic_video_page(folder, song):
+    images = synth.demo_video(seconds=SECONDS, fps=VIDEO_FPS, size=VIDEO_SIZE)
+    times = np.arange(len(images)) / VIDEO_FPS
+    rng = np.random.default_rng(1)                      # a smooth wandering 3-D path, a point per frame
+    kernel = np.hanning(31) / np.hanning(31).sum()
+    steps = rng.normal(size=(len(images), 3))
+    P = np.cumsum(np.stack([np.convolve(steps[:, k], kernel, mode="same") for k in range(3)], 1), 0)
+    started = time.perf_counter()
+    facts = player.write(folder / "outputs" / "video4min" / "run", folder / "outputs" / player.LIBRARY_NAME,
+                         P, times, song, SECONDS, title="video4min · synthetic path", tail=VIDEO_FPS // 2,
+                         kbps=KBPS, frames=(images, times))
+    facts["write_s"] = time.perf_counter() - started
+    facts["points"] = len(P)
+    return Path(facts["page"]), facts
+
+
 UP = "return window.player && window.player.pointAt() !== null && window.player.view() === '3d'"
 
 
@@ -82,10 +106,11 @@ def open_once(url):
         held_ms, held_at = driver.execute_script("return window.player.longestHeld()")
         worker = driver.execute_script("return window.player.worker()")
         kept = driver.execute_script("return window.player.kept().length")
-        now = "return [window.player.frames(), window.player.time(), performance.now()]"
-        f0, t0, c0 = driver.execute_script(now)
+        now = ("const f = window.player.frame(); return [window.player.frames(), window.player.time(), "
+               "performance.now(), f ? f.draws : 0]")
+        f0, t0, c0, d0 = driver.execute_script(now)
         time.sleep(PLAY_SECONDS)
-        f1, t1, c1 = driver.execute_script(now)
+        f1, t1, c1, d1 = driver.execute_script(now)
         errors = severe(driver)
         driver.get("about:blank")                       # the same page again in the same browser
         driver.get(url)
@@ -96,6 +121,7 @@ def open_once(url):
         driver.quit()
     seconds = (c1 - c0) / 1000                          # the page's own clock
     return {"marks_ms": marks, "warm_marks_ms": warm, "get_to_3d_s": wall, "fps": (f1 - f0) / seconds,
+            "frames_per_s": (d1 - d0) / seconds,
             "longest_still_ms": still_ms, "longest_still_from_ms": still_at, "worker": worker, "kept": kept,
             "longest_held_ms": held_ms, "longest_held_from_ms": held_at,
             "audio_rate": (t1 - t0) / seconds, "severe": [e["message"] for e in errors]}
@@ -106,6 +132,18 @@ def measure():
     with tempfile.TemporaryDirectory() as tmp:
         page, facts = synthetic_page(Path(tmp))
         runs = [open_once(page.as_uri() + "#autoplay&muted") for _ in range(REPEATS)]
+        video_page, video_facts = synthetic_video_page(Path(tmp), Path(tmp) / "song4min.wav")
+        video_runs = [open_once(video_page.as_uri() + "#autoplay&muted") for _ in range(REPEATS)]
+    result = summary(runs, facts, load_before)
+    result["video"] = summary(video_runs, video_facts, load_before, video=True)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    if any(r["severe"] for r in runs + video_runs):
+        print("console errors:", [r["severe"] for r in runs + video_runs], file=sys.stderr)
+    return result
+
+
+def summary(runs, facts, load_before, video=False):
     marks = lambda key, name: [r[key][name] / 1000 for r in runs]  # noqa: E731
     result = {"seconds": SECONDS, "points": facts["points"], "bytes": facts["bytes"], "audio_kbps": KBPS,
               "write_s": facts["write_s"], "repeats": REPEATS, "cpus": os.cpu_count(),
@@ -119,10 +157,12 @@ def measure():
                          ("held", [r["longest_held_ms"] / 1000 for r in runs])):
         result[f"median_{name}_s"], result[f"max_{name}_s"] = statistics.median(values), max(values)
     result["median_fps"] = statistics.median(r["fps"] for r in runs)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    if any(r["severe"] for r in runs):
-        print("console errors:", [r["severe"] for r in runs], file=sys.stderr)
+    if video:
+        result["frame_size"], result["video_fps"] = list(VIDEO_SIZE), VIDEO_FPS
+        result["median_frame_s"], result["max_frame_s"] = (statistics.median(marks("marks_ms", "frame shown")),
+                                                           max(marks("marks_ms", "frame shown")))
+        result["median_frames_per_s"] = statistics.median(r["frames_per_s"] for r in runs)
+        result["sheets"] = facts["frames"]["sheets"]
     return result
 
 
@@ -165,7 +205,33 @@ def report(r):
         f"is not redrawn); plotly draws {r['runs'][0]['kept']} of the {r['points']} points (the line within "
         f"{player.SIMPLIFY:g} of the box of every point). "
         f"Writing the page and its audio "
-        f"took {r['write_s']:.1f} s.\n")
+        f"took {r['write_s']:.1f} s.\n" + (video_report(r["video"]) if "video" in r else ""))
+
+
+def video_report(v):
+    """The README's lines on the video run's page, from `measure`'s result["video"]."""
+    mb = lambda n: f"{n / 1e6:.2f} MB"  # noqa: E731
+    b = v["bytes"]
+    h, w = v["frame_size"]
+    return (
+        f"\nA video run's page: a {v['seconds'] / 60:.0f}-minute video at {v['video_fps']} frames/s, {h}x{w} "
+        f"(the demo video's scene, synthesised; {v['points']} frames, one point each; the song above as its "
+        f"sound), opened {v['repeats']} times the same way:\n\n"
+        f"| | size |\n|---|---|\n"
+        f"| `player.html` (path, frame times, code) | {mb(b['page'])} |\n"
+        f"| `player-frames-*/` ({v['sheets']} JPEG sheets of 64 frames) | {mb(b['frames'])} |\n"
+        f"| `player.m4a` (AAC, {v['audio_kbps']} kbit/s) | {mb(b['audio'])} |\n"
+        f"| `plotly.min.js` (shared) | {mb(b['library'])} |\n"
+        f"| **total** | **{mb(sum(b.values()))}** |\n\n"
+        f"| from the start of navigation (median, slowest of {v['repeats']}) | fresh browser |\n|---|---|\n"
+        f"| the music plays | {v['median_music_s']:.2f} s ({v['max_music_s']:.2f} s) |\n"
+        f"| the first frame is shown | {v['median_frame_s']:.2f} s ({v['max_frame_s']:.2f} s) |\n"
+        f"| the point moves with the music (flat view) | {v['median_point_s']:.2f} s ({v['max_point_s']:.2f} s) |\n"
+        f"| the 3-D view is up | {v['median_view3d_s']:.2f} s ({v['max_view3d_s']:.2f} s) |\n\n"
+        f"Playing in the 3-D view, the frame panel drew {v['median_frames_per_s']:.1f} frames a second (median) "
+        f"against the video's {v['video_fps']} (**{v['median_frames_per_s'] / v['video_fps']:.2f}x**; a frame is "
+        f"drawn when the frame at the audio's time changes, on the page's animation frames). Writing the page, its "
+        f"sheets and its audio took {v['write_s']:.1f} s.\n")
 
 
 def main():
