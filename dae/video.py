@@ -40,12 +40,16 @@ SPEC_SPAN = 5.0              # s either side of "now" in the spectrogram panel
 
 class Timeline:
     """Where the point is at time t (s): linear interpolation of P (N, 3) at the
-    fractional index whose window centre is t."""
+    fractional index whose window centre is t.
+
+    The centres are taken as evenly spaced, t0 + i * step with the mean step
+    (t_center[-1] - t0) / (N - 1): a video's frame times come from ffmpeg with
+    6 significant digits, so their differences wobble a little."""
 
     def __init__(self, P, t_center):
         self.P = np.asarray(P, dtype=np.float64)
         self.t0 = float(t_center[0])
-        self.step = float(t_center[1] - t_center[0]) if len(t_center) > 1 else 1.0
+        self.step = float(t_center[-1] - t_center[0]) / (len(t_center) - 1) if len(t_center) > 1 else 1.0
 
     def index(self, t):
         return np.clip((np.asarray(t, dtype=np.float64) - self.t0) / self.step, 0, len(self.P) - 1)

@@ -450,6 +450,9 @@ def test_bad_paths_and_a_missing_song_are_one_line_errors(tmp_path):
         player.page(np.full((5, 3), np.nan), t, 1.0, "a.m4a", "p.js")
     with pytest.raises(UserError, match="evenly spaced"):
         player.page(helix(5), t ** 2, 1.0, "a.m4a", "p.js")
+    wobbly = np.array([float(f"{x:.6g}") for x in np.arange(600) / 15])    # a 15 fps video's times, as ffmpeg prints
+    assert np.ptp(np.diff(wobbly)) > 1e-7                                   # them: not exactly even, and accepted
+    assert '"step":0.0666666' in player.page(helix(600), wobbly, 40.0, "a.m4a", "p.js")
     with pytest.raises(UserError, match="missing"):
         player.write(tmp_path / "run", tmp_path / player.LIBRARY_NAME, helix(5), t, tmp_path / "gone.wav", 1.0)
     assert not (tmp_path / "run" / player.PAGE_NAME).exists()
