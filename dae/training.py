@@ -399,7 +399,7 @@ def train(paths, frames, width, sample_rate, source_sha256, *, latent_dim, histo
     """
     for name, value, least in (("LATENT_DIM", latent_dim, 1), ("HISTORY", history, 3), ("EPOCHS", epochs, 1),
                                ("CHUNK_SAMPLES", chunk_samples, 1), ("CHUNKS_PER_BATCH", chunks_per_batch, 1),
-                               ("SPREAD_FRAMES", spread, 0)):
+                               ("VIDEO_SPREAD_FRAMES", spread, 0)):
         if value < least:
             raise UserError(f"{name}={value} must be at least {least}")
     if not learning_rate > 0:
