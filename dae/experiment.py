@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dae import artifacts, cli, dataset, stats, synth
+from dae import artifacts, cli, dataset, embedding, stats, synth
 from dae.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -231,20 +231,24 @@ def call_stage(script, **settings):
         sys.argv = saved
 
 
-def _made_from(record, role):
-    """The sha256 of input `role` an artifact's record says it was made from (either record layout)."""
-    rec = (record.get("inputs") or {}).get(role)
-    if isinstance(rec, dict) and rec.get("sha256"):
-        return rec["sha256"]
-    return record.get(f"{role}_sha256") or (record.get("source_sha256") if role == "audio" else None)
+def reusable(paths, kind, path=None, wanted=None):
+    """The checked chain of the `kind` artifact (at `path`, or where `paths` puts it) when a
+    trial may reuse it, else None.
 
-
-def _record(path):
-    side = artifacts.sidecar_path(path)
+    Reusable means: `artifacts.check` passes (the artifact's bytes, its own
+    record and everything it was made from match their sha256), and every
+    setting in `wanted` (name -> value) is recorded with the same value. A
+    setting the record lacks does not match: an artifact is reused only when
+    what made it is known in full.
+    """
     try:
-        return json.loads(side.read_text()) if Path(path).exists() and side.exists() else None
-    except (OSError, ValueError):
+        chain = artifacts.check(paths, kind, path=path)
+    except UserError:
         return None
+    recorded = chain[kind]["settings"]
+    if any(name not in recorded or recorded[name] != value for name, value in (wanted or {}).items()):
+        return None
+    return chain
 
 
 def prepare_song(song, window, data_dir, output_dir, synth_seconds=40.0, synth_rate=44100):
@@ -262,8 +266,9 @@ def prepare_song(song, window, data_dir, output_dir, synth_seconds=40.0, synth_r
             with artifacts.atomic_path(target) as tmp:
                 audio.write_wav(tmp, synth.song(int(m.group(1)), synth_seconds, synth_rate), synth_rate, "int16")
         source = dataset.find_audio(song, paths)
-        record = _record(paths.spectrogram)
-        if record is not None and _made_from(record, "audio") == artifacts.file_hash(source):
+        chain = reusable(paths, "spectrogram")
+        if chain is not None and chain["spectrogram"]["inputs"].get("audio", {}).get("sha256") \
+                == artifacts.file_hash(source):
             return {"ok": True, "computed": False}
         call_stage("save_dataset", song=song, window_seconds=window, data_dir=data_dir, output_dir=output_dir,
                    plot=False)
@@ -303,30 +308,55 @@ def run_folder(t):
     return artifacts.run_paths({k.upper(): v for k, v in run_settings(t).items()}).run
 
 
+def training_settings(t):
+    """The settings trial t's model must have been trained with, as train_model.py records them
+    (the song and folders are checked through the chain instead: the same audio may be named two ways)."""
+    s = t["settings"]
+    return {"WINDOW_SECONDS": t["window"], "LATENT_DIM": t["latent"], "SEED": t["seed"],
+            **{k: s[k] for k in TRAIN_KEYS if k != "EPOCHS"}}
+
+
+def trained_epochs(paths, t):
+    """Epochs of the run's committed model when it was trained with trial t's settings on the
+    current spectrogram (checked in full); None when there is no such model."""
+    chain = reusable(paths, "encoder", wanted=training_settings(t))
+    return None if chain is None else int(chain["encoder"].get("epochs", 0))
+
+
 def train_stage(t, paths):
-    """Stage 2: train_model.py with the trial's settings, unless the run already
-    has its epochs on the current spectrogram. Returns True when it trained."""
+    """Stage 2: train_model.py with the trial's settings, unless the run's model was trained
+    with exactly them for exactly the asked epochs. Returns True when it trained.
+
+    A model with the trial's settings but more epochs than asked is never used
+    for the trial (it would be reported as the asked number) nor replaced (it
+    may be the user's): the trial fails, saying so.
+    """
     s = t["settings"]
     from dae import training
     epochs = s["EPOCHS"] or training.default_epochs(t["window"])
-    record = _record(paths.encoder)
-    if record is not None and paths.spectrogram.exists() \
-            and _made_from(record, "spectrogram") == artifacts.file_hash(paths.spectrogram) \
-            and int(record.get("epochs", record.get("settings", {}).get("EPOCHS", 0)) or 0) >= epochs \
-            and all(record.get("settings", {}).get(k, s[k]) == s[k]
-                    for k in ("LEARNING_RATE", "CHUNK_SAMPLES", "CHUNKS_PER_BATCH", "ORDER")):
+    done = trained_epochs(paths, t)
+    if done == epochs:
         return False
+    if done is not None and done > epochs:
+        raise UserError(f"{paths.run_dir} holds a {done}-epoch model with this trial's settings, and the trial "
+                        f"asks for {epochs}; run the experiment with --epochs {done}, or move that run folder "
+                        "away to train a new one")
     call_stage("train_model", **run_settings(t), epochs=epochs, learning_rate=s["LEARNING_RATE"],
                chunk_samples=s["CHUNK_SAMPLES"], chunks_per_batch=s["CHUNKS_PER_BATCH"], order=s["ORDER"],
                resume=True, verbose=0)
+    done = trained_epochs(paths, t)
+    if done != epochs:
+        raise UserError(f"after training, {paths.run_dir} holds no {epochs}-epoch model with this trial's "
+                        f"settings ({'none' if done is None else f'{done} epochs'}); move that run folder away "
+                        "and run the experiment again")
     return True
 
 
 def embed_stage(t, paths):
     """Stage 3: embed_audio.py (without pictures) unless the embedding was made by
-    the current encoder. Returns True when it embedded."""
-    record = _record(paths.embedding)
-    if record is not None and paths.encoder.exists() and _made_from(record, "encoder") == artifacts.file_hash(paths.encoder):
+    the run's current encoder (checked in full). Returns True when it embedded."""
+    chain = reusable(paths, "embedding")
+    if chain is not None and "encoder" in chain:
         return False
     call_stage("embed_audio", **run_settings(t), plot=False)
     return True
@@ -342,13 +372,21 @@ def flat_windows(frames, width):
     return np.ascontiguousarray(W).reshape(len(W), -1)
 
 
+def pca_settings(t):
+    """The settings a PCA run's records carry (what the components depend on besides the spectrogram)."""
+    return _settings(t, seed=0) | {"PCA_SEED": t["seed"]}
+
+
 def pca_stage(t, paths):
     """The PCA baseline: the first d principal components of the song's flattened
-    windows, saved as the run's embedding (and pca.npz) in its run folder."""
+    windows, saved as the run's embedding (and pca.npz) in its run folder; reused when
+    both were made with the trial's settings from the current spectrogram."""
     from dae.spectrogram import window_times, window_width
-    spec_hash = artifacts.file_hash(paths.spectrogram)
-    record = _record(paths.embedding)
-    if record is not None and (paths.run_dir / "pca.npz").exists() and _made_from(record, "spectrogram") == spec_hash:
+    wanted = {k: v for k, v in pca_settings(t).items() if k not in ("SONG", "DATA_DIR", "OUTPUT_DIR")}
+    emb = reusable(paths, "embedding", wanted=wanted)
+    pca_chain = reusable(paths, "pca", path=paths.run_dir / "pca.npz", wanted=wanted)
+    if emb is not None and pca_chain is not None and emb["embedding"].get("architecture") == PCA \
+            and emb["spectrogram"]["sha256"] == pca_chain["spectrogram"]["sha256"]:
         return False
     from sklearn.decomposition import PCA as SkPCA
     frames, T, spec, lo, hi = load_frames(paths)
@@ -358,39 +396,49 @@ def pca_stage(t, paths):
         raise UserError(f"{paths.song} has {len(X)} windows, too few for {t['latent']} principal components")
     pca = SkPCA(n_components=t["latent"], svd_solver="randomized", random_state=t["seed"]).fit(X)
     Z = pca.transform(X).astype(np.float32)
-    artifacts.save_npz(paths.run_dir / "pca.npz", components=pca.components_, mean=pca.mean_,
+    target = paths.run_dir / "pca.npz"
+    artifacts.save_npz(target, components=pca.components_, mean=pca.mean_,
                        explained_variance_ratio=pca.explained_variance_ratio_, scale_min=lo, scale_max=hi)
+    artifacts.write_sidecar(target, "pca", pca_settings(t), inputs={"spectrogram": spec}, run=paths.run)
     start, center, end = window_times(len(Z), width, spec["sample_rate"])
     artifacts.save_npz(paths.embedding, Z=Z, t_start=start, t_center=center, t_end=end)
-    artifacts.write_sidecar(paths.embedding, "embedding", _settings(t, seed=0), run=paths.run, architecture=PCA,
+    artifacts.write_sidecar(paths.embedding, "embedding", pca_settings(t), run=paths.run, architecture=PCA,
                             n_points=len(Z), latent_dim=int(Z.shape[1]), points_per_second=spec["sample_rate"] / 1024.0,
                             width=width, sample_rate=spec["sample_rate"], source=t["song"],
-                            spectrogram_sha256=spec_hash, inputs={"spectrogram": paths.spectrogram},
+                            spectrogram_sha256=spec["sha256"], inputs={"spectrogram": spec},
                             explained_variance=float(pca.explained_variance_ratio_.sum()))
     return True
 
 
-def divergence_stage(paths, original_rule, settings):
-    """Stage 7 as divergence.py does it, with its defaults; reused when its file
-    exists and is newer than the embedding.
-
-    Returns (delta (M, S+1), origins, sidecar facts, scaled path Zs, whether it computed)."""
+def divergence_settings(original_rule):
+    """Every setting of stage 7 that shapes a divergence, as divergence.py records them
+    (its own defaults, and the rule)."""
     import divergence as stage  # the stage script's own settings
+    return {"K": stage.K, "EXCLUSION_RADIUS": stage.EXCLUSION_RADIUS, "ORIGINAL_RULE": bool(original_rule),
+            "N_STEPS": stage.N_STEPS, "EVERY": stage.EVERY, "FIT_STEPS": stage.FIT_STEPS}
+
+
+def divergence_stage(paths, original_rule, settings):
+    """Stage 7 as divergence.py does it, with its defaults; its file is reused only when it
+    was made with every one of those settings from the current embedding (checked in full).
+
+    Returns (delta (M, S+1), origins, its checked record, scaled path Zs, whether it computed)."""
     from dae import stages
-    Z, Zs, meta, field, rule = stages.knn_setup(paths, stage.K, stage.EXCLUSION_RADIUS, original_rule)
-    tag = f"k{stage.K}_original" if original_rule else f"k{stage.K}_x{rule['exclusion_radius']}"
+    wanted = divergence_settings(original_rule)
+    Z, Zs, meta, field, rule = stages.knn_setup(paths, wanted["K"], wanted["EXCLUSION_RADIUS"], original_rule)
+    tag = f"k{wanted['K']}_original" if original_rule else f"k{wanted['K']}_x{rule['exclusion_radius']}"
     target = paths.divergence(tag)
-    side = artifacts.sidecar_path(target)
-    record = _record(target)
-    emb_hash = artifacts.file_hash(paths.embedding)
-    if record is not None and _made_from(record, "embedding") == emb_hash:
-        with np.load(target) as d:
-            return d["delta"], d["origins"], record, Zs, False
-    _, delta, origins, _ = stages.divergence_run(
-        paths, settings | {"K": stage.K, "ORIGINAL_RULE": original_rule}, k=stage.K,
-        exclusion_radius=stage.EXCLUSION_RADIUS, original_rule=original_rule, n_steps=stage.N_STEPS,
-        every=stage.EVERY, fit_steps=stage.FIT_STEPS)
-    return delta, origins, json.loads(side.read_text()), Zs, True
+    chain = reusable(paths, "divergence", path=target, wanted=wanted)
+    if chain is not None and chain["embedding"]["sha256"] == meta["sha256"]:
+        saved = artifacts.arrays(chain["divergence"], ("delta", "origins"))
+        return saved["delta"], saved["origins"], chain["divergence"], Zs, False
+    stages.divergence_run(
+        paths, settings | wanted, k=wanted["K"], exclusion_radius=wanted["EXCLUSION_RADIUS"],
+        original_rule=original_rule, n_steps=wanted["N_STEPS"], every=wanted["EVERY"],
+        fit_steps=wanted["FIT_STEPS"])
+    record = artifacts.check(paths, "divergence", path=target)["divergence"]   # what is used is what was saved
+    saved = artifacts.arrays(record, ("delta", "origins"))
+    return saved["delta"], saved["origins"], record, Zs, True
 
 
 def _bce(x, x_hat):
@@ -402,14 +450,15 @@ def reconstruction(t, paths, X):
     """Reconstruction BCE over all windows: the decoder's (training.reconstruction_bce),
     or for PCA the clipped inverse transform's."""
     if t["variant"] == PCA or t["settings"] is None:
-        with np.load(paths.run_dir / "pca.npz") as p:
-            total, n = 0.0, 0
-            for i in range(0, len(X), 512):
-                x = X[i:i + 512].astype(np.float64)
-                x_hat = (x - p["mean"]) @ p["components"].T @ p["components"] + p["mean"]
-                total += _bce(x, x_hat) * len(x)
-                n += len(x)
-            return total / n
+        p = artifacts.arrays(artifacts.check(paths, "pca", path=paths.run_dir / "pca.npz")["pca"],
+                             ("mean", "components"))
+        total, n = 0.0, 0
+        for i in range(0, len(X), 512):
+            x = X[i:i + 512].astype(np.float64)
+            x_hat = (x - p["mean"]) @ p["components"].T @ p["components"] + p["mean"]
+            total += _bce(x, x_hat) * len(x)
+            n += len(x)
+        return total / n
     from dae import training
     chain, encoder, decoder, _ = training.load_models(paths)   # checked as one unit against its chain
     meta = chain["encoder"]
@@ -503,11 +552,12 @@ def measure(t, paths, computed):
             out["exclusion_radius"] = facts.get("exclusion_radius")
             out["n_initial_conditions"] = int(len(origins))
     from dae import stages
-    Z, _ = stages.load_path(paths)
+    embedded = embedding.load(paths)          # checked with its chain
+    Z, emb = embedded["Z"].astype(np.float64), embedded["meta"]
+    out["made_from"] = made_from(embedded["chain"])
     out["turning_angle"] = turning_angle(Z)
     out["n_points"] = int(len(Z))
     frames, T, spec, lo, hi = load_frames(paths)
-    emb = json.loads(artifacts.sidecar_path(paths.embedding).read_text())
     X = flat_windows(frames, emb["width"])
     out["bce"] = reconstruction(t, paths, X)
     out["trustworthiness"] = trustworthiness(X, Z, t["trust_points"])
@@ -525,6 +575,35 @@ def save_trial(exp_dir, result):
     artifacts.save_json(trial_path(exp_dir, result["key"]), result)
 
 
+def made_from(chain):
+    """What a trial's numbers rest on: the song's audio and the embedding (sha256), and the
+    divergence settings; a saved trial is reused only while all three are what they were."""
+    return {"source_sha256": chain["spectrogram"]["inputs"]["audio"]["sha256"],
+            "embedding_sha256": chain["embedding"]["sha256"],
+            "divergence": {k: v for k, v in divergence_settings(False).items() if k != "ORIGINAL_RULE"}}
+
+
+def current_source_sha256(t):
+    """sha256 of trial t's audio as it is now (None when there is none yet: a synth song not made)."""
+    try:
+        return artifacts.file_hash(dataset.find_audio(t["song"], song_paths(t["song"], t["data_dir"], t["output_dir"])))
+    except (UserError, OSError):
+        return None
+
+
+def still_valid(saved, t, sources):
+    """Whether a saved trial result may stand for trial t: finished, with the same training
+    settings, song, audio (sha256) and divergence settings. sources caches the audio hashes."""
+    made = saved.get("made_from")
+    if saved.get("status") != "ok" or saved.get("source") != t["song"] or not isinstance(made, dict) \
+            or not same_settings(saved.get("settings"), t["settings"]):
+        return False
+    if t["song"] not in sources:
+        sources[t["song"]] = current_source_sha256(t)
+    wanted = {k: v for k, v in divergence_settings(False).items() if k != "ORIGINAL_RULE"}
+    return made.get("source_sha256") == sources[t["song"]] and made.get("divergence") == wanted
+
+
 def same_settings(saved, wanted):
     """Whether a saved trial's training settings are `wanted`; a setting the saved
     trial lacks (added to the project since) counts as its shared default."""
@@ -535,9 +614,8 @@ def same_settings(saved, wanted):
 
 
 def load_trials(exp_dir, trials):
-    """Finished (status ok) trials already saved for these trials, with the same
-    training settings: {key: result}."""
-    done = {}
+    """Trials already saved that still stand for these trials (`still_valid`): {key: result}."""
+    done, sources = {}, {}
     for t in trials:
         key = trial_key(t)
         p = trial_path(exp_dir, key)
@@ -546,7 +624,7 @@ def load_trials(exp_dir, trials):
                 r = json.loads(p.read_text())
             except ValueError:
                 continue
-            if r.get("status") == "ok" and same_settings(r.get("settings"), t["settings"]) and r.get("source") == t["song"]:
+            if isinstance(r, dict) and still_valid(r, t, sources):
                 done[key] = r
     return done
 
