@@ -5,7 +5,7 @@ import numpy as np
 
 from dae import artifacts, audio, synth
 from dae.errors import UserError
-from dae.spectrogram import NPERSEG, TUKEY_ALPHA, F_MAX, bins_per_second, magnitude_spectrogram, window_width
+from dae.spectrogram import NPERSEG, TUKEY_ALPHA, F_MAX, bins_per_second, block_spectrogram, window_width
 
 DEMO = "demo"
 SAVE_HINT = "run `python save_dataset.py` (with the same --song) first"
@@ -74,14 +74,16 @@ def make(song, paths, window_seconds):
     source = find_audio(song, paths)
     source_sha256 = artifacts.file_hash(source)
     check_same_song(paths, source, source_sha256)
-    x, sr = audio.read_audio(source)
-    if np.max(np.abs(x)) == 0:
-        raise UserError(f"{source} is silent (every sample is zero); use a song with sound in it")
-    F, T, S = magnitude_spectrogram(x, sr)
+    with audio.open_audio(source) as (sr, blocks):        # a block at a time: memory is S and a few blocks
+        song = _Measured(blocks, source)
+        F, T, S = block_spectrogram(song, sr)
+    if not np.all(np.isfinite(S)):   # a guard: rounding at the very top of float64's range is all that could
+        raise UserError(f"{source}: its samples (up to {song.peak:.3g}) are too large for a finite spectrogram; "
+                        "scale the audio down (e.g. normalise it to a peak of 1) and re-export it")
     width = window_width(T, window_seconds)
     meta = {
         "source": str(source), "source_sha256": source_sha256,
-        "sample_rate": sr, "duration_s": x.size / sr, "bins_per_second": bins_per_second(sr),
+        "sample_rate": sr, "duration_s": song.n / sr, "bins_per_second": bins_per_second(sr),
         "n_time": int(S.shape[1]), "height": int(S.shape[0]),
         "window_seconds": float(window_seconds), "window_width": width,
         "nperseg": NPERSEG, "tukey_alpha": TUKEY_ALPHA, "f_max": F_MAX, "f_top": float(F[-1]),
@@ -94,6 +96,24 @@ def make(song, paths, window_seconds):
                             "window_seconds": float(window_seconds)},
                             inputs={"audio": (source, meta["source_sha256"])}, **meta)
     return meta
+
+
+class _Measured:
+    """Mono sample blocks passed through, counted (`n`) and their largest magnitude kept (`peak`).
+
+    Silence (every sample zero) is refused once the last block has passed.
+    """
+
+    def __init__(self, blocks, source):
+        self.blocks, self.source, self.n, self.peak = blocks, source, 0, 0.0
+
+    def __iter__(self):
+        for x in self.blocks:
+            self.n += x.size
+            self.peak = max(self.peak, float(np.max(x)), -float(np.min(x)))
+            yield x
+        if self.peak == 0:
+            raise UserError(f"{self.source} is silent (every sample is zero); use a song with sound in it")
 
 
 def load(paths, need_audio=False):

@@ -2,6 +2,7 @@
 import numpy as np
 from scipy import signal
 
+from dae.audio import headroom
 from dae.errors import UserError
 
 NPERSEG = 1024      # samples per spectrogram column (no overlap: also the hop)
@@ -27,20 +28,69 @@ def magnitude_spectrogram(x, sr, f_max=F_MAX):
     Returns F (n_freq,) in Hz, T (n_time,) column centres in s, and S
     (n_freq, n_time) linear magnitude, computed exactly as the original:
     ``scipy.signal.spectrogram(x, sr, window=tukey(1024, 0.4), noverlap=0,
-    scaling="spectrum", mode="magnitude")``.
+    scaling="spectrum", mode="magnitude")``; see `block_spectrogram`.
     """
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 1:
         raise ValueError(f"x must be mono (1-D), got shape {x.shape}")
+    return block_spectrogram([x], sr, f_max)
+
+
+def block_spectrogram(blocks, sr, f_max=F_MAX):
+    """`magnitude_spectrogram` of the concatenated `blocks`, holding one block at a time.
+
+    blocks : iterable of (n_b,) mono sample arrays, any lengths; sr : sample
+    rate in Hz. Returns (F, T, S) as `magnitude_spectrogram` of the whole
+    signal, bit for bit: a column depends on its own 1024 samples only, so the
+    columns are computed a block of whole columns at a time (the samples left
+    over join the next block) and put side by side. Memory: S and one block.
+
+    Columns peaking at 2**HEADROOM_EXP or more (finite samples that would
+    overflow the FFT) are transformed scaled down by a power of two and
+    scaled back, which is exact; other columns are scipy's call as it is.
+    No magnitude exceeds its column's peak sample (the bound is met only at
+    the Nyquist frequency), so finite samples give finite magnitudes.
+    """
     if not sr > 0:
         raise ValueError(f"sr must be a positive sample rate in Hz, got {sr}")
-    if x.size < NPERSEG:
-        raise UserError(f"audio is {x.size} samples long, shorter than one {NPERSEG}-sample "
+    F, parts, carry, n = None, [], np.empty(0), 0
+    for block in blocks:
+        block = np.asarray(block, dtype=np.float64)
+        if block.ndim != 1:
+            raise ValueError(f"blocks must be mono (1-D), got shape {block.shape}")
+        n += block.size
+        x = np.concatenate([carry, block]) if carry.size else block
+        whole = x.size - x.size % NPERSEG
+        if whole:
+            F, S = _columns(x[:whole], sr, f_max)
+            parts.append(S)
+        carry = x[whole:].copy()
+    if n < NPERSEG:
+        raise UserError(f"audio is {n} samples long, shorter than one {NPERSEG}-sample "
                         "spectrogram column; use a longer clip")
-    F, T, S = signal.spectrogram(x, sr, window=signal.windows.tukey(NPERSEG, alpha=TUKEY_ALPHA),
+    S = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+    T = np.arange(NPERSEG / 2, n - NPERSEG / 2 + 1, NPERSEG) / float(sr)   # scipy's column centres
+    return F, T, S
+
+
+HEADROOM_EXP = 480  # a column peaking below 2**480 cannot overflow the FFT: (2 * 1024 * peak)**2 < 2**1024
+
+
+def _columns(x, sr, f_max):
+    """F (n_freq,) and S (n_freq, n_cols), cropped, of x (n_cols * 1024,): scipy's call, overflow-safe."""
+    cols = x.reshape(-1, NPERSEG)
+    k = headroom(np.maximum(np.max(cols, axis=1), -np.min(cols, axis=1)), HEADROOM_EXP)
+    scaled = k.any()
+    if scaled:
+        x = np.ldexp(cols, -k[:, None]).ravel()
+    F, _, S = signal.spectrogram(x, sr, window=signal.windows.tukey(NPERSEG, alpha=TUKEY_ALPHA),
                                  noverlap=0, scaling="spectrum", mode="magnitude")
     n = crop_bins(F, f_max)
-    return F[:n], T, S[:n]
+    S = S[:n].copy()                                        # not a view: the uncropped bins are let go
+    if scaled:
+        with np.errstate(over="ignore"):
+            S = np.ldexp(S, k[None, :])
+    return F[:n], S
 
 
 def bins_per_second(sr):
