@@ -29,7 +29,7 @@ LIMITS = {
     "SEED": (0, 2 ** 32 - 1),           # numpy / TensorFlow seeds are 32-bit unsigned
     "WINDOW_SECONDS": (0.01, 600.0),
     "LATENT_DIM": (1, 1024),
-    "HISTORY": (1, 100_000),
+    "HISTORY": (3, 100_000),            # training needs 3 or more; training.train reads this bound too
     "HORIZON": (1, 10_000),
     "HORIZON_DECAY": (1e-9, 1.0),       # step k weighs HORIZON_DECAY^(k-1): must stay positive
     "LENGTH_WEIGHT": (0.0, None),
@@ -87,6 +87,15 @@ def _parse_number(text):
     return value
 
 
+def _parse_float(text):
+    """A number given for a setting whose default is a float: always a float (``1`` -> 1.0)."""
+    value = _parse_number(text)
+    try:
+        return float(value)
+    except OverflowError:          # a whole number too large for a float
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}") from None
+
+
 def _parse_whole(text):
     value = _parse_number(text)
     if value != int(value):
@@ -123,16 +132,23 @@ def check(values, limits=None):
             continue
         least, most = _limits(name, value, table)
         if least is not None and value < least:
-            problems.append(f"{name}={value} must be at least {least}")
+            problems.append(f"{name}={_shown(value)} must be at least {_shown(least)}")
         elif most is not None and value > most:
-            problems.append(f"{name}={value} must be at most {most}")
+            problems.append(f"{name}={_shown(value)} must be at most {_shown(most)}")
     return problems
+
+
+def _shown(number):
+    """A number as it would be typed: a whole float without its '.0' (``-1.0`` -> ``-1``), else its repr."""
+    if isinstance(number, float) and number.is_integer() and abs(number) < 1e16:
+        return str(int(number))
+    return repr(number) if isinstance(number, float) else str(number)
 
 
 def _range_note(least, most):
     if least is None and most is None:
         return ""
-    return f" [{'' if least is None else least}..{'' if most is None else most}]"
+    return f" [{'' if least is None else _shown(least)}..{'' if most is None else _shown(most)}]"
 
 
 def _comments(files):
@@ -185,11 +201,12 @@ def configure(namespace, argv=None, limits=None):
         elif isinstance(default, int):
             kind, meta = _parse_whole, "INT"
         elif isinstance(default, float):
-            kind, meta = _parse_number, "NUMBER"
+            kind, meta = _parse_float, "NUMBER"
         else:
             kind, meta = str, "TEXT"
         parser.add_argument(*flags, dest=name, type=kind, default=default, metavar=meta,
-                            help=notes.get(name, " ") + _range_note(*_limits(name, default, table)))
+                            help=notes.get(name, " ").replace("%", "%%")     # argparse formats help with %
+                            + _range_note(*_limits(name, default, table)))
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     values = vars(args)
     problems = check(values, limits)
@@ -209,13 +226,26 @@ def flags(values):
 
 
 def run(main):
-    """Call `main()`; a UserError becomes one line on stderr and exit status 1."""
+    """Call `main()`; a UserError, or an OSError (a path the system refused), becomes one line on
+    stderr and exit status 1."""
     try:
         main()
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
+    except OSError as e:
+        print(f"error: {os_error_line(e)}", file=sys.stderr)
+        sys.exit(1)
     except KeyboardInterrupt:
         print("interrupted: nothing half-written is left; run the same command again to resume",
               file=sys.stderr)
         sys.exit(130)
+
+
+def os_error_line(e):
+    """One line for an OSError: the path it names (a rename's target), the system's reason, what to do."""
+    path = e.filename2 if e.filename2 is not None else e.filename
+    reason = (e.strerror or str(e) or type(e).__name__).replace("\n", " ")
+    where = f"cannot use {path}: " if path is not None else ""
+    return (f"{where}{reason}; fix that path (a folder where a folder is needed, one you may write to, "
+            "room on the disk), then run the same command again")
