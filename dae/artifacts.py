@@ -17,19 +17,26 @@ and 2 s, 3-D and 12-D results sit side by side and never overwrite each other)::
 Provenance: every artifact has a JSON sidecar (``<file>.json``) with its kind,
 the settings and package versions that made it, the sha256 of its own bytes
 and the sha256 of every input it was made from (audio, spectrogram, encoder,
-embedding, latent model). `check` verifies an artifact and, recursively, the
-whole chain it was made from against the files there now; a stale or foreign
-input ends the stage with one line naming the stage to rerun.
+embedding, latent model), and the sha256 of the record itself, so that an
+edited fact is refused like an edited file. `check` verifies an artifact and,
+recursively, the whole chain it was made from against the files there now; a
+stale or foreign input, or a record that names an unknown input or a cycle,
+ends the stage with one line naming the stage to rerun.
 
 Writing: files are written to a temporary name (``.tmp<pid>-<name>``) and
 renamed; a trained model is written into a temporary folder, renamed to
 ``model-<id>`` and published by atomically replacing the ``model`` symlink, so
-its three files and sidecars appear together or not at all. A stage holds an
-flock on its folder's ``.lock`` while it writes, and removes the temporary
-files of dead processes first.
+its three files and sidecars appear together or not at all. Files drawn
+together (a run's pictures, a forecast's arrays and pictures) are written to
+temporaries with their sidecars and published by a journal (`group_commit`),
+which the next writer or reader completes after a crash. A stage holds an
+flock on its folder's ``.lock`` (never through a link) while it writes, and
+removes the temporary files of dead processes first. A file where a folder
+should be is one line naming it (`make_folder`).
 """
 import contextlib
 import datetime
+import errno
 import fcntl
 import hashlib
 import io
@@ -38,6 +45,7 @@ import os
 import platform
 import re
 import shutil
+import stat
 import uuid
 import zipfile
 from importlib import metadata
@@ -74,6 +82,55 @@ def temporary_name(path):
     return path.with_name(f"{TMP_PREFIX}{os.getpid()}-{path.name}")
 
 
+def final_name(path):
+    """The path a temporary (`temporary_name`) is committed to; any other path as it is."""
+    path = Path(path)
+    return path.with_name(_TMP.sub("", path.name, count=1))
+
+
+FOLDER_HINT = "move it away, or choose another --data-dir or --output-dir"
+
+
+def make_folder(path):
+    """Make the folder `path` and its parents (an existing folder is fine); returns it as a Path.
+
+    Whatever is in the way (a file where a folder should be, a link to nowhere,
+    no permission) is a one-line UserError naming the path and what is there;
+    nothing is moved or overwritten.
+    """
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(_in_the_way(path) or f"cannot make the folder {path} ({e.strerror or _first_line(e)}): "
+                        f"check the permissions and free space of {path.parent}, or choose another "
+                        "--data-dir or --output-dir") from None
+    return path
+
+
+def check_folder(path):
+    """Refuse, before any work, a `path` where `make_folder` would find something in the way;
+    makes nothing."""
+    why = _in_the_way(Path(path))
+    if why:
+        raise UserError(why)
+
+
+def _in_the_way(path):
+    """What keeps `path` from being a folder: the first of it and its ancestors that exists and
+    is no folder (a file, a link to nowhere, a pipe), as a line for the user; None if nothing."""
+    for p in (*reversed(path.parents), path):
+        try:
+            if p.is_symlink() and not p.exists():
+                return f"{p} is a link to {os.readlink(p)}, which does not exist, not a folder: {FOLDER_HINT}"
+            if p.exists() and not p.is_dir():
+                what = "a file" if p.is_file() else "neither a file nor a folder (a pipe, socket or device)"
+                return f"{p} is {what}, not a folder: {FOLDER_HINT}"
+        except OSError:
+            return None
+    return None
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a temporary path next to `path`; rename it over `path` on success.
@@ -83,7 +140,7 @@ def atomic_path(path):
     `path` is left as it was.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)
     tmp = temporary_name(path)
     try:
         yield tmp
@@ -161,6 +218,129 @@ def remove_stale_temporaries(*folders):
     return removed
 
 
+# ---------------------------------------------------------------- several files as one unit
+
+JOURNAL_NAME = ".commit.json"
+
+
+class Group:
+    """The files of one `group_commit`: {final path: the temporary it is written to}, and
+    the files the new state no longer has."""
+
+    def __init__(self):
+        self.staged, self.dropped = {}, []
+
+    def stage(self, path):
+        """The temporary to write `path` to (its folder made); its sidecar goes beside it
+        (``write_sidecar(group.stage(path), ...)``). The same path gives the same temporary."""
+        path = Path(path)
+        if path not in self.staged:
+            make_folder(path.parent)
+            self.staged[path] = temporary_name(path)
+        return self.staged[path]
+
+    def drop(self, path):
+        """Remove `path` and its sidecar in the same commit (a file the new state has not)."""
+        self.dropped.append(Path(path))
+
+
+@contextlib.contextmanager
+def group_commit():
+    """Publish several files, each with its sidecar, as one unit (in one folder or several).
+
+    Yields a `Group`: write each file at ``group.stage(path)`` and its sidecar
+    with ``write_sidecar`` on that temporary; ``group.drop(path)`` removes a file
+    of the old state. On success a journal (JOURNAL_NAME, in the first file's
+    folder) listing every rename and removal is written atomically -- the commit
+    point -- then they are done and the journal deleted. A crash before the
+    journal leaves the old files (the temporaries are stale and removed); after
+    it, the next writer (`writing`) or reader (`check`) completes the journal
+    (`recover`). So every moment shows the old complete set or the new one, each
+    file beside its own sidecar. On error nothing is published.
+    """
+    group, journal = Group(), None
+    try:
+        yield group
+        journal = _write_journal(group)
+    finally:
+        if journal is None:
+            for tmp in group.staged.values():
+                tmp.unlink(missing_ok=True)
+                sidecar_path(tmp).unlink(missing_ok=True)
+    if journal is not None:
+        _complete(journal)
+
+
+def _write_journal(group):
+    """Write the intent of `group` (renames [temporary, final], removals; relative to the
+    journal's folder) atomically; returns the journal's path, or None for an empty group."""
+    moves = []
+    for path, tmp in group.staged.items():
+        if not tmp.is_file():
+            raise FileNotFoundError(f"{path} was staged but its temporary {tmp.name} was never written")
+        moves.append((tmp, path))
+        if sidecar_path(tmp).exists():
+            moves.append((sidecar_path(tmp), sidecar_path(path)))
+    removes = [p for path in group.dropped if path not in group.staged
+               for p in (path, sidecar_path(path)) if p.exists() or p.is_symlink()]
+    if not moves and not removes:
+        return None
+    folder = (moves[0][1] if moves else removes[0]).parent
+    for src, _ in moves:
+        _fsync(src)
+    journal = folder / JOURNAL_NAME
+    here = folder.resolve()
+
+    def rel(p):
+        return os.path.relpath(p.parent.resolve() / p.name, here)
+    save_json(journal, {"pid": os.getpid(), "moves": [[rel(a), rel(b)] for a, b in moves],
+                        "removes": [rel(p) for p in removes]})
+    _fsync(folder, directory=True)
+    return journal
+
+
+def _complete(journal):
+    """Do what the journal at `journal` lists (what is done already is skipped), then delete it."""
+    folder = journal.parent
+    try:
+        intent = json.loads(journal.read_text())
+        moves = [(folder / a, folder / b) for a, b in intent["moves"]]
+        removes = [folder / p for p in intent["removes"]]
+    except FileNotFoundError:
+        return                      # completed by another process meanwhile
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UserError(f"{journal} is unreadable ({_first_line(e)}): remove it, then run the stage that writes "
+                        f"{folder} again") from None
+    for src, dst in moves:
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(src, dst)
+    for p in removes:
+        p.unlink(missing_ok=True)
+    for d in {p.parent for _, p in moves} | {p.parent for p in removes}:
+        _fsync(d, directory=True)
+    journal.unlink(missing_ok=True)
+
+
+def recover(*folders):
+    """Complete a commit (`group_commit`) that a dead process left half done in any of
+    `folders` (its journal is there); a live writer's is left to it. Returns the
+    journals completed."""
+    done = []
+    for folder in folders:
+        journal = Path(folder) / JOURNAL_NAME
+        if not journal.is_file():
+            continue
+        try:
+            pid = int(json.loads(journal.read_text())["pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pid = None                                  # unreadable: `_complete` says so
+        if pid is not None and pid != os.getpid() and _alive(pid):
+            continue
+        _complete(journal)
+        done.append(journal)
+    return done
+
+
 # ---------------------------------------------------------------- locks
 
 LOCK_NAME = ".lock"
@@ -174,20 +354,44 @@ def _holder(lock_file):
         return "another process"
 
 
+def _open_lock(lock_file):
+    """Open (or create) `lock_file` for writing without following a link; returns the fd.
+
+    A link or anything but a plain file there is a UserError naming it: writing
+    the holder's pid through a link would overwrite the file it points to.
+    """
+    try:
+        fd = os.open(lock_file, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+    except OSError as e:
+        if e.errno == errno.ELOOP or os.path.islink(lock_file):
+            raise UserError(f"{lock_file} is a symbolic link, not a lock file (a stage never writes through "
+                            "one): remove the link, then run this again") from None
+        if e.errno == errno.EISDIR:
+            raise UserError(f"{lock_file} is a folder, not a lock file: move it away, then run this again") from None
+        raise UserError(f"cannot open the lock file {lock_file} ({e.strerror or _first_line(e)}): check the "
+                        f"permissions of {lock_file.parent}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UserError(f"{lock_file} is not a plain file (a pipe, socket or device), so not a lock file: "
+                        "remove it, then run this again")
+    return fd
+
+
 @contextlib.contextmanager
 def locked(folder, stage):
     """Hold an exclusive flock on `folder`/.lock while a stage writes into `folder`.
 
     A second writer gets a UserError naming the process that holds it. The lock
     goes with the process (a killed holder frees it); the file itself stays.
+    A symbolic link or anything but a plain file at .lock is refused, never followed.
     """
     folder = Path(folder)
     created, top = not folder.exists(), folder
     while not top.parent.exists():
         top = top.parent
-    folder.mkdir(parents=True, exist_ok=True)
+    make_folder(folder)
     lock_file = folder / LOCK_NAME
-    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = _open_lock(lock_file)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -216,10 +420,12 @@ def locked(folder, stage):
 @contextlib.contextmanager
 def writing(paths, stage):
     """What a stage does around its writes: lock its folder (the run's, or the song's
-    for stage 1) and remove what crashed processes left there and in its outputs."""
+    for stage 1), complete a commit a crashed process left half done there and in
+    its outputs (`recover`) and remove the temporaries crashed processes left."""
     folder = paths.run_dir if paths.run is not None else paths.song_dir
     outputs = paths.output_dir if paths.run is not None else paths.outputs / paths.song
     with locked(folder, stage) as lock_file:
+        recover(folder, outputs)                   # before the temporaries a journal names are removed
         remove_stale_temporaries(folder, outputs)
         yield lock_file
 
@@ -296,28 +502,45 @@ def _input_record(source):
     return {"file": str(source), "sha256": file_hash(source)}
 
 
+RECORD_HASH = "record_sha256"
+
+
+def record_hash(record):
+    """SHA-256 (hex) of a sidecar record's own facts: the canonical JSON (sorted keys,
+    no spaces) of every field but RECORD_HASH, taken as it reads back from the file."""
+    facts = json.loads(json.dumps({k: v for k, v in record.items() if k != RECORD_HASH}, default=_jsonable))
+    return hashlib.sha256(json.dumps(facts, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
 def write_sidecar(path, kind, settings, inputs=None, **facts):
     """Record what made the artifact at `path`: its kind, settings, facts, versions,
-    the sha256 of its bytes and of each input it was made from.
+    the sha256 of its bytes and of each input it was made from, and the sha256 of
+    the record itself (RECORD_HASH), so that an edited fact is refused like an
+    edited artifact.
 
+    path : the artifact, or the temporary it is written to (`temporary_name`;
+        the record names the file it is committed as).
     inputs : {role: checked record (see `check`) | (path, sha256) | path}; the
-    roles are the kinds of the inputs ('audio', 'spectrogram', 'encoder', ...).
+        roles are the kinds of the inputs ('audio', 'spectrogram', 'encoder', ...).
     """
-    save_json(sidecar_path(path), {
+    record = {
         "kind": kind,
-        "file": Path(path).name,
+        "file": final_name(path).name,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "settings": settings,
         "versions": versions(),
         "sha256": file_hash(path),
         "inputs": {role: _input_record(src) for role, src in (inputs or {}).items()},
         **facts,
-    })
+    }
+    record[RECORD_HASH] = record_hash(record)
+    save_json(sidecar_path(path), record)
 
 
 def read_sidecar(path, kind, missing_hint):
-    """Load the sidecar of `path`, checking the artifact exists, is a `kind` and
-    that the record has the shape the loaders rely on.
+    """Load the sidecar of `path`, checking the artifact exists, is a `kind`, that
+    the record has the shape the loaders rely on and is as it was written (its
+    RECORD_HASH).
 
     missing_hint : str, what to run to make it (used in the error message).
     Returns the record with "path" (the artifact's Path) added.
@@ -335,7 +558,7 @@ def read_sidecar(path, kind, missing_hint):
         raise UserError(f"{side} is not a record (a JSON {type(meta).__name__}, not an object); {remake}")
     if meta.get("kind") != kind:
         raise UserError(f"{path} holds a {meta.get('kind')!r}, expected a {kind!r}; {remake}")
-    shape = {"settings": dict, "sha256": str, "inputs": dict}
+    shape = {"settings": dict, "sha256": str, "inputs": dict, RECORD_HASH: str}
     bad = [k for k, t in shape.items() if not isinstance(meta.get(k), t)]
     bad += [k for k in REQUIRED_FACTS.get(kind, ()) if k not in meta]
     bad += [k for k in REQUIRED_FACTS.get(kind, ()) if k in meta and k in _NUMBERS and not _is_number(meta[k])]
@@ -345,6 +568,9 @@ def read_sidecar(path, kind, missing_hint):
     if bad:
         raise UserError(f"{side} lacks or garbles {', '.join(bad)} (damaged, or made by an older version "
                         f"without provenance); {remake}")
+    if record_hash(meta) != meta[RECORD_HASH]:
+        raise UserError(f"{side} has been edited or damaged since it was written (its facts do not match its "
+                        f"{RECORD_HASH}); {remake}")
     meta["path"] = path
     return meta
 
@@ -376,12 +602,19 @@ def check(paths, kind, path=None, need_audio=False):
     sidecar plus "path" and, for .npz files, "blob" (the bytes that were hashed,
     so what is loaded is what was checked).
     """
+    path = None if path is None else Path(path)
+    folders = ([path.parent] if path is not None else []) + \
+        ([paths.run_dir, paths.output_dir] if paths.run is not None else [])
+    with contextlib.suppress(OSError):     # a reader that may not write reads what is there
+        recover(*folders)                  # a commit a crash left half done is completed first
     chain = {}
-    _check(paths, kind, chain, need_audio, None if path is None else Path(path))
+    _check(paths, kind, chain, need_audio, path or _locate(paths, kind, chain))
     return chain
 
 
-def _locate(paths, kind, chain):
+def _locate(paths, kind, chain, rec=None):
+    """Where the artifact of `kind` is (for an input, `rec` is its record there); None for a
+    kind without a place: the caller must give the path."""
     if kind == "spectrogram":
         return paths.spectrogram
     if kind == "frames":
@@ -396,20 +629,42 @@ def _locate(paths, kind, chain):
         return paths.embedding
     if kind in ("latent mlp", "latent lstm"):
         return paths.latent_model(kind.split()[1])
-    raise ValueError(f"no fixed place for a {kind!r}")
+    if kind.endswith(" forecast") and paths.run is not None and isinstance((rec or {}).get("file"), str):
+        return paths.run_dir / Path(rec["file"]).name      # a forecast a picture was drawn from
+    if rec is None:
+        raise ValueError(f"no fixed place for a {kind!r}: give its path")
+    return None
 
 
-def _check(paths, kind, chain, need_audio, path=None):
+def _input_path(paths, path, kind, role, rec, chain):
+    """Where input `role` (its record `rec`) of the `kind` at `path` is. A role that names no
+    kind of artifact kept for the run is a UserError naming the sidecar."""
+    if role in MAKERS and role in chain:
+        return chain[role]["path"]
+    where = _locate(paths, role, chain, rec) if role in MAKERS else None
+    if where is None:
+        raise UserError(f"{sidecar_path(path)} names an unknown input role {role!r}; remake it: {rerun(kind)}")
+    return where
+
+
+def _check(paths, kind, chain, need_audio, path, checking=()):
+    """Check the `kind` at `path` and its inputs into `chain`. checking : ((kind, path), ...)
+    of the artifacts whose check led here, the first first (their inputs are not done yet)."""
     if kind in chain:
         return chain[kind]
-    path = path or _locate(paths, kind, chain)
+    kinds = [k for k, _ in checking]
+    if kind in kinds:
+        cycle = " -> ".join(kinds[kinds.index(kind):] + [kind])
+        raise UserError(f"{sidecar_path(checking[-1][1])}: its input roles form a cycle {cycle}; "
+                        f"remake it: {rerun(checking[-1][0])}")
+    checking = (*checking, (kind, path))
     meta = read_sidecar(path, kind, f"run {rerun(kind)} first")
     # what it was made from first, so that the earliest stage to rerun is named
     for role, rec in meta["inputs"].items():
         if role in ("audio", "video"):
             _check_audio(path, rec, need_audio)
-        else:
-            _check(paths, role, chain, need_audio)
+            continue
+        _check(paths, role, chain, need_audio, _input_path(paths, path, kind, role, rec, chain), checking)
     for role, rec in meta["inputs"].items():
         if role not in ("audio", "video") and chain[role]["sha256"] != rec["sha256"]:
             raise UserError(f"{path} was made from another {role} than {chain[role]['path']} holds now "
@@ -426,7 +681,7 @@ def _check(paths, kind, chain, need_audio, path=None):
         meta["blob"] = blob
     chain[kind] = meta
     if kind in MODEL_PARTS:
-        _check_model_unit(paths, chain, need_audio)
+        _check_model_unit(paths, chain, need_audio, checking)
     return meta
 
 
@@ -445,10 +700,10 @@ def _check_audio(path, rec, need_audio):
                         "with the same --song, then the later stages")
 
 
-def _check_model_unit(paths, chain, need_audio):
+def _check_model_unit(paths, chain, need_audio, checking=()):
     """The encoder, decoder and forecaster in the model folder come from one save."""
     for part in MODEL_PARTS:
-        _check(paths, part, chain, need_audio)
+        _check(paths, part, chain, need_audio, _locate(paths, part, chain), checking)
     ids = {chain[p]["model_id"] for p in MODEL_PARTS}
     units = [chain[p]["unit"] for p in MODEL_PARTS]
     if len(ids) != 1 or any(not isinstance(u, dict) or u.get(p) != chain[p]["sha256"]
@@ -526,8 +781,7 @@ def commit_model(paths, write):
     the one just replaced (a reader may still be loading it), are removed.
     Returns the committed folder.
     """
-    run_dir = paths.run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = make_folder(paths.run_dir)
     model_id = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
     name = f"{MODEL_LINK}-{model_id}"
     tmp = run_dir / f"{TMP_PREFIX}{os.getpid()}-{name}"

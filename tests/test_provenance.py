@@ -273,6 +273,7 @@ def _resign(path):
     side = artifacts.sidecar_path(path)
     meta = json.loads(side.read_text())
     meta["sha256"] = artifacts.file_hash(path)
+    meta[artifacts.RECORD_HASH] = artifacts.record_hash(meta)      # as write_sidecar would
     side.write_text(json.dumps(meta))
 
 
