@@ -13,28 +13,44 @@ def main():
         plotting.section_bounds(float("inf"), SECTION_SECONDS, SECTIONS)   # checked at the door; again at the end
     paths = artifacts.run_paths(cfg)
     with artifacts.writing(paths, "embed_audio.py"):
+        if PLOT:
+            artifacts.check_folder(paths.output_dir)     # whatever is in its way is said before the work
         Z, start, center, end, chain = embedding.embed_song(paths)
         embedding.save(paths, Z, start, center, end, chain)
         print(f"embedded {len(Z)} windows of {paths.song} into {Z.shape[1]}-D: saved {paths.embedding}")
         if PLOT:
-            emb = embedding.load(paths)["meta"]
-            what = f"video, {paths.frames_tag.split('_')[0]} frames" if paths.frames is not None \
-                else f"{cfg['WINDOW_SECONDS']:g} s window"
-            title = f"{paths.song} ({emb['architecture']}, {what})"
-            edges = None
-            if SECTIONS.strip() or (SECTION_SECONDS > 0 and end[-1] > SECTION_SECONDS):
-                edges = plotting.section_bounds(end[-1], SECTION_SECONDS, SECTIONS)
-            spec = dataset.arrays(chain["spectrogram"]) if "spectrogram" in chain else None
-            plotting.trajectory_png(paths.trajectory_png, Z, center, title, spec=spec, sections=edges)
-            files = plotting.trajectory_html(paths.trajectory_html, Z, center, title, player.library_path(paths))
-            written = [paths.trajectory_png, paths.trajectory_html]
-            if edges is not None:
-                plotting.trajectory_sections_png(paths.trajectory_sections_png, Z, center, title, edges)
-                written.append(paths.trajectory_sections_png)
-            for path in written:
-                artifacts.write_sidecar(path, "trajectory plot", cfg, inputs={"embedding": emb}, run=paths.run,
-                                        **({"files": files} if path == paths.trajectory_html else {}))
+            written = draw(paths, cfg)
             print("saved " + ", ".join(str(p) if i == 0 else p.name for i, p in enumerate(written)))
+
+
+def draw(paths, cfg):
+    """Draw the pictures of the run's saved embedding (trajectory.png, trajectory.html and, with
+    sections, trajectory_sections.png) and publish them with their sidecars as one unit
+    (`artifacts.group_commit`): a crash leaves the previous embedding's set or this one's, and
+    a sections picture of a previous embedding does not stay beside them. Returns the files."""
+    emb = embedding.load(paths)
+    meta, Z, center, end = emb["meta"], emb["Z"], emb["t_center"], emb["t_end"]
+    what = f"video, {paths.frames_tag.split('_')[0]} frames" if paths.frames is not None \
+        else f"{cfg['WINDOW_SECONDS']:g} s window"
+    title = f"{paths.song} ({meta['architecture']}, {what})"
+    edges = None
+    if SECTIONS.strip() or (SECTION_SECONDS > 0 and end[-1] > SECTION_SECONDS):
+        edges = plotting.section_bounds(end[-1], SECTION_SECONDS, SECTIONS)
+    spec = dataset.arrays(emb["chain"]["spectrogram"]) if "spectrogram" in emb["chain"] else None
+    written = [paths.trajectory_png, paths.trajectory_html]
+    with artifacts.group_commit() as group:
+        plotting.trajectory_png(group.stage(paths.trajectory_png), Z, center, title, spec=spec, sections=edges)
+        files = plotting.trajectory_html(group.stage(paths.trajectory_html), Z, center, title,
+                                         player.library_path(paths))
+        if edges is not None:
+            plotting.trajectory_sections_png(group.stage(paths.trajectory_sections_png), Z, center, title, edges)
+            written.append(paths.trajectory_sections_png)
+        else:
+            group.drop(paths.trajectory_sections_png)
+        for path in written:
+            artifacts.write_sidecar(group.stage(path), "trajectory plot", cfg, inputs={"embedding": meta},
+                                    run=paths.run, **({"files": files} if path == paths.trajectory_html else {}))
+    return written
 
 
 if __name__ == "__main__":

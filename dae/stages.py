@@ -70,27 +70,33 @@ def save_forecast(paths, method, ic, forecast, Z, settings, inputs, flag="", **f
     `truth` (Z[ic:ic + steps + 1], shorter where the song ends), `lo` and `hi`
     (z = lo + scaled * (hi - lo)) and `units`. inputs : the checked records it
     was made from ({"embedding": ..., "latent mlp": ...}). flag : a warning to
-    put in the pictures' titles (e.g. worse than persistence). Returns (data, png, html).
+    put in the pictures' titles (e.g. worse than persistence). The three files and their
+    sidecars are published as one unit (`artifacts.group_commit`): a crash leaves the
+    previous forecast's set or this one's. Returns (data, png, html).
     """
     from dae import player
     Zs, lo, hi = unit_scale(Z)
     forecast = np.asarray(forecast, dtype=np.float64)
     truth = Zs[ic:ic + len(forecast)]
     data, png, html = paths.forecast(method, ic)
-    artifacts.save_npz(data, forecast=forecast, initial_condition=ic, Z=Zs, truth=truth, lo=lo, hi=hi,
-                       units=np.array(plotting.FORECAST_UNITS))
     title = (f"{paths.song} {paths.run}: {method.upper()} forecast, {len(forecast) - 1} steps from index {ic}"
              + (f"\n{flag}" if flag else ""))
-    drawn = plotting.forecast_png(png, Zs, forecast, ic, title)
-    files = plotting.forecast_html(html, Zs, forecast, ic, title.replace("\n", "<br>"), player.library_path(paths))
-    clipped = {"steps_outside_the_frame": drawn["steps_outside"],
-               "first_step_outside_the_frame": drawn["first_step_outside"], "reach": drawn["reach"]}
-    artifacts.write_sidecar(data, f"{method} forecast", settings, inputs=inputs, run=paths.run,
-                            initial_condition=ic, steps=len(forecast) - 1, units=plotting.FORECAST_UNITS,
-                            truth_steps=len(truth) - 1, **clipped, **({"flag": flag} if flag else {}), **facts)
-    for path in (png, html):
-        artifacts.write_sidecar(path, f"{method} forecast plot", settings, inputs={f"{method} forecast": data},
-                                run=paths.run, **({"files": files} if path == html else {}))
+    with artifacts.group_commit() as group:
+        arrays = group.stage(data)
+        artifacts.save_npz(arrays, forecast=forecast, initial_condition=ic, Z=Zs, truth=truth, lo=lo, hi=hi,
+                           units=np.array(plotting.FORECAST_UNITS))
+        drawn = plotting.forecast_png(group.stage(png), Zs, forecast, ic, title)
+        files = plotting.forecast_html(group.stage(html), Zs, forecast, ic, title.replace("\n", "<br>"),
+                                       player.library_path(paths))
+        clipped = {"steps_outside_the_frame": drawn["steps_outside"],
+                   "first_step_outside_the_frame": drawn["first_step_outside"], "reach": drawn["reach"]}
+        artifacts.write_sidecar(arrays, f"{method} forecast", settings, inputs=inputs, run=paths.run,
+                                initial_condition=ic, steps=len(forecast) - 1, units=plotting.FORECAST_UNITS,
+                                truth_steps=len(truth) - 1, **clipped, **({"flag": flag} if flag else {}), **facts)
+        made_from = {f"{method} forecast": (data, artifacts.file_hash(arrays))}
+        for path in (png, html):
+            artifacts.write_sidecar(group.stage(path), f"{method} forecast plot", settings, inputs=made_from,
+                                    run=paths.run, **({"files": files} if path == html else {}))
     return data, png, html
 
 
