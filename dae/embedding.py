@@ -104,15 +104,17 @@ def save(paths, Z, start, center, end, chain):
     meta = chain["encoder"]
     source = source_record(chain)
     video = "frames" in chain
-    artifacts.save_npz(paths.embedding, Z=Z, t_start=start, t_center=center, t_end=end)
-    artifacts.write_sidecar(paths.embedding, "embedding", meta["settings"],
-                            inputs={source["kind"]: source, "encoder": meta},
-                            run=paths.run, architecture=meta["architecture"], n_points=len(Z),
-                            latent_dim=int(Z.shape[1]),
-                            points_per_second=meta["points_per_second"] if video else meta["sample_rate"] / 1024.0,
-                            width=meta["width"], sample_rate=meta["sample_rate"],
-                            source=source["source"], model_id=meta["model_id"],
-                            **({"source_kind": "video", "fps": source["fps"]} if video else {}))
+    with artifacts.group_commit() as group:      # the path and its record as one unit
+        target = group.stage(paths.embedding)
+        artifacts.save_npz(target, Z=Z, t_start=start, t_center=center, t_end=end)
+        artifacts.write_sidecar(target, "embedding", meta["settings"],
+                                inputs={source["kind"]: source, "encoder": meta},
+                                run=paths.run, architecture=meta["architecture"], n_points=len(Z),
+                                latent_dim=int(Z.shape[1]),
+                                points_per_second=meta["points_per_second"] if video else meta["sample_rate"] / 1024.0,
+                                width=meta["width"], sample_rate=meta["sample_rate"],
+                                source=source["source"], model_id=meta["model_id"],
+                                **({"source_kind": "video", "fps": source["fps"]} if video else {}))
 
 
 def load(paths, need_audio=False):

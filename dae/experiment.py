@@ -397,16 +397,19 @@ def pca_stage(t, paths):
     pca = SkPCA(n_components=t["latent"], svd_solver="randomized", random_state=t["seed"]).fit(X)
     Z = pca.transform(X).astype(np.float32)
     target = paths.run_dir / "pca.npz"
-    artifacts.save_npz(target, components=pca.components_, mean=pca.mean_,
-                       explained_variance_ratio=pca.explained_variance_ratio_, scale_min=lo, scale_max=hi)
-    artifacts.write_sidecar(target, "pca", pca_settings(t), inputs={"spectrogram": spec}, run=paths.run)
     start, center, end = window_times(len(Z), width, spec["sample_rate"])
-    artifacts.save_npz(paths.embedding, Z=Z, t_start=start, t_center=center, t_end=end)
-    artifacts.write_sidecar(paths.embedding, "embedding", pca_settings(t), run=paths.run, architecture=PCA,
-                            n_points=len(Z), latent_dim=int(Z.shape[1]), points_per_second=spec["sample_rate"] / 1024.0,
-                            width=width, sample_rate=spec["sample_rate"], source=t["song"],
-                            spectrogram_sha256=spec["sha256"], inputs={"spectrogram": spec},
-                            explained_variance=float(pca.explained_variance_ratio_.sum()))
+    with artifacts.group_commit() as group:      # the components and the path, each with its record, as one unit
+        artifacts.save_npz(group.stage(target), components=pca.components_, mean=pca.mean_,
+                           explained_variance_ratio=pca.explained_variance_ratio_, scale_min=lo, scale_max=hi)
+        artifacts.write_sidecar(group.stage(target), "pca", pca_settings(t), inputs={"spectrogram": spec},
+                                run=paths.run)
+        artifacts.save_npz(group.stage(paths.embedding), Z=Z, t_start=start, t_center=center, t_end=end)
+        artifacts.write_sidecar(group.stage(paths.embedding), "embedding", pca_settings(t), run=paths.run,
+                                architecture=PCA, n_points=len(Z), latent_dim=int(Z.shape[1]),
+                                points_per_second=spec["sample_rate"] / 1024.0, width=width,
+                                sample_rate=spec["sample_rate"], source=t["song"], spectrogram_sha256=spec["sha256"],
+                                inputs={"spectrogram": spec},
+                                explained_variance=float(pca.explained_variance_ratio_.sum()))
     return True
 
 

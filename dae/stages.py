@@ -113,9 +113,10 @@ def train_latent(paths, kind, epochs, batch_size, seed, settings):
     Z, emb = load_path(paths)
     model, report = latent.train(kind, Z, epochs, batch_size, seed, verbose=2)
     target = paths.latent_model(kind)
-    latent.save(model, target)
-    artifacts.write_sidecar(target, f"latent {kind}", settings, inputs={"embedding": emb}, run=paths.run,
-                            epochs=int(epochs), **report)
+    with artifacts.group_commit() as group:      # the model and its record as one unit
+        latent.save(model, group.stage(target))
+        artifacts.write_sidecar(group.stage(target), f"latent {kind}", settings, inputs={"embedding": emb},
+                                run=paths.run, epochs=int(epochs), **report)
     return report
 
 
@@ -184,7 +185,8 @@ def divergence_run(paths, settings, *, k, exclusion_radius, original_rule, n_ste
                  growth_per_second=slope * meta["points_per_second"], fit_steps=[1, fit],
                  turning_angle_deg=turning_angle(Z), points_per_second=meta["points_per_second"],
                  delta_at={str(i): float(mean[i]) for i in marks})
-    artifacts.save_npz(target, delta=delta, origins=origins, steps=np.arange(n_steps + 1), mean=mean, std=std,
-                       sem=std / np.sqrt(len(origins)), count=np.full(n_steps + 1, len(origins)))
-    artifacts.write_sidecar(target, "divergence", settings, inputs={"embedding": meta}, **facts)
+    with artifacts.group_commit() as group:      # the file and its record as one unit
+        artifacts.save_npz(group.stage(target), delta=delta, origins=origins, steps=np.arange(n_steps + 1),
+                           mean=mean, std=std, sem=std / np.sqrt(len(origins)), count=np.full(n_steps + 1, len(origins)))
+        artifacts.write_sidecar(group.stage(target), "divergence", settings, inputs={"embedding": meta}, **facts)
     return target, delta, origins, facts

@@ -103,3 +103,27 @@ def test_a_saved_trial_is_not_reused_once_its_song_changed(tried, tmp_path):
     stale = dict(saved, made_from=dict(saved["made_from"], divergence={**saved["made_from"]["divergence"],
                                                                        "EVERY": 3}))
     assert not still_valid(stale, t, {})
+
+
+def test_pca_is_reused_only_while_its_components_are_the_saved_ones(tmp_path):
+    (tmp_path / "songs").mkdir()
+    write_song(tmp_path / "songs" / "song1.wav", synth.song(1, 8.0, SR))
+    command = ["experiment.py", "--songs", tmp_path / "songs", "--data-dir", tmp_path / "data",
+               "--output-dir", tmp_path / "outputs", "--variants", "PCA", "--seeds", "1", "--name", "pca",
+               "--use-ray", "false"]
+    trial = tmp_path / "outputs" / "experiments" / "pca" / "trials" / "song1__PCA__w0.5_z3_s1_e-.json"
+    results = []
+    for tamper in (False, False, True):
+        if tamper:           # other components under the old record: not the ones the embedding came from
+            target = tmp_path / "data" / "song1" / "runs" / "w0.5s_PCA_z3_s1" / "pca.npz"
+            with np.load(target) as d:
+                arrays = {k: d[k] for k in d.files}
+            artifacts.save_npz(target, **(arrays | {"mean": arrays["mean"] + 0.5}))
+        if trial.exists():
+            trial.unlink()
+        proc = run_script(*command)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        results.append(json.loads(trial.read_text()))
+    assert results[0]["computed"][0] == "pca" and results[1]["computed"] == []
+    assert results[2]["computed"][0] == "pca"
+    assert results[2]["bce"] == results[0]["bce"] and results[2]["turning_angle"] == results[0]["turning_angle"]
