@@ -26,8 +26,10 @@ def _save(paths, cfg):
     print(f"saved {paths.spectrogram}")
     if PLOT:
         F, T, S, spec = dataset.load(paths)
-        plotting.spectrogram_png(paths.spectrogram_png, F, T, S, f"{paths.song}: magnitude spectrogram")
-        artifacts.write_sidecar(paths.spectrogram_png, "spectrogram plot", cfg, inputs={"spectrogram": spec})
+        with artifacts.group_commit() as group:      # the picture and its record as one unit
+            png = group.stage(paths.spectrogram_png)
+            plotting.spectrogram_png(png, F, T, S, f"{paths.song}: magnitude spectrogram")
+            artifacts.write_sidecar(png, "spectrogram plot", cfg, inputs={"spectrogram": spec})
         print(f"saved {paths.spectrogram_png}")
 
 
@@ -42,8 +44,10 @@ def _save_frames(paths, cfg):
     print(f"saved {paths.frames}")
     if PLOT:
         frames, times, rec = video_frames.load(paths)
-        video_frames.contact_sheet(paths.frames_png, frames, times, f"{paths.song}: frames at {h}x{w}")
-        artifacts.write_sidecar(paths.frames_png, "frames plot", cfg, inputs={"frames": rec})
+        with artifacts.group_commit() as group:      # the picture and its record as one unit
+            png = group.stage(paths.frames_png)
+            video_frames.contact_sheet(png, frames, times, f"{paths.song}: frames at {h}x{w}")
+            artifacts.write_sidecar(png, "frames plot", cfg, inputs={"frames": rec})
         print(f"saved {paths.frames_png}")
 
 

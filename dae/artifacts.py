@@ -283,6 +283,10 @@ def _write_journal(group):
             moves.append((sidecar_path(tmp), sidecar_path(path)))
     removes = [p for path in group.dropped if path not in group.staged
                for p in (path, sidecar_path(path)) if p.exists() or p.is_symlink()]
+    for _, target in moves:     # a rename that cannot be done is refused before the commit point
+        if target.is_dir() and not target.is_symlink():
+            raise UserError(f"{target} is a folder where a file should be: move it away, then run the same "
+                            "command again")
     if not moves and not removes:
         return None
     folder = (moves[0][1] if moves else removes[0]).parent

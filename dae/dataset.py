@@ -90,11 +90,12 @@ def make(song, paths, window_seconds):
     }
     # the arrays depend on the audio only (the window is in the sidecar): saving the song again for
     # another WINDOW_SECONDS gives the same bytes and leaves the runs made from it valid
-    artifacts.save_npz(paths.spectrogram, F=F, T=T, S=S, sample_rate=sr, height=S.shape[0],
-                       bins_per_second=bins_per_second(sr))
-    artifacts.write_sidecar(paths.spectrogram, "spectrogram", {"song": paths.song,
-                            "window_seconds": float(window_seconds)},
-                            inputs={"audio": (source, meta["source_sha256"])}, **meta)
+    with artifacts.group_commit() as group:      # the arrays and their record as one unit
+        target = group.stage(paths.spectrogram)
+        artifacts.save_npz(target, F=F, T=T, S=S, sample_rate=sr, height=S.shape[0],
+                           bins_per_second=bins_per_second(sr))
+        artifacts.write_sidecar(target, "spectrogram", {"song": paths.song, "window_seconds": float(window_seconds)},
+                                inputs={"audio": (source, meta["source_sha256"])}, **meta)
     return meta
 
 

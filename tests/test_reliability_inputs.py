@@ -91,7 +91,7 @@ def test_a_picture_path_that_is_a_folder_is_one_line_naming_it_and_the_reason(tm
     png = out / "tune" / "spectrogram.png"
     png.mkdir(parents=True)
     line = one_line(run_script("save_dataset.py", "--song", song, *common(data, out), timeout=120))
-    assert str(png) in line and "Is a directory" in line and "run the same command again" in line
+    assert str(png) in line and "is a folder where a file should be" in line and "run the same command again" in line
     assert png.is_dir() and not [f for f in files_under(data, out) if f.name.startswith(".tmp")]
     with np.load(data / "tune" / "spectrogram.npz") as z:                    # what was finished is whole
         assert z["S"].shape[0] == 187
