@@ -175,13 +175,17 @@ def settings_of(namespace):
 def configure(namespace, argv=None, limits=None):
     """Override the UPPER_CASE constants of `namespace` from the command line.
 
-    namespace : dict, usually ``globals()`` of the calling script; updated in place.
+    namespace : dict, usually ``globals()`` of the calling script; updated in place. Its
+        settings as first seen are kept in ``__defaults__`` and are the defaults of
+        every later call, so nothing carries over from one call to the next.
     argv : list of str, default ``sys.argv[1:]``.
     limits : dict name -> (least, most), the script's own ranges on top of `LIMITS`.
     Returns the dict of final settings (name -> value). A value outside its
     range (or NaN / infinite) exits with one line and status 1.
     """
-    settings = settings_of(namespace)
+    # the defaults are the script's constants as first seen, never what an earlier call in this
+    # process set: a setting left out of a call is its default, not the previous call's value
+    settings = dict(namespace.setdefault("__defaults__", settings_of(namespace)))
     sources = [namespace.get("__file__", "")]
     shared = sys.modules.get("settings")
     if shared is not None and getattr(shared, "__file__", None):
