@@ -50,7 +50,7 @@ def main():
             print(f"saved {facts['page']} (page, audio and {player.LIBRARY_NAME}: {size:.1f} MB; open it in a browser)")
             if cfg["FORMAT"] == "html":
                 return
-        P, _, note = plotting.project3(emb["Z"])
+        P, _, note = plotting.project3(emb["Z"], emb["t_center"])     # the pictures' view: a 1-D path against time
         if source is None:
             spec = emb["chain"]["spectrogram"]
             F, T, S = dataset.arrays(spec)

@@ -322,7 +322,7 @@ def make(paths, emb, cfg, tail=12, kbps=128, spectrogram=True):
     from dae import dataset, plotting
     from dae import frames as video_frames
     source = emb["chain"].get("frames")
-    P, labels, note = plotting.project3(emb["Z"])
+    P, labels, note = plotting.project3(emb["Z"], emb["t_center"])      # the pictures' view, labels and all
     if source is None:
         record = emb["chain"]["spectrogram"]
         F, T, S = dataset.arrays(record)

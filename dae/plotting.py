@@ -13,7 +13,15 @@ Conventions shared by every picture here:
 * HTML pages load the output folder's one shared ``plotly.min.js``
   (`dae.player.install_library`) by relative path: offline, and 4.8 MB once
   per output folder instead of once per page.
+* The 3-D view (`projector`) draws what the path has: 3 coordinates as they
+  are, more by their first three principal components, a 2-D path in its
+  plane with the third axis labelled "(none: the path is 2-D)", a 1-D path as
+  z1 against time. The MP4 and the player page use the same view.
+* Text from outside (a song's name in a title) goes through `put_text`: drawn
+  with an installed font that has its characters, "?" for those none has, so
+  no glyph is missing when the picture is drawn.
 """
+import functools
 import os
 from pathlib import Path
 
@@ -28,6 +36,9 @@ TRUTH_COLOUR = "#1f4e9c"       # the true continuation of a forecast
 FORECAST_COLOUR = "crimson"
 PAD = 0.05                     # margin around the path's range, as a fraction of its largest span
 FORECAST_UNITS = "the path scaled per dimension to [0, 1] by its min and max"
+NO_AXIS = "(none: the path is {d}-D)"  # the label of an axis a 1-D or 2-D path does not have
+MISSING_GLYPH = "?"            # drawn for a character no installed font has
+LAST_RESORT = "Last Resort High-Efficiency"   # matplotlib's font of placeholder boxes: not a glyph of the text
 
 
 def _pyplot():
@@ -35,6 +46,70 @@ def _pyplot():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt
+
+
+def _default_font():
+    """The file of the font matplotlib draws text in by default."""
+    from matplotlib import font_manager
+    return font_manager.findfont(font_manager.FontProperties())
+
+
+@functools.lru_cache(maxsize=None)
+def _characters(font_file):
+    """The code points a font file has glyphs for."""
+    from matplotlib import font_manager
+    return frozenset(font_manager.get_font(font_file).get_charmap())
+
+
+@functools.lru_cache(maxsize=None)
+def _fonts():
+    """(family, file) of the installed scalable fonts that can stand in for the default one, in a fixed order."""
+    from matplotlib import font_manager
+    default = _default_font()
+    return tuple(sorted({(f.name, f.fname) for f in font_manager.fontManager.ttflist
+                         if f.fname != default and f.name != LAST_RESORT and _scalable(f.fname)}))
+
+
+def _scalable(font_file):
+    """Whether matplotlib can draw text in this font file at any size (not a bitmap font such as a
+    colour emoji font, nor a file it cannot read)."""
+    from matplotlib import font_manager
+    try:
+        return bool(font_manager.get_font(font_file).scalable)
+    except (OSError, RuntimeError, ValueError):
+        return False
+
+
+@functools.lru_cache(maxsize=None)
+def _family_for(char):
+    """The family of the font to draw `char` in: "" for the default font, None when no installed font has it."""
+    if ord(char) in _characters(_default_font()):
+        return ""
+    return next((family for family, file in _fonts() if ord(char) in _characters(file)), None)
+
+
+def drawable(text):
+    """`text` as the installed fonts can draw it: (text, font families for matplotlib's `fontfamily`).
+
+    A character the default font lacks is drawn in the first installed font that has it (a fallback
+    family after the default ones); one that no font has becomes MISSING_GLYPH. So drawing it warns
+    of no missing glyph, and the text keeps everything that can be shown."""
+    import matplotlib
+    shown, extra = [], []
+    for char in str(text):
+        family = _family_for(char) if char.isprintable() and not char.isspace() else ""
+        shown.append(MISSING_GLYPH if family is None else char)
+        if family and family not in extra:
+            extra.append(family)
+    families = list(matplotlib.rcParams["font.family"])
+    return "".join(shown), families + [f for f in extra if f not in families]
+
+
+def put_text(draw, text, *args, **kwargs):
+    """Draw outside `text` (a title with a song's name) with matplotlib's `draw` (fig.suptitle, ax.set_title,
+    fig.text, ...; `args` come before the text, e.g. fig.text's x and y) as `drawable` makes it."""
+    shown, families = drawable(text)
+    return draw(*args, shown, fontfamily=families, **kwargs)
 
 
 def _save(fig, path):
@@ -55,7 +130,8 @@ def spectrogram_png(path, F, T, S, title):
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(12, 4), layout="constrained")
     mesh = _spectrogram(ax, F, T, S)
-    ax.set(xlabel="time (s)", ylabel="frequency (Hz)", title=title)
+    ax.set(xlabel="time (s)", ylabel="frequency (Hz)")
+    put_text(ax.set_title, title)
     fig.colorbar(mesh, ax=ax).set_label("magnitude (dB relative to the loudest bin)")
     with artifacts.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
@@ -71,33 +147,74 @@ def _spectrogram(ax, F, T, S):
 
 # ---------------------------------------------------------------- projection
 
-def projector(Z):
+def projector(Z, t=None):
     """The 3-D view of a path Z (N, d): (function mapping (M, d) points to (M, 3), axis labels, note).
 
-    d <= 3: the coordinates themselves, zero-padded; d > 3: the first three
-    principal components of Z (the function applies the same projection to
-    other points, e.g. a forecast, without refitting it).
+    What the path has, labelled honestly: d = 3, the coordinates themselves; d > 3,
+    the first three principal components of Z (the function applies the same
+    projection to other points, e.g. a forecast, without refitting it; the note
+    says so); d = 2, z1 and z2 with a flat third axis labelled NO_AXIS; d = 1, z1
+    against time (`time_axis`) with a flat third axis labelled NO_AXIS.
+
+    t : (N,) the time of each point (s), for d = 1; without it time is counted in
+    windows. The function's `first` is the index of the first point it is given
+    (a forecast from index ic: first=ic), which sets their times when d = 1.
     """
     Z = np.asarray(Z, dtype=np.float64)
     if Z.ndim != 2 or len(Z) < 1 or Z.shape[1] < 1:
         raise UserError(f"a path to draw must be an (N, d) array with N >= 1, got shape {Z.shape}")
     d = Z.shape[1]
+    if d == 1:
+        clock_of, label = time_axis(Z, t)
+        return (lambda X, first=0: np.column_stack([np.asarray(X, dtype=np.float64)[:, 0],
+                                                    clock_of(first + np.arange(len(X))), np.zeros(len(X))]),
+                ["z1", label, NO_AXIS.format(d=1)], "")
     if d <= 3:
-        return (lambda X: np.pad(np.asarray(X, dtype=np.float64), ((0, 0), (0, 3 - d))),
-                [f"z{i + 1}" for i in range(3)], "")
+        return (lambda X, first=0: np.pad(np.asarray(X, dtype=np.float64), ((0, 0), (0, 3 - d))),
+                [f"z{i + 1}" for i in range(d)] + [NO_AXIS.format(d=d)] * (3 - d), "")
     mean = Z.mean(0)
     _, s, vt = np.linalg.svd(Z - mean, full_matrices=False)
     share = s[:3] ** 2 / np.sum(s ** 2)
     note = f"first 3 principal components of the {d}-D embedding ({100 * share.sum():.0f}% of variance)"
-    return (lambda X: (np.asarray(X, dtype=np.float64) - mean) @ vt[:3].T,
+    return (lambda X, first=0: (np.asarray(X, dtype=np.float64) - mean) @ vt[:3].T,
             [f"PC{i + 1} ({100 * share[i]:.0f}%)" for i in range(3)], note)
 
 
-def project3(Z):
-    """Points to show in 3-D: Z itself when d <= 3 (zero-padded), else the first
-    three principal components. Returns (P (N, 3), axis labels, note)."""
-    f, labels, note = projector(Z)
+def time_axis(Z, t=None):
+    """The time axis of a 1-D path Z (N, 1) drawn against time: (function from point indices to the axis's
+    values, its label).
+
+    Time is in seconds (window centres t, evenly spaced: t[0] + i * their mean step) or, without t, in
+    windows, divided by a round unit (1, 2 or 5 times a power of ten) that makes the time axis about as
+    long as z1's range, so that neither is squeezed flat in a view of true proportions; the label says
+    the unit ("time (s)", "time (1 = 20 s)")."""
+    n = len(Z)
+    t0, step, what = (0.0, 1.0, "windows") if t is None else \
+        (float(t[0]), (float(t[-1]) - float(t[0])) / max(n - 1, 1) or 1.0, "s")
+    span = float(np.ptp(Z[:, 0])) or 1.0
+    unit = _round_unit(step * max(n - 1, 1) / span)
+    return (lambda i: (t0 + np.asarray(i, dtype=np.float64) * step) / unit,
+            f"time ({what})" if unit == 1 else f"time (1 = {unit:g} {what})")
+
+
+def _round_unit(x):
+    """The number among 1, 2 and 5 times a power of ten nearest to x > 0 (by ratio)."""
+    k = np.floor(np.log10(x))
+    options = np.array([1.0, 2.0, 5.0, 10.0]) * 10.0 ** k
+    return float(options[np.argmin(np.abs(np.log(options / x)))])
+
+
+def project3(Z, t=None):
+    """Points to show in 3-D (`projector`: the coordinates of a 3-D path, the first three principal
+    components of a larger one, a 2-D one flat, a 1-D one against time t). Returns (P (N, 3), axis
+    labels, note)."""
+    f, labels, note = projector(Z, t)
     return f(Z), labels, note
+
+
+def no_axis(label):
+    """Whether an axis labelled `label` is one the path does not have (flat, NO_AXIS)."""
+    return label.startswith(NO_AXIS.split("{")[0])
 
 
 def line_style(n_points):
@@ -128,6 +245,11 @@ def _axes3d(fig, spec, labels, lo, hi, zoom=1.0):
         axis.set_label_text(label)
         axis.labelpad = 6
     ax.tick_params(labelsize=7, pad=1)
+    if no_axis(labels[2]):                # a 1-D or 2-D path: seen from straight above, in its plane, the flat
+        ax.view_init(elev=90, azim=-90)   # axis pointing at the viewer, not drawn (its label says why)
+        ax.set_zticks([])
+        ax.zaxis.line.set_visible(False)
+        ax.zaxis.label.set_visible(False)
     return ax
 
 
@@ -202,7 +324,7 @@ def trajectory_png(path, Z, t, title, spec=None, sections=None):
     Z, t = np.asarray(Z, dtype=np.float64), np.asarray(t, dtype=np.float64)
     if t.shape != (len(Z),) or len(Z) < 2:
         raise UserError(f"{len(t)} times for a path of shape {Z.shape}; rerun `python embed_audio.py`")
-    P, labels, note = project3(Z)
+    P, labels, note = project3(Z, t)
     lo, hi = box(P)
     fig = plt.figure(figsize=(14, 6.5), dpi=DPI, layout="constrained")
     rows = [1.0, 1.0, 0.09] if spec is not None else [2.0, 0.09]
@@ -247,7 +369,7 @@ def trajectory_png(path, Z, t, title, spec=None, sections=None):
         for i, (a0, a1) in enumerate(zip(edges[:-1], edges[1:])):
             top.text((a0 + a1) / 2, 0.97, str(i + 1), transform=top.get_xaxis_transform(), ha="center",
                      va="top", fontsize=8, color="white" if top is first else "0.3")
-    fig.suptitle(title + (f"\n{note}" if note else ""), fontsize=11)
+    put_text(fig.suptitle, title + (f"\n{note}" if note else ""), fontsize=11)
     fig.canvas.draw()
     facts = {"start_pixel": pixel(ax, P[0]), "line_width": line_style(len(P))[0], "opacity": line_style(len(P))[1]}
     _save(fig, path)
@@ -266,7 +388,7 @@ def trajectory_sections_png(path, Z, t, title, edges, columns=4):
     from mpl_toolkits.mplot3d.art3d import Line3DCollection
     Z, t = np.asarray(Z, dtype=np.float64), np.asarray(t, dtype=np.float64)
     edges = np.asarray(edges, dtype=np.float64)
-    P, labels, note = project3(Z)
+    P, labels, note = project3(Z, t)
     lo, hi = box(P)
     spans = [(a, b) for a, b in zip(edges[:-1], edges[1:]) if np.sum((t >= a) & (t <= b)) >= 2]
     if not spans:
@@ -290,8 +412,8 @@ def trajectory_sections_png(path, Z, t, title, edges, columns=4):
         for axis in (ax.xaxis, ax.yaxis, ax.zaxis):
             axis.label.set_fontsize(7)
             axis.labelpad = 0
-    fig.suptitle(f"{title}: one section at a time (start of each marked)" + (f"\n{note}" if note else ""),
-                 fontsize=10)
+    put_text(fig.suptitle, f"{title}: one section at a time (start of each marked)" + (f"\n{note}" if note else ""),
+             fontsize=10)
     _save(fig, path)
     return len(spans)
 
@@ -315,7 +437,7 @@ def trajectory_html(path, Z, t, title, library):
     """Save an interactive 3-D plot (plotly, offline; loads the shared plotly.js at `library`);
     hover shows the time. Returns {relative src of plotly.js: its sha256}."""
     import plotly.graph_objects as go
-    P, labels, note = project3(Z)
+    P, labels, note = project3(Z, t)
     trace = go.Scatter3d(x=P[:, 0], y=P[:, 1], z=P[:, 2], mode="lines+markers",
                          marker=dict(size=2, color=t, colorscale="Viridis",
                                      colorbar=dict(title="time (s)")),
@@ -325,8 +447,20 @@ def trajectory_html(path, Z, t, title, library):
                          marker=dict(size=7, color=START_COLOUR, line=dict(color="white", width=1)))
     fig = go.Figure([trace, start])
     fig.update_layout(title=title + (f"<br><sub>{note}</sub>" if note else ""), showlegend=False,
-                      scene=dict(xaxis_title=labels[0], yaxis_title=labels[1], zaxis_title=labels[2]))
+                      scene=_scene(labels))
     return write_html(fig, path, library)
+
+
+def _scene(labels, lo=None, hi=None):
+    """A plotly 3-D scene: axes titled `labels`, ranges lo..hi if given; a 1-D or 2-D path (`no_axis`)
+    seen from straight above, as in the PNGs, with no tick labels on the axis it does not have."""
+    scene = {}
+    for k, (name, label) in enumerate(zip(("xaxis", "yaxis", "zaxis"), labels)):
+        scene[name] = dict(title=label, **({"showticklabels": False} if no_axis(label) else {}),
+                           **({"range": [lo[k], hi[k]]} if lo is not None else {}))
+    if no_axis(labels[2]):
+        scene["camera"] = dict(eye=dict(x=0, y=0, z=2.2), up=dict(x=0, y=1, z=0))
+    return scene
 
 
 # ---------------------------------------------------------------- forecasts
@@ -383,7 +517,23 @@ def _forecast_view(Z, forecast, ic):
         raise UserError(f"initial condition {ic} is not an index of the {len(Z)}-point path")
     f, labels, note = projector(Z)
     truth = Z[ic:ic + len(forecast)]
-    return f(Z), f(forecast), f(truth), labels, note
+    return f(Z), f(forecast, first=ic), f(truth, first=ic), labels, note
+
+
+def _forecast_frame(P, F, d):
+    """The frame of a forecast picture and what the forecast F does in it: (lo, hi, pieces of F inside,
+    facts of `clip_to_box` with "reach").
+
+    The frame is the path P's box (`box`); for a 1-D path drawn against time its time axis also
+    reaches the forecast's last step (going on past the song's end is not leaving the frame). The reach
+    is measured on the path's coordinates only."""
+    lo, hi = box(P)
+    if d == 1:
+        lo[1], hi[1] = (x[1] for x in box(np.vstack([P, F])))
+    pieces, facts = clip_to_box(F, lo, hi)
+    k = min(d, 3)
+    facts["reach"] = reach(P[:, :k], F[:, :k])
+    return lo, hi, pieces, facts
 
 
 def _clip_note(facts, steps):
@@ -408,9 +558,7 @@ def forecast_png(path, Z, forecast, ic, title):
     """
     plt = _pyplot()
     P, F, T, labels, note = _forecast_view(Z, forecast, ic)
-    lo, hi = box(P)
-    pieces, facts = clip_to_box(F, lo, hi)
-    facts["reach"] = reach(P, F)
+    lo, hi, pieces, facts = _forecast_frame(P, F, np.asarray(Z).shape[1])
     steps = len(F) - 1
     fig = plt.figure(figsize=(13, 6.2), dpi=DPI, layout="constrained")
     grid = fig.add_gridspec(3, 2, width_ratios=[1.1, 1.0])
@@ -448,7 +596,7 @@ def forecast_png(path, Z, forecast, ic, title):
             cax.set_title("coordinates against the step (axes: the path's range)", fontsize=9)
         if k == d - 1:
             cax.set_xlabel("step from the initial condition", fontsize=8)
-    fig.suptitle(title + f"\nunits: {FORECAST_UNITS}" + (f"; {note}" if note else ""), fontsize=10)
+    put_text(fig.suptitle, title + f"\nunits: {FORECAST_UNITS}" + (f"; {note}" if note else ""), fontsize=10)
     fig.canvas.draw()
     facts.update(limits=[ax.get_xlim(), ax.get_ylim(), ax.get_zlim()], ic_pixel=pixel(ax, P[ic]),
                  truth_steps=len(T) - 1)
@@ -461,9 +609,7 @@ def forecast_html(path, Z, forecast, ic, title, library):
     loading the shared plotly.js at `library`. Returns {relative src of plotly.js: its sha256}."""
     import plotly.graph_objects as go
     P, F, T, labels, note = _forecast_view(Z, forecast, ic)
-    lo, hi = box(P)
-    pieces, facts = clip_to_box(F, lo, hi)
-    facts["reach"] = reach(P, F)
+    lo, hi, pieces, facts = _forecast_frame(P, F, np.asarray(Z).shape[1])
     gap = np.full((1, 3), np.nan)
     drawn = np.vstack([x for p in pieces for x in (p, gap)]) if pieces else gap
     fig = go.Figure([
@@ -478,8 +624,6 @@ def forecast_html(path, Z, forecast, ic, title, library):
                      name="initial condition", marker=dict(color=START_COLOUR, size=6))])
     sub = "; ".join(x for x in (f"units: {FORECAST_UNITS}", note, _clip_note(facts, len(F) - 1)) if x)
     fig.update_layout(title=title + f"<br><sub>{sub}</sub>",
-                      scene=dict(xaxis=dict(title=labels[0], range=[lo[0], hi[0]]),
-                                 yaxis=dict(title=labels[1], range=[lo[1], hi[1]]),
-                                 zaxis=dict(title=labels[2], range=[lo[2], hi[2]]), aspectmode="manual",
+                      scene=dict(**_scene(labels, lo.tolist(), hi.tolist()), aspectmode="manual",
                                  aspectratio=dict(zip("xyz", ((hi - lo) / (hi - lo).max()).tolist()))))
     return write_html(fig, path, library)

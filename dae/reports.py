@@ -50,7 +50,8 @@ def plot_divergence(results, path, title):
     for r in results:
         sem = r["std"] / np.sqrt(r["count"])
         ax.errorbar(r["steps"], r["mean"], yerr=sem, capsize=2, lw=1.5, label=label(r))
-    ax.set(xlabel="forecasting step", ylabel="mean δ (distance to the true path, scaled units)", title=title)
+    ax.set(xlabel="forecasting step", ylabel="mean δ (distance to the true path, scaled units)")
+    plotting.put_text(ax.set_title, title)                       # a song's name: drawable
     ax.legend(fontsize=8)
     with artifacts.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)

@@ -50,7 +50,8 @@ def test_small_latent_sizes_are_shown_as_they_are():
     Z = np.arange(12.0).reshape(6, 2)
     Q, labels, note = plotting.project3(Z)
     np.testing.assert_array_equal(Q[:, :2], Z)
-    assert note == "" and labels == ["z1", "z2", "z3"]
+    assert not Q[:, 2].any()                                   # flat, and labelled as the axis it is not
+    assert note == "" and labels == ["z1", "z2", "(none: the path is 2-D)"]
 
 
 def test_trajectory_pictures_are_written(tmp_path):
