@@ -14,9 +14,14 @@ projected and splatted with numpy for each camera angle; the point, tail,
 start mark and clock are stamped per frame. Worker processes draw frames into
 a shared buffer and the ffmpeg that imageio-ffmpeg ships encodes them in
 order (H.264 yuv420p) and muxes in the audio (AAC).
+
+Ctrl-C is this process's to handle: the workers ignore it and ffmpeg runs in a
+session of its own, so an interrupt ends the render with the stage's one line
+and nothing half-written; a worker whose parent is gone ends quietly.
 """
 import mmap
 import multiprocessing as mp
+import signal
 import subprocess
 from collections import deque
 from pathlib import Path
@@ -265,7 +270,8 @@ class Renderer:
         fig = Figure(figsize=(w / dpi, h / dpi), dpi=dpi, facecolor="black")
         canvas = FigureCanvasAgg(fig)
         fs = 11 * h / 720
-        fig.text(0.99, 0.965, title, color="0.8", fontsize=fs, va="center", ha="right")
+        from dae.plotting import put_text
+        put_text(fig.text, title, 0.99, 0.965, color="0.8", fontsize=fs, va="center", ha="right")
         self.strip = None
         sax = None
         if spec is not None:
@@ -518,23 +524,117 @@ def _one_line(e):
     return " ".join(f"{type(e).__name__}: {e}".split())
 
 
-def _init_worker(make, kwargs):
-    """Build the worker's renderer. A failure is kept, not raised: a Pool whose
-    initializer raises respawns its workers for ever, so the first frame the
-    worker is asked for reports it instead, and the render ends."""
+def _quiet_worker():
+    """Signals in a worker: Ctrl-C (SIGINT, which a terminal sends to the whole process group)
+    is ignored, as the parent handles it and ends the workers; a write to a closed pipe ends the
+    worker at once and silently (SIGPIPE, as it ends any Unix program), not with a traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+
+
+def _work(conn, inherited, make, kwargs):
+    """A frame worker's life: build the renderer, then for each (slot, t) received draw the frame at
+    t into slot `slot` of the shared buffer (inherited at fork) and send the slot back.
+
+    A failure to start, or to draw, is sent instead of a slot (and ends the worker). The worker ends
+    quietly when its pipe closes: None received, end of file (the parent gone), or a broken pipe.
+    `inherited` : the parent's ends of this worker's pipe and the earlier workers' (copied by the
+    fork), closed here so that a worker sees its pipe end when the parent goes."""
+    _quiet_worker()
+    for c in inherited:
+        c.close()
     try:
-        _worker["renderer"] = make(**kwargs)
-    except Exception as e:  # any failure: reported once, by _render
-        _worker["error"] = _one_line(e)
+        try:
+            renderer = make(**kwargs)
+        except Exception as e:  # any failure: one line, by the parent
+            conn.send(UserError(f"the frame renderer could not start ({_one_line(e)}); check WIDTH, HEIGHT "
+                                "and the other video settings (see --help)"))
+            return
+        while (job := conn.recv()) is not None:
+            slot, t = job
+            try:
+                renderer.draw(t, out=_worker["slots"][slot])
+            except Exception as e:  # a bug: raised again by the parent, as it is
+                conn.send(_sendable(e))
+                return
+            conn.send(slot)
+    except (EOFError, ConnectionError):
+        return
 
 
-def _render(slot, t):
-    """Draw the frame at t into slot `slot` of the shared buffer (inherited at fork); returns the slot."""
-    if "renderer" not in _worker:
-        raise UserError(f"the frame renderer could not start ({_worker.get('error', 'unknown error')}); "
-                        "check WIDTH, HEIGHT and the other video settings (see --help)")
-    _worker["renderer"].draw(t, out=_worker["slots"][slot])
-    return slot
+def _sendable(e):
+    """`e`, or a RuntimeError saying what it was when it cannot be pickled."""
+    import pickle
+    try:
+        pickle.dumps(e)
+        return e
+    except Exception:
+        return RuntimeError(_one_line(e))
+
+
+class _Workers:
+    """`n` processes drawing frames into the shared slots: frame k is drawn by worker k % n, and
+    the frames are collected in order.
+
+    Each worker has a pipe of its own (no lock is shared between workers, so one that ends cannot
+    block another). Leaving the `with` block ends them: at once (SIGTERM) on an error or Ctrl-C,
+    after their last frame otherwise."""
+
+    def __init__(self, n, make, kwargs):
+        ctx = mp.get_context("fork")
+        self.conns, self.procs = [], []
+        try:
+            for _ in range(n):
+                ours, theirs = ctx.Pipe()
+                proc = ctx.Process(target=_work, args=(theirs, [*self.conns, ours], make, kwargs), daemon=True)
+                proc.start()
+                theirs.close()
+                self.conns.append(ours)
+                self.procs.append(proc)
+        except BaseException:                 # Ctrl-C while starting them: none is left behind
+            self.close(failed=True)
+            raise
+
+    def submit(self, k, slot, t):
+        """Ask for frame k (at t s) in slot `slot`."""
+        try:
+            self.conns[k % len(self.conns)].send((slot, float(t)))
+        except ConnectionError:               # that worker has ended: `result` says why
+            pass
+
+    def result(self, k):
+        """The slot holding frame k, once drawn (frames must be collected in the order submitted)."""
+        w = k % len(self.conns)
+        try:
+            reply = self.conns[w].recv()
+        except EOFError:
+            self.procs[w].join(1)
+            raise UserError(f"a frame worker stopped unexpectedly (exit code {self.procs[w].exitcode}); "
+                            "run the same command again") from None
+        if isinstance(reply, BaseException):
+            raise reply
+        return reply
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, *_):
+        self.close(failed=kind is not None)
+        return False
+
+    def close(self, failed):
+        """End the workers: after the frames asked for, or at once when `failed`."""
+        for conn in self.conns:
+            if not failed:
+                try:
+                    conn.send(None)
+                except ConnectionError:       # that worker has ended already
+                    pass
+            conn.close()
+        for proc in self.procs:
+            if failed:
+                proc.terminate()
+            proc.join()
 
 
 def frame_times(duration, fps):
@@ -558,7 +658,8 @@ def render(out_path, audio_path, renderer_kwargs, duration, fps=30, workers=None
     processes (default: one per CPU core) into a shared ring of frame buffers
     and written to ffmpeg in order. Returns the number of frames. Bad
     settings, a missing audio file or a renderer that cannot start end with a
-    UserError; `out_path` is then left as it was.
+    UserError; `out_path` is then left as it was. So does Ctrl-C (KeyboardInterrupt, raised here
+    only): the workers ignore it and end quietly, ffmpeg is stopped, the temporary file removed.
     """
     import imageio_ffmpeg
     from dae.artifacts import atomic_path
@@ -586,37 +687,48 @@ def render(out_path, audio_path, renderer_kwargs, duration, fps=30, workers=None
                "-crf", str(crf), "-pix_fmt", "yuv420p",
                *(["-c:a", "aac", "-b:a", "192k"] if audio_path is not None else []),
                "-movflags", "+faststart", "-f", "mp4", str(tmp)]
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
         bar = _progress(len(times), progress)
         try:
-            ctx = mp.get_context("fork")
-            with ctx.Pool(workers, initializer=_init_worker, initargs=(make, renderer_kwargs)) as pool:
-                pending = deque()
-                for k, t in enumerate(times):
-                    if len(pending) == n_slots and not _write(proc, view, pending.popleft().get(), frame_bytes, bar):
-                        break
-                    pending.append(pool.apply_async(_render, (k % n_slots, float(t))))
-                else:
-                    while pending and _write(proc, view, pending.popleft().get(), frame_bytes, bar):
-                        pass
-            try:
-                proc.stdin.close()
-            except BrokenPipeError:
-                pass
-            err = proc.stderr.read().decode(errors="replace")
-            if proc.wait() != 0:
-                why = (err.strip().splitlines() or ["no message"])[-1]
-                raise UserError(f"ffmpeg could not write the video ({why}); check the song's audio "
-                                f"{audio_path} and the video settings")
+            with _Workers(workers, make, renderer_kwargs) as pool:   # before ffmpeg: they hold none of its pipes
+                _encode(cmd, pool, times, n_slots, view, frame_bytes, bar, audio_path)
         finally:
             bar.close()
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
             _worker.pop("slots", None)
             view.release()
             buffer.close()
     return len(times)
+
+
+def _encode(cmd, pool, times, n_slots, view, frame_bytes, bar, audio_path):
+    """Run ffmpeg (`cmd`, reading raw frames on its input) and feed it the frames at `times`, drawn by
+    `pool` into the ring of `n_slots` slots of `view`, in order; ffmpeg is stopped if anything fails.
+
+    ffmpeg runs in its own session, so Ctrl-C reaches this process and not ffmpeg: the interrupt is
+    then reported as one (KeyboardInterrupt), not as ffmpeg failing."""
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        pending = deque()
+        for k, t in enumerate(times):
+            if len(pending) == n_slots and not _write(proc, view, pool.result(pending.popleft()), frame_bytes, bar):
+                break
+            pool.submit(k, k % n_slots, t)
+            pending.append(k)
+        else:
+            while pending and _write(proc, view, pool.result(pending.popleft()), frame_bytes, bar):
+                pass
+        try:
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        err = proc.stderr.read().decode(errors="replace")
+        if proc.wait() != 0:
+            why = (err.strip().splitlines() or ["no message"])[-1]
+            raise UserError(f"ffmpeg could not write the video ({why}); check the song's audio "
+                            f"{audio_path} and the video settings")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def _write(proc, view, slot, frame_bytes, bar):
