@@ -57,6 +57,7 @@ LIMITS = {
     "FOLDER_FPS": (0.001, 1000.0),
     "VALIDATION": (0.0, 0.9),            # AAC bitrate of the player page
 }
+ABOVE_LEAST = {"LEARNING_RATE"}   # settings whose least is excluded: a step of 0 learns nothing
 WHOLE_RANGE = (-(2 ** 31), 2 ** 31 - 1)  # any whole number without its own entry
 
 
@@ -131,7 +132,9 @@ def check(values, limits=None):
             problems.append(f"{name}={value} is not a finite number")
             continue
         least, most = _limits(name, value, table)
-        if least is not None and value < least:
+        if name in ABOVE_LEAST and value <= least:
+            problems.append(f"{name}={_shown(value)} must be more than {_shown(least)}")
+        elif least is not None and value < least:
             problems.append(f"{name}={_shown(value)} must be at least {_shown(least)}")
         elif most is not None and value > most:
             problems.append(f"{name}={_shown(value)} must be at most {_shown(most)}")

@@ -397,14 +397,12 @@ def train(paths, frames, width, sample_rate, source_sha256, *, latent_dim, histo
     finished `epochs` epochs and `resume` is on. A loss that is not finite
     stops training with a UserError and keeps the last good checkpoint.
     """
-    whole = {"LATENT_DIM": latent_dim, "HISTORY": history, "EPOCHS": epochs, "CHUNK_SAMPLES": chunk_samples,
-             "CHUNKS_PER_BATCH": chunks_per_batch, "VIDEO_SPREAD_FRAMES": spread}
-    problems = cli.check({k: v.item() if isinstance(v, np.generic) else v for k, v in whole.items()},
+    numbers = {"LATENT_DIM": latent_dim, "HISTORY": history, "EPOCHS": epochs, "CHUNK_SAMPLES": chunk_samples,
+               "CHUNKS_PER_BATCH": chunks_per_batch, "VIDEO_SPREAD_FRAMES": spread, "LEARNING_RATE": learning_rate}
+    problems = cli.check({k: v.item() if isinstance(v, np.generic) else v for k, v in numbers.items()},
                          {"EPOCHS": (1, cli.LIMITS["EPOCHS"][1])})   # the ranges of the command line; 0 epochs is resolved
     if problems:
         raise UserError("; ".join(problems))
-    if not learning_rate > 0:
-        raise UserError(f"LEARNING_RATE={learning_rate} must be positive, e.g. 1e-3")
     learning_rate = float(learning_rate)             # Keras refuses an int (a library caller's 1)
     if horizon < 1 or not 0 < horizon_decay <= 1 or not length_weight >= 0:
         raise UserError(f"HORIZON={horizon} must be >= 1, HORIZON_DECAY={horizon_decay} in (0, 1] and "

@@ -162,6 +162,14 @@ def test_history_below_3_is_refused_at_the_door(tmp_path):
     assert "[3..100000]" in text.split("--history INT")[-1].split(" --")[0]   # --history's own entry
 
 
+def test_a_learning_rate_of_0_is_refused_at_the_door(tmp_path):
+    """Before: 0 was in LEARNING_RATE's range [0..10] and refused only by training, after TensorFlow had loaded."""
+    data, out = tmp_path / "d", tmp_path / "o"
+    line = one_line(run_script("train_model.py", "--learning-rate", 0, *common(data, out), timeout=120))
+    assert "LEARNING_RATE=0 must be more than 0" in line
+    assert not data.exists() and not out.exists()
+
+
 def test_train_reads_its_history_bound_from_the_command_lines_table(monkeypatch):
     from dae import training
     common_args = dict(latent_dim=3, window_seconds=0.5, alpha=0.001, beta=1.0, gamma=0.0, delta=0.0, epochs=1,
