@@ -744,6 +744,8 @@ def run_experiment(cfg, definitions):
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", cfg["NAME"]):
         raise UserError(f"NAME {cfg['NAME']!r} must be a plain folder name (letters, digits, '-', '_', '.')")
     exp_dir = Path(cfg["OUTPUT_DIR"]) / "experiments" / cfg["NAME"]
+    for folder in (exp_dir, cfg["DATA_DIR"]):      # whatever is in the way is said before any work
+        artifacts.check_folder(folder)
     keys = [trial_key(t) for t in trials]
     results = load_trials(exp_dir, trials)
     todo = [t for t, k in zip(trials, keys) if k not in results]

@@ -127,3 +127,19 @@ def test_pca_is_reused_only_while_its_components_are_the_saved_ones(tmp_path):
     assert results[0]["computed"][0] == "pca" and results[1]["computed"] == []
     assert results[2]["computed"][0] == "pca"
     assert results[2]["bce"] == results[0]["bce"] and results[2]["turning_angle"] == results[0]["turning_angle"]
+
+
+@pytest.mark.parametrize("blocked", ["outputs", "data", "outputs/experiments/x"])
+def test_a_file_where_the_experiment_needs_a_folder_is_one_line_before_any_work(tmp_path, blocked):
+    in_the_way = tmp_path / blocked
+    in_the_way.parent.mkdir(parents=True, exist_ok=True)
+    in_the_way.write_text("mine")
+    proc = run_script("experiment.py", "--songs", "synth-1", "--variants", "PCA", "--seeds", "1", "--name", "x",
+                      "--use-ray", "false", "--data-dir", tmp_path / "data", "--output-dir", tmp_path / "outputs",
+                      "--synth-seconds", 8)
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    assert proc.returncode == 1 and len(lines) == 1, proc.stderr
+    assert f"{in_the_way} is a file, not a folder" in lines[0]
+    assert in_the_way.read_text() == "mine"
+    made = set(tmp_path.rglob("*"))                          # nothing but the file and its folders
+    assert made == {in_the_way, *(p for p in in_the_way.parents if tmp_path in p.parents)}
