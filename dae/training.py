@@ -425,10 +425,13 @@ def train(paths, frames, width, sample_rate, source_sha256, *, latent_dim, histo
            + (f"|val{validation:g}" if validation > 0 else ""))
     done, rows = load_checkpoint(paths, model, tag) if resume else (0, [])
     if done >= epochs and paths.encoder.exists():
-        print(f"{paths.run_dir} already has {done} epochs (asked {epochs}); "
-              "pass --epochs N for more or --resume false to start over")
-        return None, rows
-    if done:
+        if committed(paths):
+            print(f"{paths.run_dir} already has {done} epochs (asked {epochs}); "
+                  "pass --epochs N for more or --resume false to start over")
+            return None, rows
+        print(f"{paths.run_dir} has all {done} epochs but its saved model does not check (an older version's "
+              "record, or damaged); saving it again from the checkpoint")
+    if 0 < done < epochs:
         print(f"resuming {paths.run} after epoch {done} of {epochs}")
     if done < epochs:
         data = tf.data.Dataset.from_tensor_slices(steps[done:].reshape(-1, steps.shape[-1]))
@@ -446,6 +449,15 @@ def train(paths, frames, width, sample_rate, source_sha256, *, latent_dim, histo
     recalibrate_batch_norm(model.decoder, encode(model.encoder, frames[:split], width))
     save_models(paths, model, rows, record)  # record: what the sidecars say (see model_record)
     return model, rows
+
+
+def committed(paths):
+    """Whether the run's committed model checks in full (`artifacts.check`) against its chain."""
+    try:
+        artifacts.check(paths, "encoder")
+    except UserError:
+        return False
+    return True
 
 
 def validation_starts(n_frames, split, width, history, horizon, chunk_samples, sample_rate, hop):
