@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from dae.errors import UserError
-from dae.video import Timeline, _one_line, _progress, frame_times  # shared with today's renderer
+from dae.video import Timeline, _one_line, _progress, finish_encoder, frame_times  # shared with today's renderer
 
 MARKER_RGB = (255, 0, 0)   # the current point, pure red (the tests find it by colour)
 MIN_SIDE = 64              # pixels: the smallest frame the layout (3-D view over a spectrogram) fits in
@@ -194,15 +194,7 @@ def render(out_path, audio_path, renderer_kwargs, duration, fps=30, workers=None
                     except BrokenPipeError:   # ffmpeg stopped: say why, below
                         break
                     bar.update(1)
-            try:
-                proc.stdin.close()
-            except BrokenPipeError:
-                pass
-            err = proc.stderr.read().decode(errors="replace")
-            if proc.wait() != 0:
-                why = (err.strip().splitlines() or ["no message"])[-1]
-                raise UserError(f"ffmpeg could not write the video ({why}); check the song's audio "
-                                f"{audio_path} and the video settings")
+            finish_encoder(proc, audio_path)
         finally:
             bar.close()
             if proc.poll() is None:

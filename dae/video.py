@@ -524,6 +524,19 @@ def _one_line(e):
     return " ".join(f"{type(e).__name__}: {e}".split())
 
 
+def finish_encoder(proc, audio_path):
+    """Close ffmpeg's input and wait for it; a failure is one line with ffmpeg's last word."""
+    try:
+        proc.stdin.close()
+    except BrokenPipeError:
+        pass
+    err = proc.stderr.read().decode(errors="replace")
+    if proc.wait() != 0:
+        why = (err.strip().splitlines() or ["no message"])[-1]
+        raise UserError(f"ffmpeg could not write the video ({why}); check the song's audio "
+                        f"{audio_path} and the video settings")
+
+
 def _quiet_worker():
     """Signals in a worker: Ctrl-C (SIGINT, which a terminal sends to the whole process group)
     is ignored, as the parent handles it and ends the workers; a write to a closed pipe ends the
@@ -716,15 +729,7 @@ def _encode(cmd, pool, times, n_slots, view, frame_bytes, bar, audio_path):
         else:
             while pending and _write(proc, view, pool.result(pending.popleft()), frame_bytes, bar):
                 pass
-        try:
-            proc.stdin.close()
-        except BrokenPipeError:
-            pass
-        err = proc.stderr.read().decode(errors="replace")
-        if proc.wait() != 0:
-            why = (err.strip().splitlines() or ["no message"])[-1]
-            raise UserError(f"ffmpeg could not write the video ({why}); check the song's audio "
-                            f"{audio_path} and the video settings")
+        finish_encoder(proc, audio_path)
     finally:
         if proc.poll() is None:
             proc.kill()

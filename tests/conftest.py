@@ -76,6 +76,28 @@ def changing_song(seconds=10.0, sr=SR):
     return 0.9 * x / np.abs(x).max()
 
 
+def one_line_error(proc, *words):
+    """A script ended with exit status 1 and one line on stderr containing every word; returns it."""
+    assert proc.returncode == 1, (proc.returncode, proc.stderr[-2000:])
+    lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+    return lines[0]
+
+
+def user_error(fn, *words):
+    """fn() raises a one-line UserError containing every word; returns its text."""
+    from dae.errors import UserError
+    with pytest.raises(UserError) as e:
+        fn()
+    text = str(e.value)
+    assert "\n" not in text, text
+    for w in words:
+        assert w in text, text
+    return text
+
+
 def common(data, out):
     return ["--data-dir", data, "--output-dir", out]
 

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import ROOT, SR, run_script, write_song
+from conftest import ROOT, SR, one_line_error, run_script, write_song
 from dae import synth
 from dae.experiment import METRICS
 
@@ -21,15 +21,6 @@ FLAGS = ["--variants", "R,R-F", "--seeds", "1", "--epochs", "1", "--name", "tiny
 def snapshot(root):
     """Every file under root (links followed) with its bytes and modification time."""
     return {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-def one_line_error(proc, *words):
-    assert proc.returncode == 1, (proc.returncode, proc.stderr[-2000:])
-    lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
-    assert len(lines) == 1, proc.stderr
-    for w in words:
-        assert w in lines[0], lines[0]
-    return lines[0]
 
 
 def read_csv(path):

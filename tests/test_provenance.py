@@ -15,31 +15,12 @@ import textwrap
 import numpy as np
 import pytest
 
-from conftest import ROOT, changing_song, common, run_script, train_small, write_song
+from conftest import (ROOT, changing_song, common, one_line_error, run_script, train_small, user_error,
+                      write_song)
 from dae import artifacts, dataset, embedding, latent, reports, stages, training
 from dae.errors import UserError
 
 SEED = ("--seed", 0)  # train_small's runs use seed 0; every other run setting is the default
-
-
-def one_line_error(proc, *words):
-    assert proc.returncode == 1, (proc.returncode, proc.stderr)
-    lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
-    assert len(lines) == 1, proc.stderr
-    for w in words:
-        assert w in lines[0], lines[0]
-    return lines[0]
-
-
-def user_error(fn, *words):
-    """fn() raises a one-line UserError containing every word."""
-    with pytest.raises(UserError) as e:
-        fn()
-    text = str(e.value)
-    assert "\n" not in text, text
-    for w in words:
-        assert w in text, text
-    return text
 
 
 def embed(paths):

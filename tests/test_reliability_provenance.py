@@ -13,7 +13,7 @@ import signal
 import numpy as np
 import pytest
 
-from conftest import changing_song, common, run_script, write_song
+from conftest import changing_song, common, one_line_error, run_script, user_error, write_song
 from dae import artifacts, dataset, embedding, stages
 from dae.errors import UserError
 from dae.forecast import unit_scale
@@ -21,27 +21,6 @@ from dae.spectrogram import window_times
 
 RUN = artifacts.run_name(0.5, 0.001, 1.0, 0.0, 0.0, 3, 45, 1337)   # the default settings' run
 N_POINTS = 60
-
-
-def one_line(fn, *words):
-    """fn() raises a one-line UserError containing every word; returns its text."""
-    with pytest.raises(UserError) as e:
-        fn()
-    text = str(e.value)
-    assert "\n" not in text, text
-    for w in words:
-        assert w in text, text
-    return text
-
-
-def one_line_exit(proc, *words):
-    """A script ended with exit status 1 and one line on stderr containing every word."""
-    assert proc.returncode == 1, (proc.returncode, proc.stderr)
-    lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
-    assert len(lines) == 1, proc.stderr
-    for w in words:
-        assert w in lines[0], lines[0]
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +89,7 @@ def test_an_edited_fact_in_a_sidecar_is_refused_like_an_edited_file(fake_run, pa
     stages.knn_setup(paths, 5, -1, False)                     # accepted as written
     edit_sidecar(target, **{fact: value})
     for reader in (lambda: artifacts.check(paths, part), lambda: stages.knn_setup(paths, 5, -1, False)):
-        one_line(reader, str(artifacts.sidecar_path(target)), "edited", stage)
+        user_error(reader, str(artifacts.sidecar_path(target)), "edited", stage)
 
 
 def test_a_sidecar_without_a_record_hash_is_from_an_older_version_and_a_reformatted_one_is_fine(fake_run):
@@ -121,7 +100,7 @@ def test_a_sidecar_without_a_record_hash_is_from_an_older_version_and_a_reformat
     assert artifacts.check(paths, "embedding")["embedding"]["width"] == meta["width"]
     del meta[artifacts.RECORD_HASH]
     side.write_text(json.dumps(meta))
-    one_line(lambda: artifacts.check(paths, "embedding"), str(side), artifacts.RECORD_HASH, "older version",
+    user_error(lambda: artifacts.check(paths, "embedding"), str(side), artifacts.RECORD_HASH, "older version",
              "embed_audio.py")
 
 
@@ -275,13 +254,13 @@ def test_a_lock_that_is_a_link_is_refused_and_what_it_points_to_is_untouched(fak
     def hold():
         with artifacts.locked(paths.song_dir, "test"):
             pass
-    one_line(hold, str(lock), "symbolic link", "remove")
-    one_line_exit(run_script("save_dataset.py", "--song", song, *common(paths.data, paths.outputs)),
+    user_error(hold, str(lock), "symbolic link", "remove")
+    one_line_error(run_script("save_dataset.py", "--song", song, *common(paths.data, paths.outputs)),
                   str(lock), "symbolic link", "remove")
     assert target.read_text() == "keep me\n" and lock.is_symlink()
     lock.unlink()
     os.mkfifo(lock)                                          # nor anything else that is not a plain file
-    one_line(hold, str(lock), "not a plain file", "remove")
+    user_error(hold, str(lock), "not a plain file", "remove")
 
 
 # ---------------------------------------------------------------- 4. unknown and cyclic input roles
@@ -292,15 +271,15 @@ def test_an_unknown_or_cyclic_input_role_is_one_line_naming_the_sidecar(fake_run
     inputs = json.loads(artifacts.sidecar_path(paths.embedding).read_text())["inputs"]
     for role in ("nonsense", "model folder", "divergence"):   # no such kind; not a kind; a kind with no place
         rewrite_sidecar(paths.embedding, inputs=inputs | {role: {"file": "x", "sha256": "0" * 64}})
-        one_line(lambda: artifacts.check(paths, "embedding"), side, f"unknown input role {role!r}", "embed_audio.py")
+        user_error(lambda: artifacts.check(paths, "embedding"), side, f"unknown input role {role!r}", "embed_audio.py")
     rewrite_sidecar(paths.embedding, inputs=inputs | {"embedding": inputs["encoder"]})
-    one_line(lambda: artifacts.check(paths, "embedding"), side, "cycle embedding -> embedding", "embed_audio.py")
+    user_error(lambda: artifacts.check(paths, "embedding"), side, "cycle embedding -> embedding", "embed_audio.py")
     artifacts.save_text(paths.latent_model("mlp"), "a latent model")
     rewrite_sidecar(paths.embedding, inputs=inputs)
     artifacts.write_sidecar(paths.latent_model("mlp"), "latent mlp", {}, run=RUN, history=1, lo=[0] * 3, hi=[1] * 3,
                             inputs={"embedding": artifacts.check(paths, "embedding")["embedding"]})
     rewrite_sidecar(paths.embedding, inputs=inputs | {"latent mlp": {"file": "x", "sha256": "0" * 64}})
-    one_line(lambda: artifacts.check(paths, "latent mlp"), side, "cycle latent mlp -> embedding -> latent mlp",
+    user_error(lambda: artifacts.check(paths, "latent mlp"), side, "cycle latent mlp -> embedding -> latent mlp",
              "embed_audio.py")
 
 
@@ -319,6 +298,6 @@ def test_a_file_where_a_folder_should_be_is_one_line_and_stays(fake_run, song, t
         os.rename(in_the_way, tmp_path / "moved-away")
     in_the_way.parent.mkdir(parents=True, exist_ok=True)
     in_the_way.write_bytes(b"not a folder")
-    one_line_exit(run_script(script, "--song", song, *common(paths.data, paths.outputs)),
+    one_line_error(run_script(script, "--song", song, *common(paths.data, paths.outputs)),
                   f"{in_the_way} is a file, not a folder", "move it away")
     assert in_the_way.read_bytes() == b"not a folder"
