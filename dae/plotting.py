@@ -31,6 +31,7 @@ from dae import artifacts
 from dae.errors import UserError
 
 DPI = 100
+SPECTROGRAM_DPI = 110          # stage 1's spectrogram picture (12 x 4 in): 1320 x 440 pixels
 START_COLOUR = "#ff00ff"       # magenta: far from every viridis shade and from the greys
 TRUTH_COLOUR = "#1f4e9c"       # the true continuation of a forecast
 FORECAST_COLOUR = "crimson"
@@ -129,20 +130,73 @@ def spectrogram_png(path, F, T, S, title):
     """Save the spectrogram (F (n_freq,) Hz, T (n_time,) s, S (n_freq, n_time)) in dB."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(12, 4), layout="constrained")
-    mesh = _spectrogram(ax, F, T, S)
+    mesh = _spectrogram(ax, F, T, S, SPECTROGRAM_DPI)
     ax.set(xlabel="time (s)", ylabel="frequency (Hz)")
     put_text(ax.set_title, title)
     fig.colorbar(mesh, ax=ax).set_label("magnitude (dB relative to the loudest bin)")
     with artifacts.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
+        fig.savefig(tmp, format="png", dpi=SPECTROGRAM_DPI)
     plt.close(fig)
 
 
-def _spectrogram(ax, F, T, S):
-    """Draw S (n_freq, n_time) in dB relative to its loudest bin (floor -80 dB) on `ax`."""
-    db = 20 * np.log10(np.maximum(S, 1e-12) / max(float(np.max(S)), 1e-12))
-    return ax.pcolormesh(T, F, db, shading="nearest", cmap="inferno", vmin=max(float(db.min()), -80), vmax=0,
-                         rasterized=True)
+def _spectrogram(ax, F, T, S, dpi):
+    """Draw S (n_freq, n_time) in dB relative to its loudest bin (floor: its quietest bin, at least -80 dB)
+    on `ax`, whose figure is saved at `dpi`.
+
+    At most one cell per pixel of `ax` is drawn each way (its pixels as placed before the layout, which
+    widens it in these figures): a longer spectrogram (a 25-minute song has 6 million cells, a 680 MB
+    mesh) is drawn by the max of each group of columns (rows), each group at least a pixel wide, so a
+    short loud event stays visible. One that fits is drawn cell for cell."""
+    S = np.asarray(S)
+    top = max(float(np.max(S)), 1e-12)
+    style = dict(cmap="inferno", vmin=max(float(_decibels(np.min(S), top)), -80), vmax=0, rasterized=True)
+    width, height = ax.get_position().size * ax.figure.get_size_inches() * dpi
+    cells = pooled(F, T, S, width, height)
+    if cells is None:
+        return ax.pcolormesh(T, F, _decibels(S, top), shading="nearest", **style)
+    T_edges, F_edges, S = cells
+    return ax.pcolormesh(T_edges, F_edges, _decibels(S, top), shading="flat", **style)
+
+
+def pooled(F, T, S, columns, rows):
+    """S (n_freq, n_time) at F (n_freq,) Hz and T (n_time,) s as at most `columns` x `rows` cells, each
+    the max of its group of consecutive columns (rows), so a short loud event keeps its value.
+
+    Returns (T edges (k + 1,) s, F edges (m + 1,) Hz, cells (m, k)), the edges where matplotlib's
+    "nearest" shading puts those of the cells they join; None when S fits as it is."""
+    cols, rows = _groups(S.shape[1], columns), _groups(S.shape[0], rows)
+    if cols is None and rows is None:
+        return None
+    T_edges, F_edges = _edges(T), _edges(F)
+    if cols is not None:
+        S, T_edges = np.maximum.reduceat(S, cols, axis=1), T_edges[np.append(cols, len(T))]
+    if rows is not None:
+        S, F_edges = np.maximum.reduceat(S, rows, axis=0), F_edges[np.append(rows, len(F))]
+    return T_edges, F_edges, S
+
+
+def _decibels(S, top):
+    """S (any shape, magnitudes) in dB relative to `top` (> 0), magnitudes below 1e-12 taken as 1e-12."""
+    return 20 * np.log10(np.maximum(S, 1e-12) / top)
+
+
+def _groups(n, limit):
+    """The first index of each group when n cells are drawn as at most `limit` (groups of equal size,
+    the last one shorter); None when n fits."""
+    limit = max(int(limit), 1)
+    if n <= limit:
+        return None
+    return np.arange(0, n, -(-n // limit))
+
+
+def _edges(x):
+    """The n + 1 cell edges of n cell centres `x` (halfway between centres, half a step beyond the ends),
+    as matplotlib's "nearest" shading puts them."""
+    x = np.asarray(x, dtype=np.float64)
+    if len(x) < 2:
+        return np.repeat(x, 2)
+    half = np.diff(x) / 2
+    return np.concatenate([x[:1] - half[:1], x[:-1] + half, x[-1:] + half[-1:]])
 
 
 # ---------------------------------------------------------------- projection
@@ -339,7 +393,7 @@ def trajectory_png(path, Z, t, title, spec=None, sections=None):
     if spec is not None:
         F, T, S = spec
         sax = fig.add_subplot(grid[0, 1])
-        _spectrogram(sax, F, T, S)
+        _spectrogram(sax, F, T, S, DPI)
         sax.set_ylabel("frequency (Hz)", fontsize=8)
         sax.set_title("spectrogram", fontsize=9)
         first = sax
@@ -425,7 +479,7 @@ def write_html(fig, path, library):
     (installed there if it is missing or differs) by relative path. Returns {relative src: sha256}."""
     from dae import player
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    artifacts.make_folder(path.parent)
     sha = player.install_library(library)
     src = Path(os.path.relpath(Path(library).resolve(), path.parent.resolve())).as_posix()
     with artifacts.atomic_path(path) as tmp:

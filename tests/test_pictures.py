@@ -192,3 +192,51 @@ def test_a_saved_forecast_states_its_units_truth_and_flag(tmp_path):
     meta = json.loads(artifacts.sidecar_path(data).read_text())
     assert meta["flag"] == flag and meta["truth_steps"] == 49 and meta["first_step_outside_the_frame"] is None
     assert "lstm does worse than persistence" in html.read_text() and png.read_bytes()[:4] == b"\x89PNG"
+
+
+# ---------------------------------------------------------------- the spectrogram picture of a long song
+
+INFERNO_TOP = np.array([252, 255, 164])        # the colour of 0 dB, the loudest bin
+
+
+def _spiky(n, spikes):
+    """F (94,) Hz, T (n,) s and a quiet S (94, n) with every bin of the columns `spikes` at the top."""
+    F, T = np.linspace(0, 4000, 94), (np.arange(n) + 0.5) * 1024 / 44100
+    S = np.random.default_rng(3).uniform(1e-4, 1e-3, (94, n))
+    S[:, spikes] = 1.0
+    return F, T, S
+
+
+def test_a_long_spectrogram_is_pooled_by_max_so_a_one_column_spike_keeps_its_value(tmp_path):
+    n = 64599                                            # a 25-minute song at 44.1 kHz
+    F, T, S = _spiky(n, [n // 2])
+    T_edges, F_edges, cells = plotting.pooled(F, T, S, 1000, 400)
+    k = cells.shape[1]
+    assert cells.shape[0] == 94 and 900 < k <= 1000 and len(T_edges) == k + 1 and len(F_edges) == 95   # rows fit
+    assert cells.max() == 1.0 and np.count_nonzero(cells.max(axis=0) == 1.0) == 1
+    assert T_edges[0] == T[0] - (T[1] - T[0]) / 2 and T_edges[-1] == T[-1] + (T[1] - T[0]) / 2  # the same extent
+    assert np.all(np.diff(T_edges) > 0)
+    for spike in (n // 3 + 7, n // 2, 2 * n // 3 + 13):  # away from the frame, which covers the edge pixels
+        plotting.spectrogram_png(tmp_path / "s.png", *_spiky(n, [spike]), "spike")
+        plot = _image(tmp_path / "s.png")[:, :1150]         # left of the colour bar (whose top is 0 dB too)
+        assert (np.abs(plot - INFERNO_TOP).max(axis=2) <= 8).any(), spike      # drawn at 0 dB, not lost
+
+
+def test_a_short_spectrogram_is_drawn_cell_for_cell_as_before(tmp_path):
+    """Fewer columns than the picture has pixels: not pooled, the very bytes of the picture drawn with
+    every cell (the figure as it was drawn before pooling)."""
+    import matplotlib.pyplot as plt
+    from dae import artifacts
+    F, T, S = _spiky(900, [450])
+    assert plotting.pooled(F, T, S, 1000, 400) is None
+    plotting.spectrogram_png(tmp_path / "new.png", F, T, S, "short")
+    fig, ax = plt.subplots(figsize=(12, 4), layout="constrained")
+    db = 20 * np.log10(np.maximum(S, 1e-12) / max(float(np.max(S)), 1e-12))
+    mesh = ax.pcolormesh(T, F, db, shading="nearest", cmap="inferno", vmin=max(float(db.min()), -80), vmax=0,
+                         rasterized=True)
+    ax.set(xlabel="time (s)", ylabel="frequency (Hz)")
+    plotting.put_text(ax.set_title, "short")
+    fig.colorbar(mesh, ax=ax).set_label("magnitude (dB relative to the loudest bin)")
+    fig.savefig(tmp_path / "old.png", format="png", dpi=110)
+    plt.close(fig)
+    assert artifacts.file_hash(tmp_path / "new.png") == artifacts.file_hash(tmp_path / "old.png")
