@@ -38,10 +38,10 @@ def main():
         raise UserError(f"FORMAT={cfg['FORMAT']!r} is not one of {', '.join(FORMATS)}")
     paths = artifacts.run_paths(cfg)
     with artifacts.writing(paths, "play_embedding.py"):
+        artifacts.check_folder(paths.output_dir)         # whatever is in its way is said before the work
         # the embedding, the spectrogram and the audio must be one chain: the audio that is muxed in
         # is the one the spectrogram (shown) was made from, and the path was embedded from that spectrogram
         emb = load_embedding(paths, need_audio=True)
-        source = emb["chain"].get("frames")           # a video run: its frames beside the path, its own sound
         step = float(emb["t_center"][1] - emb["t_center"][0]) if len(emb["t_center"]) > 1 else 1.0
         tail_points = int(round(TAIL_SECONDS / step))            # the player page counts its tail in points
         if cfg["FORMAT"] in ("html", "both"):
@@ -50,30 +50,42 @@ def main():
             print(f"saved {facts['page']} (page, audio and {player.LIBRARY_NAME}: {size:.1f} MB; open it in a browser)")
             if cfg["FORMAT"] == "html":
                 return
-        P, _, note = plotting.project3(emb["Z"], emb["t_center"])     # the pictures' view: a 1-D path against time
-        if source is None:
-            spec = emb["chain"]["spectrogram"]
-            F, T, S = dataset.arrays(spec)
-            panels = dict(spec=(F, T, S, spec["duration_s"]) if SPECTROGRAM else None)
-            record, what, audio = spec, f"{cfg['WINDOW_SECONDS']:g} s window", spec["source"]
-        else:
-            images, times = video_frames.arrays(source)
-            panels = dict(frames=(images, times))              # at t: the source frame with the largest time <= t
-            record, what = source, f"video, {paths.frames_tag.split('_')[0]} frames"
-            audio = source["source"] if source["has_audio"] else None
-        title = f"{paths.song} · {emb['meta']['architecture']} · {what}" + (" · PCA" if note else "")
-        kwargs = dict(P=P, t_center=emb["t_center"], **panels, width=WIDTH, height=HEIGHT, tail_seconds=TAIL_SECONDS,
-                      degrees_per_second=DEGREES_PER_SECOND, title=title, duration=record["duration_s"])
-        n = video.render(paths.video, audio, kwargs, record["duration_s"], FPS, WORKERS or None, PROGRESS)
-        artifacts.write_sidecar(paths.video, "video", cfg, run=paths.run, frames=n, fps=FPS,
+        n, record, audio = save_video(paths, emb, cfg)
+    print(f"saved {paths.video} ({n} frames at {FPS} fps, {record['duration_s']:.2f} s"
+          f"{' with audio' if audio else ', silent: the video has no sound track'})")
+
+
+def save_video(paths, emb, cfg):
+    """Render the MP4 of a checked embedding `emb` (`dae.embedding.load(..., need_audio=True)`) and publish
+    it with its sidecar as one unit (`artifacts.group_commit`): a crash leaves the previous video beside
+    its own record, or this one. Returns (frames, the spectrogram's or the frames' record, the audio
+    muxed in or None)."""
+    source = emb["chain"].get("frames")
+    P, _, note = plotting.project3(emb["Z"], emb["t_center"])     # the pictures' view: a 1-D path against time
+    if source is None:
+        spec = emb["chain"]["spectrogram"]
+        F, T, S = dataset.arrays(spec)
+        panels = dict(spec=(F, T, S, spec["duration_s"]) if SPECTROGRAM else None)
+        record, what, audio = spec, f"{cfg['WINDOW_SECONDS']:g} s window", spec["source"]
+    else:
+        images, times = video_frames.arrays(source)
+        panels = dict(frames=(images, times))              # at t: the source frame with the largest time <= t
+        record, what = source, f"video, {paths.frames_tag.split('_')[0]} frames"
+        audio = source["source"] if source["has_audio"] else None
+    title = f"{paths.song} · {emb['meta']['architecture']} · {what}" + (" · PCA" if note else "")
+    kwargs = dict(P=P, t_center=emb["t_center"], **panels, width=WIDTH, height=HEIGHT, tail_seconds=TAIL_SECONDS,
+                  degrees_per_second=DEGREES_PER_SECOND, title=title, duration=record["duration_s"])
+    with artifacts.group_commit() as group:
+        mp4 = group.stage(paths.video)
+        n = video.render(mp4, audio, kwargs, record["duration_s"], FPS, WORKERS or None, PROGRESS)
+        artifacts.write_sidecar(mp4, "video", cfg, run=paths.run, frames=n, fps=FPS,
                                 inputs={"embedding": emb["meta"], "frames" if source else "spectrogram": record,
                                         "audio": (record["source"], record["source_sha256"])},
                                 duration_s=record["duration_s"], audio=audio,
                                 sync="the point shown at time t is the path at the window centred on t"
                                      + ("; the frame shown is the source frame with the largest time <= t"
                                         if source else ""))
-    print(f"saved {paths.video} ({n} frames at {FPS} fps, {record['duration_s']:.2f} s"
-          f"{' with audio' if audio else ', silent: the video has no sound track'})")
+    return n, record, audio
 
 
 if __name__ == "__main__":

@@ -27,9 +27,10 @@ Writing: files are written to a temporary name (``.tmp<pid>-<name>``) and
 renamed; a trained model is written into a temporary folder, renamed to
 ``model-<id>`` and published by atomically replacing the ``model`` symlink, so
 its three files and sidecars appear together or not at all. Files drawn
-together (a run's pictures, a forecast's arrays and pictures) are written to
-temporaries with their sidecars and published by a journal (`group_commit`),
-which the next writer or reader completes after a crash. A stage holds an
+together (a run's pictures, a forecast's arrays and pictures, the player page
+with its audio, the MP4) are written to temporaries with their sidecars and
+published by a journal (`group_commit`, ``.commit.json``), which the next
+writer or reader completes after a crash. A stage holds an
 flock on its folder's ``.lock`` (never through a link) while it writes, and
 removes the temporary files of dead processes first. A file where a folder
 should be is one line naming it (`make_folder`).

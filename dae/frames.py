@@ -270,8 +270,8 @@ def write_video(path, frames, fps, codec="libx264", crf=18, audio=None):
 def write_folder(folder, frames, pattern="frame_{:05d}.png"):
     """Write gray uint8 frames as numbered PNG images (for tests and examples)."""
     from PIL import Image
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    from dae.artifacts import make_folder
+    folder = make_folder(folder)
     for i, f in enumerate(np.asarray(frames, dtype=np.uint8)):
         Image.fromarray(f, mode="L").save(folder / pattern.format(i))
     return folder
@@ -323,9 +323,11 @@ def make(song, paths, step, folder_fps):
     meta = {"source": str(source), "source_sha256": sha, "frame_size": list(size), "frame_step": int(step),
             "folder_fps": float(folder_fps) if source.is_dir() else None, "points_per_second": facts["fps"],
             **facts}
-    artifacts.save_npz(paths.frames, frames=frames, times=times)
-    artifacts.write_sidecar(paths.frames, "frames", {"song": paths.song, "frame_size": list(size),
-                            "frame_step": int(step)}, inputs={"video": (source, sha)}, **meta)
+    with artifacts.group_commit() as group:      # the frames and their record as one unit
+        target = group.stage(paths.frames)
+        artifacts.save_npz(target, frames=frames, times=times)
+        artifacts.write_sidecar(target, "frames", {"song": paths.song, "frame_size": list(size),
+                                "frame_step": int(step)}, inputs={"video": (source, sha)}, **meta)
     return meta
 
 

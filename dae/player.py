@@ -162,9 +162,11 @@ def write_sheets(folder, images):
     sheets, facts = frame_sheets(images)
     facts["sheets"] = len(sheets)
     dest = Path(folder) / name
+    artifacts.check_folder(dest)                     # a file there is said, not replaced
     if not dest.is_dir():
         tmp = artifacts.temporary_name(dest)
-        tmp.mkdir(parents=True)
+        shutil.rmtree(tmp, ignore_errors=True)       # a crashed process of our pid left it: not ours to keep
+        artifacts.make_folder(tmp)
         try:
             for k, data in enumerate(sheets):
                 (tmp / f"{k:05d}.jpg").write_bytes(data)
@@ -262,46 +264,57 @@ def page(P, t_center, duration, audio_src, library_src, spec=None, title="", not
 
 
 def write(folder, library, P, t_center, audio_source, duration, spec=None, title="", note="", labels=None,
-          tail=12, kbps=128, frames=None):
+          tail=12, kbps=128, frames=None, record=None):
     """Write `folder`/player.html and its audio `folder`/player.m4a, and make sure one copy of
     plotly.js is at `library` (a path in or above `folder`).
 
     audio_source : the file whose (first) sound track the page plays, or None for a silent track of
     `duration` s (a video without sound); frames : a video run's (N, h, w) uint8 frames and (N,)
-    times (s), shown instead of the spectrogram, as JPEG sheets in a folder beside the page.
-    Every file the page uses is complete before the page is replaced, so a crash leaves the old page
-    working or the new one. Returns a dict of facts: the files (relative to the page) with their
-    sha256 and sizes in bytes.
+    times (s), shown instead of the spectrogram, as JPEG sheets in a folder beside the page;
+    record : None, or record(staged page, facts) writing the page's sidecar on the staged page
+    (`artifacts.write_sidecar`). The page, its audio and that sidecar are published as one unit
+    (`artifacts.group_commit`) after every other file the page uses (plotly.js, the sheets) is
+    complete, and older sheets are removed only after, so a crash leaves the old page working or the
+    new one, each beside its own audio and sidecar. Returns a dict of facts: the files (relative to
+    the page) with their sha256 and sizes in bytes.
     """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = artifacts.make_folder(folder)
     page_path, audio_path = folder / PAGE_NAME, folder / AUDIO_NAME
     library_sha = install_library(library)
+    library_rel = Path(os.path.relpath(Path(library).resolve(), folder.resolve())).as_posix()
     sheets = None
     if frames is not None:
         name, facts, sheet_bytes = write_sheets(folder, frames[0])
         sheets = (name, facts, frames[1])
-    if audio_source is None:
-        silent_audio(duration, audio_path)
-    else:
-        encode_audio(audio_source, audio_path, kbps)
-    library_rel = Path(os.path.relpath(Path(library).resolve(), folder.resolve())).as_posix()
-    text = page(P, t_center, duration, AUDIO_NAME, library_rel, spec, title, note, labels, tail, sheets)
-    artifacts.save_text(page_path, text)
-    for old in folder.glob(FRAMES_PREFIX + "*"):           # sheets no page points at any more
-        if old.is_dir() and (sheets is None or old.name != sheets[0]):
-            shutil.rmtree(old, ignore_errors=True)
-    out = {
-        "page": str(page_path),
-        "files": {AUDIO_NAME: artifacts.file_hash(audio_path), library_rel: library_sha},
-        "bytes": {"page": page_path.stat().st_size, "audio": audio_path.stat().st_size,
-                  "library": Path(library).stat().st_size},
-        "audio_kbps": int(kbps) if audio_source is not None else 0,
-    }
-    if sheets is not None:
-        out["frames"] = {"folder": sheets[0], "sheets": sheets[1]["sheets"], "frames": len(frames[1])}
-        out["bytes"]["frames"] = sheet_bytes
+    with artifacts.group_commit() as group:
+        audio, text = group.stage(audio_path), group.stage(page_path)
+        if audio_source is None:
+            silent_audio(duration, audio)
+        else:
+            encode_audio(audio_source, audio, kbps)
+        artifacts.save_text(text, page(P, t_center, duration, AUDIO_NAME, library_rel, spec, title, note, labels,
+                                       tail, sheets))
+        out = {
+            "page": str(page_path),
+            "files": {AUDIO_NAME: artifacts.file_hash(audio), library_rel: library_sha},
+            "bytes": {"page": text.stat().st_size, "audio": audio.stat().st_size,
+                      "library": Path(library).stat().st_size},
+            "audio_kbps": int(kbps) if audio_source is not None else 0,
+        }
+        if sheets is not None:
+            out["frames"] = {"folder": sheets[0], "sheets": sheets[1]["sheets"], "frames": len(frames[1])}
+            out["bytes"]["frames"] = sheet_bytes
+        if record is not None:
+            record(text, out)
+    remove_sheets(folder, keep=sheets[0] if sheets is not None else None)
     return out
+
+
+def remove_sheets(folder, keep=None):
+    """Remove the frame-sheet folders in `folder` but `keep` (a name): the sheets no page points at any more."""
+    for old in Path(folder).glob(FRAMES_PREFIX + "*"):
+        if old.is_dir() and old.name != keep:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def library_path(paths):
@@ -318,7 +331,7 @@ def make(paths, emb, cfg, tail=12, kbps=128, spectrogram=True):
     with a sidecar that records what it was made from (the embedding, and the spectrogram and the audio,
     or for a video run the frames and the video's sound). A video run shows its frames (as stage 1
     stored them) instead of the spectrogram, and plays the video's own sound, or a silent track when it
-    has none. Returns the facts."""
+    has none. The page, its audio and its sidecar are published as one unit (`write`). Returns the facts."""
     from dae import dataset, plotting
     from dae import frames as video_frames
     source = emb["chain"].get("frames")
@@ -334,14 +347,15 @@ def make(paths, emb, cfg, tail=12, kbps=128, spectrogram=True):
         what = f"video, {paths.frames_tag.split('_')[0]} frames"
         audio, shown = (source["source"] if source["has_audio"] else None), dict(frames=(images, times))
     title = f"{paths.song} · {emb['meta']['architecture']} · {what}"
-    facts = write(paths.output_dir, library_path(paths), P, emb["t_center"], audio, record["duration_s"],
-                  title=title, note=note, labels=labels, tail=tail, kbps=kbps, **shown)
     sync = SYNC + ("; the frame shown is the source frame with the largest time <= t" if source else "")
-    artifacts.write_sidecar(page_path(paths), "player page", cfg, run=paths.run,
-                            inputs={"embedding": emb["meta"], "frames" if source else "spectrogram": record,
-                                    "audio": (record["source"], record["source_sha256"])},
-                            duration_s=record["duration_s"], files=facts["files"], bytes=facts["bytes"],
-                            audio_kbps=facts["audio_kbps"], tail=int(tail), projection=note or "none", sync=sync,
-                            audio=audio or "none (the video has no sound: a silent track keeps time)",
-                            **({"frames": facts["frames"]} if source else {}))
-    return facts
+
+    def record_page(staged, facts):
+        artifacts.write_sidecar(staged, "player page", cfg, run=paths.run,
+                                inputs={"embedding": emb["meta"], "frames" if source else "spectrogram": record,
+                                        "audio": (record["source"], record["source_sha256"])},
+                                duration_s=record["duration_s"], files=facts["files"], bytes=facts["bytes"],
+                                audio_kbps=facts["audio_kbps"], tail=int(tail), projection=note or "none", sync=sync,
+                                audio=audio or "none (the video has no sound: a silent track keeps time)",
+                                **({"frames": facts["frames"]} if source else {}))
+    return write(paths.output_dir, library_path(paths), P, emb["t_center"], audio, record["duration_s"],
+                 title=title, note=note, labels=labels, tail=tail, kbps=kbps, record=record_page, **shown)
