@@ -495,7 +495,7 @@ def run_trial(t, prepared=None):
         result["tf_threads"] = os.environ.get("TF_NUM_INTRAOP_THREADS", "default")
         logging.getLogger("tensorflow").setLevel(logging.ERROR)
         if log is not None:
-            log.parent.mkdir(parents=True, exist_ok=True)
+            artifacts.make_folder(log.parent)
         with (open(log, "a") if log is not None else contextlib.nullcontext(sys.stdout)) as out, \
                 contextlib.redirect_stdout(out):
             _run_stages(t, prepared, result)
