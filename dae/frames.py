@@ -371,7 +371,7 @@ def contact_sheet(path, frames, times, title, n=8):
     for ax, j in zip(axes.ravel(), pick):
         ax.imshow(frames[j], cmap="gray", vmin=0, vmax=255)
         ax.set_title(f"frame {j}, {times[j]:.2f} s", fontsize=9)
-    from dae.plotting import put_text
+    from dae.fonts import put_text
     put_text(fig.suptitle, title)                                # a song's name: drawable
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=80)

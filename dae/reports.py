@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from dae import artifacts, embedding, plotting
+from dae.fonts import put_text
 from dae.errors import UserError
 
 DIVERGENCE_ARRAYS = ("delta", "origins", "steps", "mean", "std", "sem", "count")
@@ -51,7 +52,7 @@ def plot_divergence(results, path, title):
         sem = r["std"] / np.sqrt(r["count"])
         ax.errorbar(r["steps"], r["mean"], yerr=sem, capsize=2, lw=1.5, label=label(r))
     ax.set(xlabel="forecasting step", ylabel="mean δ (distance to the true path, scaled units)")
-    plotting.put_text(ax.set_title, title)                       # a song's name: drawable
+    put_text(ax.set_title, title)                       # a song's name: drawable
     ax.legend(fontsize=8)
     with artifacts.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)

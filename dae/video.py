@@ -270,7 +270,7 @@ class Renderer:
         fig = Figure(figsize=(w / dpi, h / dpi), dpi=dpi, facecolor="black")
         canvas = FigureCanvasAgg(fig)
         fs = 11 * h / 720
-        from dae.plotting import put_text
+        from dae.fonts import put_text
         put_text(fig.text, title, 0.99, 0.965, color="0.8", fontsize=fs, va="center", ha="right")
         self.strip = None
         sax = None

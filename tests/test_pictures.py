@@ -4,7 +4,7 @@ shared plotly.js, held-out scores flagged against persistence."""
 import numpy as np
 import pytest
 
-from dae import latent, player, plotting, stages
+from dae import fonts, latent, player, plotting, stages
 from dae.errors import UserError
 
 
@@ -235,7 +235,7 @@ def test_a_short_spectrogram_is_drawn_cell_for_cell_as_before(tmp_path):
     mesh = ax.pcolormesh(T, F, db, shading="nearest", cmap="inferno", vmin=max(float(db.min()), -80), vmax=0,
                          rasterized=True)
     ax.set(xlabel="time (s)", ylabel="frequency (Hz)")
-    plotting.put_text(ax.set_title, "short")
+    fonts.put_text(ax.set_title, "short")
     fig.colorbar(mesh, ax=ax).set_label("magnitude (dB relative to the loudest bin)")
     fig.savefig(tmp_path / "old.png", format="png", dpi=110)
     plt.close(fig)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, common
-from dae import plotting, video
+from dae import fonts, plotting, video
 
 CJK_TITLE = "東京ブギウギ groove · R-F · 0.5 s window"
 
@@ -50,7 +50,7 @@ def test_a_title_with_a_cjk_song_name_is_drawn_without_a_missing_glyph(tmp_path,
     assert not missing, missing[:2]
     shown = figures["png"][0]._suptitle.get_text()
     assert len(shown) == len(CJK_TITLE) and "groove · R-F · 0.5 s window" in shown     # all the font can say
-    assert all(b == a or b == plotting.MISSING_GLYPH for a, b in zip(CJK_TITLE, shown))
+    assert all(b == a or b == fonts.MISSING_GLYPH for a, b in zip(CJK_TITLE, shown))
 
 
 # ---------------------------------------------------------------- 2: 1-D and 2-D paths
