@@ -554,7 +554,6 @@ def measure(t, paths, computed):
         if not original:
             out["exclusion_radius"] = facts.get("exclusion_radius")
             out["n_initial_conditions"] = int(len(origins))
-    from dae import stages
     embedded = embedding.load(paths)          # checked with its chain
     Z, emb = embedded["Z"].astype(np.float64), embedded["meta"]
     out["made_from"] = made_from(embedded["chain"])

@@ -10,10 +10,10 @@ import os
 
 import pytest
 
-from conftest import common, one_line_error, run_script, user_error
+from conftest import user_error
 from dae import artifacts, player
 from dae.embedding import load as load_embedding
-from test_reliability_provenance import RUN, Killed, embed, fake_run, song  # noqa: F401 (fixtures)
+from test_reliability_provenance import Killed, embed, fake_run, song  # noqa: F401 (fixtures)
 
 CFG = {"WINDOW_SECONDS": 0.5}
 
@@ -108,21 +108,6 @@ def test_a_kill_while_the_mp4_is_committed_leaves_a_video_beside_its_own_sidecar
 
 
 # ---------------------------------------------------------------- 3. a file where a folder should be
-
-@pytest.mark.parametrize("blocked", [f"out/song/{RUN}",    # the page's folder
-                                     "out"])               # the folder of plotly.min.js (and of every page)
-def test_a_file_where_a_folder_of_the_player_page_should_be_is_one_line_and_stays(fake_run, song, tmp_path,
-                                                                                  blocked):
-    paths = fake_run
-    in_the_way = tmp_path / blocked
-    if in_the_way.exists():
-        os.rename(in_the_way, tmp_path / "moved-away")
-    in_the_way.parent.mkdir(parents=True, exist_ok=True)
-    in_the_way.write_bytes(b"not a folder")
-    proc = run_script("play_embedding.py", "--song", song, "--format", "html", *common(paths.data, paths.outputs))
-    one_line_error(proc, f"{in_the_way} is a file, not a folder", "move it away")
-    assert in_the_way.read_bytes() == b"not a folder"
-
 
 def test_a_file_where_a_video_pages_frame_sheets_should_be_is_one_line_and_stays(tmp_path):
     import numpy as np

@@ -15,7 +15,6 @@ import pytest
 
 from conftest import changing_song, common, one_line_error, run_script, user_error, write_song
 from dae import artifacts, dataset, embedding, stages
-from dae.errors import UserError
 from dae.forecast import unit_scale
 from dae.spectrogram import window_times
 
@@ -290,6 +289,8 @@ def test_an_unknown_or_cyclic_input_role_is_one_line_naming_the_sidecar(fake_run
     ("save_dataset.py", "data"),                           # the data folder itself
     ("embed_audio.py", "data/song/runs"),                  # where the run's folder goes
     ("embed_audio.py", f"out/song/{RUN}"),                 # the run's pictures
+    ("play_embedding.py", f"out/song/{RUN}"),              # the player page's folder
+    ("play_embedding.py", "out"),                          # the folder of plotly.min.js (and of every page)
 ])
 def test_a_file_where_a_folder_should_be_is_one_line_and_stays(fake_run, song, tmp_path, script, blocked):
     paths = fake_run
@@ -298,6 +299,7 @@ def test_a_file_where_a_folder_should_be_is_one_line_and_stays(fake_run, song, t
         os.rename(in_the_way, tmp_path / "moved-away")
     in_the_way.parent.mkdir(parents=True, exist_ok=True)
     in_the_way.write_bytes(b"not a folder")
-    one_line_error(run_script(script, "--song", song, *common(paths.data, paths.outputs)),
+    extra = ["--format", "html"] if script == "play_embedding.py" else []
+    one_line_error(run_script(script, "--song", song, *common(paths.data, paths.outputs), *extra),
                   f"{in_the_way} is a file, not a folder", "move it away")
     assert in_the_way.read_bytes() == b"not a folder"
