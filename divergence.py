@@ -8,7 +8,7 @@ of mean ln δ, and the path's smoothness (mean turning angle).
 """
 
 import settings
-from dae import artifacts, cli, stages
+from dae import cli, layout, stages, store
 
 N_STEPS = 30             # forecast steps from each initial condition
 EVERY = 10               # an initial condition at every EVERY-th valid index
@@ -21,9 +21,9 @@ LIMITS = {"N_STEPS": (2, 10_000)}  # a growth rate needs at least two steps
 
 
 def main():
-    cfg = cli.configure(artifacts.select_run(globals(), settings), limits=LIMITS)
-    paths = artifacts.run_paths(cfg)
-    with artifacts.writing(paths, "divergence.py"):
+    cfg = cli.configure(layout.select_run(globals(), settings), limits=LIMITS)
+    paths = layout.run_paths(cfg)
+    with store.writing(paths, "divergence.py"):
         _divergence(paths, cfg)
 
 

@@ -4,7 +4,7 @@ v̂(z) is the inverse-distance weighted mean displacement of the K nearest
 embedded points (embedding scaled per dimension to [0, 1]).
 """
 import settings
-from dae import artifacts, cli, stages
+from dae import cli, layout, stages, store
 from dae.forecast import rollout
 
 N_STEPS = 200            # steps to forecast
@@ -15,9 +15,9 @@ ORIGINAL_RULE = False    # the original's rule instead: no exclusion, drop the n
 
 
 def main():
-    cfg = cli.configure(artifacts.select_run(globals(), settings))
-    paths = artifacts.run_paths(cfg)
-    with artifacts.writing(paths, "forecast_knn.py"):
+    cfg = cli.configure(layout.select_run(globals(), settings))
+    paths = layout.run_paths(cfg)
+    with store.writing(paths, "forecast_knn.py"):
         Z, Zs, meta, field, rule = stages.knn_setup(paths, K, EXCLUSION_RADIUS, ORIGINAL_RULE)
         ic = stages.initial_condition(INITIAL_CONDITION, 0, len(Z) - 2, cfg["SEED"], len(Z))
         forecast = rollout(field, Zs[ic], N_STEPS, origin=ic)

@@ -19,7 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dae import artifacts, cli
+from dae import cli, layout
 from dae.errors import UserError
 from settings import (SONG, WINDOW_SECONDS, LATENT_DIM, ALPHA, BETA, GAMMA, DELTA,  # shared settings
                       HISTORY, HORIZON, HORIZON_DECAY, LENGTH_WEIGHT, SOURCE, FRAME_SIZE, FRAME_STEP,
@@ -40,13 +40,13 @@ OWN = {"train_model.py": ("EPOCHS",), "play_embedding.py": ("FORMAT",)}  # setti
 
 def commands(cfg):
     """(title, argv) of every stage in order, for the settings `cfg` (this script's, parsed)."""
-    shared = {name: cfg[name] for name in artifacts.RUN_IDENTITY}
+    shared = {name: cfg[name] for name in layout.RUN_IDENTITY}
     script, reads = SPECTROGRAM
     steps = [(script, [sys.executable, str(ROOT / script), *cli.flags({k: shared[k] for k in reads})])]
     alphas = [cfg["ALPHA"]] + ([0.0] if cfg["COMPARE_R"] and cfg["ALPHA"] > 0 else [])
     for alpha in alphas:
         run = shared | {"ALPHA": alpha}
-        name = artifacts.run_name(*(run[k] for k in artifacts.RUN_SETTINGS))
+        name = layout.run_name(*(run[k] for k in layout.RUN_SETTINGS))
         for script in RUN_STAGES:
             own = {k: cfg[k] for k in OWN.get(script, ())}
             steps.append((f"{script} ({name})", [sys.executable, str(ROOT / script), *cli.flags(run | own)]))
@@ -70,8 +70,8 @@ def main():
         code = subprocess.run(argv, env=env).returncode
         if code:
             sys.exit(code)   # the stage has said why, in one line
-    print(f"== done: {len(steps)} stages for {artifacts.song_name(cfg['SONG'])}; "
-          f"pictures, videos and pages under {Path(cfg['OUTPUT_DIR']) / artifacts.song_name(cfg['SONG'])}")
+    print(f"== done: {len(steps)} stages for {layout.song_name(cfg['SONG'])}; "
+          f"pictures, videos and pages under {Path(cfg['OUTPUT_DIR']) / layout.song_name(cfg['SONG'])}")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ path instead of the spectrogram (at t, the source frame with the largest time
 keeps time when it has none).
 """
 import settings
-from dae import artifacts, cli, dataset, player, plotting, video
+from dae import cli, dataset, layout, player, plotting, provenance, store, video
 from dae import frames as video_frames
 from dae.embedding import load as load_embedding
 from dae.errors import UserError
@@ -32,13 +32,13 @@ FORMATS = ("mp4", "html", "both")
 
 
 def main():
-    cfg = cli.configure(artifacts.select_run(globals(), settings),
+    cfg = cli.configure(layout.select_run(globals(), settings),
                         limits={"AUDIO_KBPS": (16, 512), "TAIL_SECONDS": (0.0, 600.0)})
     if cfg["FORMAT"] not in FORMATS:
         raise UserError(f"FORMAT={cfg['FORMAT']!r} is not one of {', '.join(FORMATS)}")
-    paths = artifacts.run_paths(cfg)
-    with artifacts.writing(paths, "play_embedding.py"):
-        artifacts.check_folder(paths.output_dir)         # whatever is in its way is said before the work
+    paths = layout.run_paths(cfg)
+    with store.writing(paths, "play_embedding.py"):
+        store.check_folder(paths.output_dir)             # whatever is in its way is said before the work
         # the embedding, the spectrogram and the audio must be one chain: the audio that is muxed in
         # is the one the spectrogram (shown) was made from, and the path was embedded from that spectrogram
         emb = load_embedding(paths, need_audio=True)
@@ -47,7 +47,8 @@ def main():
         if cfg["FORMAT"] in ("html", "both"):
             facts = player.make(paths, emb, cfg, tail=tail_points, kbps=AUDIO_KBPS, spectrogram=SPECTROGRAM)
             size = sum(facts["bytes"].values()) / 1e6
-            print(f"saved {facts['page']} (page, audio and {player.LIBRARY_NAME}: {size:.1f} MB; open it in a browser)")
+            print(f"saved {facts['page']} (page, audio and {plotting.LIBRARY_NAME}: {size:.1f} MB; "
+                  "open it in a browser)")
             if cfg["FORMAT"] == "html":
                 return
         n, record, audio = save_video(paths, emb, cfg)
@@ -57,7 +58,7 @@ def main():
 
 def save_video(paths, emb, cfg):
     """Render the MP4 of a checked embedding `emb` (`dae.embedding.load(..., need_audio=True)`) and publish
-    it with its sidecar as one unit (`artifacts.group_commit`): a crash leaves the previous video beside
+    it with its sidecar as one unit (`store.group_commit`): a crash leaves the previous video beside
     its own record, or this one. Returns (frames, the spectrogram's or the frames' record, the audio
     muxed in or None)."""
     source = emb["chain"].get("frames")
@@ -75,16 +76,16 @@ def save_video(paths, emb, cfg):
     title = f"{paths.song} · {emb['meta']['architecture']} · {what}" + (" · PCA" if note else "")
     kwargs = dict(P=P, t_center=emb["t_center"], **panels, width=WIDTH, height=HEIGHT, tail_seconds=TAIL_SECONDS,
                   degrees_per_second=DEGREES_PER_SECOND, title=title, duration=record["duration_s"])
-    with artifacts.group_commit() as group:
+    with store.group_commit() as group:
         mp4 = group.stage(paths.video)
         n = video.render(mp4, audio, kwargs, record["duration_s"], FPS, WORKERS or None, PROGRESS)
-        artifacts.write_sidecar(mp4, "video", cfg, run=paths.run, frames=n, fps=FPS,
-                                inputs={"embedding": emb["meta"], "frames" if source else "spectrogram": record,
-                                        "audio": (record["source"], record["source_sha256"])},
-                                duration_s=record["duration_s"], audio=audio,
-                                sync="the point shown at time t is the path at the window centred on t"
-                                     + ("; the frame shown is the source frame with the largest time <= t"
-                                        if source else ""))
+        provenance.write_sidecar(mp4, "video", cfg, run=paths.run, frames=n, fps=FPS,
+                                 inputs={"embedding": emb["meta"], "frames" if source else "spectrogram": record,
+                                         "audio": (record["source"], record["source_sha256"])},
+                                 duration_s=record["duration_s"], audio=audio,
+                                 sync="the point shown at time t is the path at the window centred on t"
+                                      + ("; the frame shown is the source frame with the largest time <= t"
+                                         if source else ""))
     return n, record, audio
 
 

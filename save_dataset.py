@@ -1,7 +1,7 @@
 """Stage 1: read a song, make its magnitude spectrogram, save it to data/<song>/
 (or, with --source video, read a video's frames and save them to data/<video>/)."""
-from dae import artifacts, cli, dataset, plotting
-from dae.artifacts import Paths
+from dae import cli, dataset, layout, plotting, provenance, store
+from dae.layout import Paths
 from settings import SONG, WINDOW_SECONDS, SOURCE, FRAME_SIZE, FRAME_STEP, DATA_DIR, OUTPUT_DIR  # shared settings
 
 PLOT = True        # also save outputs/<song>/spectrogram.png (a video: a sheet of frames, frames_<size>_s<step>.png)
@@ -10,8 +10,8 @@ FOLDER_FPS = 30.0  # video: frames per second of a folder of frame images (a vid
 
 def main():
     cfg = cli.configure(globals())
-    paths = Paths(SONG, DATA_DIR, OUTPUT_DIR, frames=artifacts.source_frames(cfg))
-    with artifacts.writing(paths, "save_dataset.py"):
+    paths = Paths(SONG, DATA_DIR, OUTPUT_DIR, frames=layout.source_frames(cfg))
+    with store.writing(paths, "save_dataset.py"):
         if paths.frames is not None:
             _save_frames(paths, cfg)
         else:
@@ -26,10 +26,10 @@ def _save(paths, cfg):
     print(f"saved {paths.spectrogram}")
     if PLOT:
         F, T, S, spec = dataset.load(paths)
-        with artifacts.group_commit() as group:      # the picture and its record as one unit
+        with store.group_commit() as group:          # the picture and its record as one unit
             png = group.stage(paths.spectrogram_png)
             plotting.spectrogram_png(png, F, T, S, f"{paths.song}: magnitude spectrogram")
-            artifacts.write_sidecar(png, "spectrogram plot", cfg, inputs={"spectrogram": spec})
+            provenance.write_sidecar(png, "spectrogram plot", cfg, inputs={"spectrogram": spec})
         print(f"saved {paths.spectrogram_png}")
 
 
@@ -44,10 +44,10 @@ def _save_frames(paths, cfg):
     print(f"saved {paths.frames}")
     if PLOT:
         frames, times, rec = video_frames.load(paths)
-        with artifacts.group_commit() as group:      # the picture and its record as one unit
+        with store.group_commit() as group:          # the picture and its record as one unit
             png = group.stage(paths.frames_png)
             video_frames.contact_sheet(png, frames, times, f"{paths.song}: frames at {h}x{w}")
-            artifacts.write_sidecar(png, "frames plot", cfg, inputs={"frames": rec})
+            provenance.write_sidecar(png, "frames plot", cfg, inputs={"frames": rec})
         print(f"saved {paths.frames_png}")
 
 

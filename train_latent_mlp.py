@@ -4,16 +4,16 @@ Trained on the first 80% of the path, scored on the held-out last 20% beside
 a persistence baseline (v_t predicted as v_t-1).
 """
 import settings
-from dae import artifacts, cli, stages
+from dae import cli, layout, stages, store
 
 EPOCHS = 8        # as the original
 BATCH_SIZE = 4    # as the original
 
 
 def main():
-    cfg = cli.configure(artifacts.select_run(globals(), settings))
-    paths = artifacts.run_paths(cfg)
-    with artifacts.writing(paths, "train_latent_mlp.py"):
+    cfg = cli.configure(layout.select_run(globals(), settings))
+    paths = layout.run_paths(cfg)
+    with store.writing(paths, "train_latent_mlp.py"):
         report = stages.train_latent(paths, "mlp", EPOCHS, BATCH_SIZE, cfg["SEED"], cfg)
     stages.print_report(report)
     print(f"saved {paths.latent_model('mlp')}")

@@ -1,6 +1,6 @@
 """Stage 2: train the conditioned autoencoder on one song (R when ALPHA = 0, R-F when > 0),
 or on a video's frames (--source video)."""
-from dae import artifacts, cli, dataset
+from dae import cli, dataset, layout, provenance, store
 from dae.errors import UserError
 from dae.spectrogram import scale_unit, window_width
 from settings import (SONG, WINDOW_SECONDS, LATENT_DIM, ALPHA, BETA, GAMMA, DELTA,  # shared settings
@@ -23,9 +23,9 @@ VERBOSE = 1              # Keras progress: 0 silent, 1 progress bar, 2 one line 
 
 def main():
     cfg = cli.configure(globals())
-    paths = artifacts.run_paths(cfg)
+    paths = layout.run_paths(cfg)
     from dae import training  # TensorFlow loads after the command line is checked
-    with artifacts.writing(paths, "train_model.py"):
+    with store.writing(paths, "train_model.py"):
         if paths.frames is not None:
             frames, width, rate, hop, source, scale, validation, what = _video(paths)
         else:
@@ -49,7 +49,7 @@ def main():
             record=training.model_record(cfg | {"EPOCHS": epochs}, source, scale, ALPHA))
     if model is None:  # nothing to train: the committed model must still be the one for this spectrogram
         try:
-            artifacts.check(paths, "encoder")
+            provenance.check(paths, "encoder")
         except UserError as e:
             raise UserError(f"{paths.run} has all {epochs} epochs but its saved model is unusable ({e}); "
                                 "start over with --resume false") from None

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 import settings  # noqa: E402
-from dae import UserError, artifacts, cli, dataset, embedding, plotting, video  # noqa: E402
+from dae import UserError, cli, dataset, embedding, layout, plotting, video  # noqa: E402
 from dae.forecast import KNNField, divergence, divergence_loop, rollout, turning_angle, unit_scale  # noqa: E402
 
 SONG = "demo"
@@ -29,7 +29,7 @@ STEPS, EVERY, K = 30, 10, 5
 def run_paths(alpha):
     cfg = {k: getattr(settings, k) for k in dir(settings) if k.isupper()}
     cfg.update(SONG=SONG, ALPHA=alpha)
-    return artifacts.run_paths(cfg)
+    return layout.run_paths(cfg)
 
 
 def bench_video(paths):

@@ -66,7 +66,7 @@ def synthetic_page(folder):
     Z = np.cumsum(np.stack([np.convolve(steps[:, k], kernel, mode="same") for k in range(12)], 1), 0)
     P, labels, note = plotting.project3(Z)
     started = time.perf_counter()
-    facts = player.write(folder / "outputs" / "song4min" / "run", folder / "outputs" / player.LIBRARY_NAME,
+    facts = player.write(folder / "outputs" / "song4min" / "run", folder / "outputs" / plotting.LIBRARY_NAME,
                          P, t_center, song, SECONDS, spec=(F, T, S), title="song4min · synthetic path",
                          note=note, labels=labels, tail=12, kbps=KBPS)
     facts["write_s"] = time.perf_counter() - started
@@ -82,7 +82,7 @@ def synthetic_video_page(folder, song):
     steps = rng.normal(size=(len(images), 3))
     P = np.cumsum(np.stack([np.convolve(steps[:, k], kernel, mode="same") for k in range(3)], 1), 0)
     started = time.perf_counter()
-    facts = player.write(folder / "outputs" / "video4min" / "run", folder / "outputs" / player.LIBRARY_NAME,
+    facts = player.write(folder / "outputs" / "video4min" / "run", folder / "outputs" / plotting.LIBRARY_NAME,
                          P, times, song, SECONDS, title="video4min · synthetic path", tail=VIDEO_FPS // 2,
                          kbps=KBPS, frames=(images, times))
     facts["write_s"] = time.perf_counter() - started

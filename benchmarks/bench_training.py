@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from dae import artifacts, audio, cli, dataset, docs, synth, training  # noqa: E402
+from dae import audio, cli, dataset, docs, layout, store, synth, training  # noqa: E402
 from dae.embedding import encode  # noqa: E402
 from dae.errors import UserError  # noqa: E402
 from dae.forecast import KNNField, divergence, turning_angle, unit_scale  # noqa: E402
@@ -146,7 +146,7 @@ def run_reference(frames, width, seed):
 
 def run_ours(frames, width, meta, seed, chunk_samples, chunks_per_batch, order, learning_rate):
     with tempfile.TemporaryDirectory() as tmp:
-        paths = artifacts.Paths("bench", Path(tmp) / "data", Path(tmp) / "outputs", run="bench")
+        paths = layout.Paths("bench", Path(tmp) / "data", Path(tmp) / "outputs", run="bench")
         t0 = time.perf_counter()
         model, rows = training.train(
             paths, frames, width, meta["sample_rate"], meta["source_sha256"], latent_dim=3, history=HISTORY,
@@ -169,7 +169,7 @@ def path_metrics(encoder, decoder, frames, width):
 
 def load_song(name):
     with tempfile.TemporaryDirectory() as tmp:
-        paths = artifacts.Paths(name, Path(tmp), Path(tmp) / "outputs")
+        paths = layout.Paths(name, Path(tmp), Path(tmp) / "outputs")
         if name == "second":
             audio.write_wav(Path(tmp) / "second.wav", second_song(), synth.SR, "int16")
         dataset.make(name, paths, WINDOW_SECONDS)
@@ -248,7 +248,7 @@ def main():
     lines += ["", "Against the reference's spread over seeds (mean of the method <= the reference's max; "
               "lower is better for all three), BCE within 2% of the reference's mean:"] + verdicts
     text = "\n".join(lines) + "\n"
-    artifacts.save_text(Path(OUT), text)
+    store.save_text(Path(OUT), text)
     print(text)
     readme = Path(__file__).resolve().parents[1] / "README.md"
     spliced = docs.splice(readme, "bench_training", text.split("\n", 1)[1]) if OUT == OUT_DEFAULT else False

@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import numpy as np  # noqa: E402
 
-from dae import cli, docs, frames as video_frames, synth, training  # noqa: E402
+from dae import cli, docs, frames as video_frames, layout, synth, training  # noqa: E402
 from dae.embedding import encode  # noqa: E402
 
 SECONDS = 120.0          # the speed part's video: 2 minutes ...
@@ -247,7 +247,7 @@ def memory_part(tmp, size):
         stage2.append((label, rss2 / 1e9, over, code2 == 130))
         print(f"memory: stage 2 ({label}) peak {rss2 / 1e9:.2f} GB{' (over the limit: stopped)' if over else ''}",
               flush=True)
-    h, w = video_frames.parse_size(FRAME_SIZE)
+    h, w = layout.parse_size(FRAME_SIZE)
     return {"frames": n, "uint8_mb": n * h * w / 1e6, "float32_mb": 4 * n * h * w / 1e6,
             "stage1_gb": rss1 / 1e9, "stage2": stage2}
 
@@ -320,11 +320,11 @@ def main():
     spreads = [train_model.VIDEO_SPREAD_FRAMES if v.strip() == "default" else int(v) for v in cfg["SPREADS"].split(",")]
     MEMORY_MINUTES, FRAME_SIZE, TRAIN_SECONDS, BLOCK = (cfg["MEMORY_MINUTES"], cfg["FRAME_SIZE"],
                                                         cfg["TRAIN_SECONDS"], cfg["BLOCK"])
-    size = video_frames.parse_size(cfg["SPEED_FRAME_SIZE"] or FRAME_SIZE)
+    size = layout.parse_size(cfg["SPEED_FRAME_SIZE"] or FRAME_SIZE)
     loads = [load()]
     with tempfile.TemporaryDirectory() as tmp:
         # memory first, while this process holds no TensorFlow (the machine is shared)
-        mem = memory_part(tmp, video_frames.parse_size(FRAME_SIZE)) if MEMORY_MINUTES > 0 else None
+        mem = memory_part(tmp, layout.parse_size(FRAME_SIZE)) if MEMORY_MINUTES > 0 else None
         video = video_frames.write_video(Path(tmp) / "speed.mp4", scene(SECONDS, FPS, size), FPS)
         frames = video_frames.read(video, size)[0]
         print(f"speed: {len(frames)} frames of {size[0]}x{size[1]}", flush=True)

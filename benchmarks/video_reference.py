@@ -166,7 +166,7 @@ def render(out_path, audio_path, renderer_kwargs, duration, fps=30, workers=None
     cannot start end with a UserError; `out_path` is then left as it was.
     """
     import imageio_ffmpeg
-    from dae.artifacts import atomic_path
+    from dae.store import atomic_path
     times = frame_times(duration, fps)
     width, height = renderer_kwargs.get("width", 1280), renderer_kwargs.get("height", 720)
     if width < MIN_SIDE or height < MIN_SIDE:

@@ -18,15 +18,14 @@ duration the container declares) and what ffmpeg reported; the spectrogram
 then lacks the damaged part, so later times shift.
 """
 import contextlib
-import re
 import struct
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from dae import ffmpeg, store
 from dae.errors import UserError
 
 _WAV_MAGIC = (b"RIFF", b"RIFX", b"RF64")
@@ -299,7 +298,6 @@ def _check_wav_length(path):
 
 # ---------------------------------------------------------------- ffmpeg
 
-_DURATION = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
 SHORTFALL_S = 0.25        # decoded audio may fall this short of the declared duration (codec padding) ...
 SHORTFALL_FRACTION = 0.02  # ... or this fraction of it, whichever is larger
 
@@ -313,12 +311,9 @@ def _ffmpeg_blocks(path, block_frames):
     decoding errors or decodes clearly less than the container declares (see
     module docstring).
     """
-    import imageio_ffmpeg
-    exe = imageio_ffmpeg.get_ffmpeg_exe()
     with tempfile.TemporaryFile() as log_file:
-        proc = subprocess.Popen([exe, "-nostdin", "-hide_banner", "-loglevel", "repeat+level+info",
-                                 "-i", str(path), "-vn", "-acodec", "pcm_f32le", "-f", "wav", "pipe:1"],
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log_file)
+        proc = ffmpeg.reader(ffmpeg.logged_command("-i", str(path), "-vn", "-acodec", "pcm_f32le", "-f", "wav",
+                                                   "pipe:1"), log_file)
 
         def finish():
             """Wait for ffmpeg (its output closed: read to its end, or abandoned); (the input's log lines,
@@ -327,8 +322,8 @@ def _ffmpeg_blocks(path, block_frames):
             code = proc.wait()
             log_file.seek(0)
             log = log_file.read().decode(errors="replace").splitlines()
-            about = _input_part(log)
-            return about, [_strip_level(l) for l in log if "[error]" in l or "[fatal]" in l], code
+            about = ffmpeg.input_part(log)
+            return about, ffmpeg.errors(log), code
 
         def refuse(about, errors):
             if any(": Video:" in l for l in about) and not any(": Audio:" in l for l in about):
@@ -368,7 +363,7 @@ def _ffmpeg_blocks(path, block_frames):
 
 def _warn_if_damaged(path, decoded, about, errors):
     """One warning line when ffmpeg reported errors or decoded clearly less than the input declares."""
-    declared = _declared_duration(about)
+    declared = ffmpeg.declared_duration(about)
     video = any(": Video:" in l and "attached pic" not in l for l in about)  # may outlast the sound
     short = (declared is not None and not video
              and declared - decoded > max(SHORTFALL_S, SHORTFALL_FRACTION * declared))
@@ -379,30 +374,6 @@ def _warn_if_damaged(path, decoded, about, errors):
             if errors else ""
         print(f"warning: {path} is damaged: {read}{said}; the undecodable part is left out, so times after it "
               "shift; replace the file for an exact result", file=sys.stderr)
-
-
-def _input_part(log):
-    """The lines of ffmpeg's log that describe the input file (before the output's)."""
-    for i, line in enumerate(log):
-        if "Stream mapping" in line or "Output #" in line:
-            return log[:i]
-    return log
-
-
-def _strip_level(line):
-    """An ffmpeg log line without its [context @ 0x...] and [level] prefixes, shortened."""
-    text = re.sub(r"^(\[[^\]]*\]\s*)+", "", line).strip()
-    return text[:120]
-
-
-def _declared_duration(log):
-    """The input's duration in seconds from ffmpeg's 'Duration: HH:MM:SS.ss' line, or None."""
-    for line in log:
-        m = _DURATION.search(line)
-        if m:
-            h, mnt, sec = m.groups()
-            return int(h) * 3600 + int(mnt) * 60 + float(sec)
-    return None
 
 
 def write_wav(path, x, sr, encoding="int16", extra_chunk=False):
@@ -441,6 +412,5 @@ def write_wav(path, x, sr, encoding="int16", extra_chunk=False):
     data = b"data" + len(raw).to_bytes(4, "little") + raw + (b"\0" if len(raw) % 2 else b"")
     chunks.append(data)
     body = b"WAVE" + b"".join(chunks)
-    from dae.artifacts import atomic_path
-    with atomic_path(path) as tmp:
+    with store.atomic_path(path) as tmp:
         Path(tmp).write_bytes(b"RIFF" + len(body).to_bytes(4, "little") + body)

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dae import artifacts, audio, synth
+from dae import audio, layout, provenance, store, synth
 from dae.errors import UserError
 from dae.spectrogram import NPERSEG, TUKEY_ALPHA, F_MAX, bins_per_second, block_spectrogram, window_width
 
@@ -15,12 +15,12 @@ def find_audio(song, paths):
     """The audio file for `song`; the demo song is synthesised on first use.
 
     song : a path (used as given) or a name, looked up as data/<name>.<ext> for
-    every ext in `artifacts.AUDIO_SUFFIXES`. Two different files for one name
+    every ext in `layout.AUDIO_SUFFIXES`. Two different files for one name
     (data/x.mp3 and data/x.flac) are refused rather than one picked silently.
     """
     candidates = [c for c in paths.audio_candidates(song)]
     found = [c for c in candidates if c.is_file()]
-    if len(found) > 1 and len({artifacts.file_hash(c) for c in found}) > 1:
+    if len(found) > 1 and len({provenance.file_hash(c) for c in found}) > 1:
         raise UserError(f"song {paths.song!r} has {len(found)} different audio files "
                         f"({', '.join(c.name for c in found)} in {found[0].parent}); "
                         f"pass the one you mean with --song {found[0]}, or rename or remove the others")
@@ -47,7 +47,7 @@ def check_same_song(paths, source, sha256, dataset=None):
     """
     import json
     try:
-        old = json.loads(artifacts.sidecar_path(dataset or paths.spectrogram).read_text())
+        old = json.loads(layout.sidecar_path(dataset or paths.spectrogram).read_text())
     except (OSError, ValueError):
         return
     if not isinstance(old, dict) or not isinstance(old.get("source"), str):
@@ -72,7 +72,7 @@ def make(song, paths, window_seconds):
     Returns the metadata dict written to the sidecar.
     """
     source = find_audio(song, paths)
-    source_sha256 = artifacts.file_hash(source)
+    source_sha256 = provenance.file_hash(source)
     check_same_song(paths, source, source_sha256)
     with audio.open_audio(source) as (sr, blocks):        # a block at a time: memory is S and a few blocks
         song = _Measured(blocks, source)
@@ -90,12 +90,12 @@ def make(song, paths, window_seconds):
     }
     # the arrays depend on the audio only (the window is in the sidecar): saving the song again for
     # another WINDOW_SECONDS gives the same bytes and leaves the runs made from it valid
-    with artifacts.group_commit() as group:      # the arrays and their record as one unit
+    with store.group_commit() as group:          # the arrays and their record as one unit
         target = group.stage(paths.spectrogram)
-        artifacts.save_npz(target, F=F, T=T, S=S, sample_rate=sr, height=S.shape[0],
-                           bins_per_second=bins_per_second(sr))
-        artifacts.write_sidecar(target, "spectrogram", {"song": paths.song, "window_seconds": float(window_seconds)},
-                                inputs={"audio": (source, meta["source_sha256"])}, **meta)
+        store.save_npz(target, F=F, T=T, S=S, sample_rate=sr, height=S.shape[0],
+                       bins_per_second=bins_per_second(sr))
+        provenance.write_sidecar(target, "spectrogram", {"song": paths.song, "window_seconds": float(window_seconds)},
+                                 inputs={"audio": (source, meta["source_sha256"])}, **meta)
     return meta
 
 
@@ -123,15 +123,15 @@ def load(paths, need_audio=False):
     The spectrogram is checked against its record and its audio (when the audio
     is where it was, or always with `need_audio`); meta is the checked record.
     """
-    meta = artifacts.check(paths, "spectrogram", need_audio=need_audio)["spectrogram"]
+    meta = provenance.check(paths, "spectrogram", need_audio=need_audio)["spectrogram"]
     return (*arrays(meta), meta)
 
 
 def arrays(meta):
     """(F, T, S) of a checked spectrogram record."""
-    d = artifacts.arrays(meta, ("F", "T", "S"))
+    d = provenance.arrays(meta, ("F", "T", "S"))
     F, T, S = d["F"], d["T"], d["S"]
     if F.ndim != 1 or T.ndim != 1 or S.ndim != 2 or S.shape != (len(F), len(T)) or S.shape[1] != meta["n_time"]:
         raise UserError(f"{meta['path']} holds arrays of inconsistent shapes; "
-                        f"rerun {artifacts.rerun('spectrogram')}")
+                        f"rerun {provenance.rerun('spectrogram')}")
     return F, T, S

@@ -6,7 +6,7 @@ lines; a benchmark or an experiment replaces it with what it measured.
 import re
 from pathlib import Path
 
-from dae import artifacts
+from dae import store
 
 
 def splice(path, name, text):
@@ -22,5 +22,5 @@ def splice(path, name, text):
     pattern = re.compile(rf"(<!-- begin {re.escape(name)} -->\n).*?(<!-- end {re.escape(name)} -->)", re.S)
     if not pattern.search(old):
         return False
-    artifacts.save_text(path, pattern.sub(lambda m: m.group(1) + text.rstrip("\n") + "\n" + m.group(2), old))
+    store.save_text(path, pattern.sub(lambda m: m.group(1) + text.rstrip("\n") + "\n" + m.group(2), old))
     return True

@@ -1,7 +1,7 @@
 """Stage 3: run a trained encoder over every window of a song."""
 import numpy as np
 
-from dae import artifacts, dataset
+from dae import dataset, provenance, store
 from dae.errors import UserError
 from dae.spectrogram import sliding_windows, window_times
 
@@ -17,9 +17,9 @@ def load_run(paths, need_audio=False):
     it was trained on. Returns (chain, encoder); chain["encoder"] is the run's
     record (the encoder sidecar).
     """
-    chain = artifacts.check(paths, "encoder", need_audio=need_audio)
+    chain = provenance.check(paths, "encoder", need_audio=need_audio)
     meta = chain["encoder"]
-    encoder = artifacts.load_keras(meta)
+    encoder = provenance.load_keras(meta)
     want = (None, *map(int, meta["input_shape"])) if "input_shape" in meta else \
         (None, int(meta["width"]), int(meta["height"]))
     if tuple(encoder.input_shape) != want or encoder.output_shape[-1] != int(meta["latent_dim"]):
@@ -104,17 +104,17 @@ def save(paths, Z, start, center, end, chain):
     meta = chain["encoder"]
     source = source_record(chain)
     video = "frames" in chain
-    with artifacts.group_commit() as group:      # the path and its record as one unit
+    with store.group_commit() as group:          # the path and its record as one unit
         target = group.stage(paths.embedding)
-        artifacts.save_npz(target, Z=Z, t_start=start, t_center=center, t_end=end)
-        artifacts.write_sidecar(target, "embedding", meta["settings"],
-                                inputs={source["kind"]: source, "encoder": meta},
-                                run=paths.run, architecture=meta["architecture"], n_points=len(Z),
-                                latent_dim=int(Z.shape[1]),
-                                points_per_second=meta["points_per_second"] if video else meta["sample_rate"] / 1024.0,
-                                width=meta["width"], sample_rate=meta["sample_rate"],
-                                source=source["source"], model_id=meta["model_id"],
-                                **({"source_kind": "video", "fps": source["fps"]} if video else {}))
+        store.save_npz(target, Z=Z, t_start=start, t_center=center, t_end=end)
+        provenance.write_sidecar(target, "embedding", meta["settings"],
+                                 inputs={source["kind"]: source, "encoder": meta},
+                                 run=paths.run, architecture=meta["architecture"], n_points=len(Z),
+                                 latent_dim=int(Z.shape[1]),
+                                 points_per_second=meta["points_per_second"] if video else meta["sample_rate"] / 1024.0,
+                                 width=meta["width"], sample_rate=meta["sample_rate"],
+                                 source=source["source"], model_id=meta["model_id"],
+                                 **({"source_kind": "video", "fps": source["fps"]} if video else {}))
 
 
 def load(paths, need_audio=False):
@@ -123,9 +123,9 @@ def load(paths, need_audio=False):
     Returns a dict with Z (N, d), t_start, t_center, t_end (N,) in s, its record
     ("meta") and the checked chain ("chain": embedding, encoder, spectrogram...).
     """
-    chain = artifacts.check(paths, "embedding", need_audio=need_audio)
+    chain = provenance.check(paths, "embedding", need_audio=need_audio)
     meta = chain["embedding"]
-    out = artifacts.arrays(meta, ("Z", "t_start", "t_center", "t_end"))
+    out = provenance.arrays(meta, ("Z", "t_start", "t_center", "t_end"))
     Z = out["Z"]
     if (Z.ndim != 2 or Z.shape[1] != int(meta["latent_dim"]) or not np.issubdtype(Z.dtype, np.floating)
             or any(out[k].shape != (len(Z),) for k in ("t_start", "t_center", "t_end"))

@@ -24,14 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
-from dae import artifacts, cli, dataset, embedding, stats, synth
+from dae import cli, dataset, embedding, layout, provenance, stats, store, synth
 from dae.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 PCA = "PCA"
-# The run settings a variant may set are those that name a run folder (artifacts.RUN_SETTINGS,
+# The run settings a variant may set are those that name a run folder (layout.RUN_SETTINGS,
 # less window, latent size and seed, which are grid dimensions), plus how training runs.
-NAMING_KEYS = tuple(k for k in artifacts.RUN_SETTINGS if k not in ("WINDOW_SECONDS", "LATENT_DIM", "SEED"))
+NAMING_KEYS = tuple(k for k in layout.RUN_SETTINGS if k not in ("WINDOW_SECONDS", "LATENT_DIM", "SEED"))
 TRAIN_KEYS = NAMING_KEYS + ("LEARNING_RATE", "CHUNK_SAMPLES", "CHUNKS_PER_BATCH", "ORDER", "EPOCHS")
 WHOLE_KEYS = ("HISTORY", "HORIZON", "CHUNK_SAMPLES", "CHUNKS_PER_BATCH", "EPOCHS")
 SYNTH = re.compile(r"^synth-(\d+)$")
@@ -122,14 +122,14 @@ def find_songs(text):
         path = Path(item)
         if path.is_dir():
             found = sorted(p for p in path.iterdir()
-                           if p.is_file() and p.suffix.lower() in artifacts.AUDIO_SUFFIXES)
+                           if p.is_file() and p.suffix.lower() in layout.AUDIO_SUFFIXES)
             if not found:
-                raise UserError(f"folder {path} has no audio files ({', '.join(artifacts.AUDIO_SUFFIXES)}); "
+                raise UserError(f"folder {path} has no audio files ({', '.join(layout.AUDIO_SUFFIXES)}); "
                                 "put songs there or list them with --songs")
             songs += [str(p) for p in found]
         else:
             songs.append(item)
-    names = [artifacts.song_name(s) for s in songs]
+    names = [layout.song_name(s) for s in songs]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise UserError(f"two songs would be filed under the same name {twice[0]!r}; rename one of them")
@@ -174,12 +174,12 @@ def build_grid(cfg, definitions):
 def trial_key(t):
     s = t["settings"] or {}
     epochs = s.get("EPOCHS", "-") if s else "-"
-    return (f"{artifacts.song_name(t['song'])}__{t['variant']}__w{t['window']:g}_z{t['latent']}"
+    return (f"{layout.song_name(t['song'])}__{t['variant']}__w{t['window']:g}_z{t['latent']}"
             f"_s{t['seed']}_e{epochs}")
 
 
 def pair_key(t):
-    return (artifacts.song_name(t["song"]), t["seed"], t["window"], t["latent"])
+    return (layout.song_name(t["song"]), t["seed"], t["window"], t["latent"])
 
 
 # ---------------------------------------------------------------- the stage adapter
@@ -206,7 +206,7 @@ def _settings(t, seed=None):
 
 
 def song_paths(song, data_dir, output_dir, run=None):
-    return artifacts.Paths(song, data_dir, output_dir, run=run)
+    return layout.Paths(song, data_dir, output_dir, run=run)
 
 
 def call_stage(script, **settings):
@@ -235,14 +235,14 @@ def reusable(paths, kind, path=None, wanted=None):
     """The checked chain of the `kind` artifact (at `path`, or where `paths` puts it) when a
     trial may reuse it, else None.
 
-    Reusable means: `artifacts.check` passes (the artifact's bytes, its own
+    Reusable means: `provenance.check` passes (the artifact's bytes, its own
     record and everything it was made from match their sha256), and every
     setting in `wanted` (name -> value) is recorded with the same value. A
     setting the record lacks does not match: an artifact is reused only when
     what made it is known in full.
     """
     try:
-        chain = artifacts.check(paths, kind, path=path)
+        chain = provenance.check(paths, kind, path=path)
     except UserError:
         return None
     recorded = chain[kind]["settings"]
@@ -263,12 +263,12 @@ def prepare_song(song, window, data_dir, output_dir, synth_seconds=40.0, synth_r
         target = paths.data / f"{song}.wav"
         if m and not target.exists():
             from dae import audio
-            with artifacts.atomic_path(target) as tmp:
+            with store.atomic_path(target) as tmp:
                 audio.write_wav(tmp, synth.song(int(m.group(1)), synth_seconds, synth_rate), synth_rate, "int16")
         source = dataset.find_audio(song, paths)
         chain = reusable(paths, "spectrogram")
         if chain is not None and chain["spectrogram"]["inputs"].get("audio", {}).get("sha256") \
-                == artifacts.file_hash(source):
+                == provenance.file_hash(source):
             return {"ok": True, "computed": False}
         call_stage("save_dataset", song=song, window_seconds=window, data_dir=data_dir, output_dir=output_dir,
                    plot=False)
@@ -305,7 +305,7 @@ def run_folder(t):
     """The name of trial t's run folder."""
     if t["settings"] is None:
         return pca_run_name(t["window"], t["latent"], t["seed"])
-    return artifacts.run_paths({k.upper(): v for k, v in run_settings(t).items()}).run
+    return layout.run_paths({k.upper(): v for k, v in run_settings(t).items()}).run
 
 
 def training_settings(t):
@@ -398,18 +398,18 @@ def pca_stage(t, paths):
     Z = pca.transform(X).astype(np.float32)
     target = paths.run_dir / "pca.npz"
     start, center, end = window_times(len(Z), width, spec["sample_rate"])
-    with artifacts.group_commit() as group:      # the components and the path, each with its record, as one unit
-        artifacts.save_npz(group.stage(target), components=pca.components_, mean=pca.mean_,
-                           explained_variance_ratio=pca.explained_variance_ratio_, scale_min=lo, scale_max=hi)
-        artifacts.write_sidecar(group.stage(target), "pca", pca_settings(t), inputs={"spectrogram": spec},
-                                run=paths.run)
-        artifacts.save_npz(group.stage(paths.embedding), Z=Z, t_start=start, t_center=center, t_end=end)
-        artifacts.write_sidecar(group.stage(paths.embedding), "embedding", pca_settings(t), run=paths.run,
-                                architecture=PCA, n_points=len(Z), latent_dim=int(Z.shape[1]),
-                                points_per_second=spec["sample_rate"] / 1024.0, width=width,
-                                sample_rate=spec["sample_rate"], source=t["song"], spectrogram_sha256=spec["sha256"],
-                                inputs={"spectrogram": spec},
-                                explained_variance=float(pca.explained_variance_ratio_.sum()))
+    with store.group_commit() as group:          # the components and the path, each with its record, as one unit
+        store.save_npz(group.stage(target), components=pca.components_, mean=pca.mean_,
+                       explained_variance_ratio=pca.explained_variance_ratio_, scale_min=lo, scale_max=hi)
+        provenance.write_sidecar(group.stage(target), "pca", pca_settings(t), inputs={"spectrogram": spec},
+                                 run=paths.run)
+        store.save_npz(group.stage(paths.embedding), Z=Z, t_start=start, t_center=center, t_end=end)
+        provenance.write_sidecar(group.stage(paths.embedding), "embedding", pca_settings(t), run=paths.run,
+                                 architecture=PCA, n_points=len(Z), latent_dim=int(Z.shape[1]),
+                                 points_per_second=spec["sample_rate"] / 1024.0, width=width,
+                                 sample_rate=spec["sample_rate"], source=t["song"], spectrogram_sha256=spec["sha256"],
+                                 inputs={"spectrogram": spec},
+                                 explained_variance=float(pca.explained_variance_ratio_.sum()))
     return True
 
 
@@ -433,14 +433,14 @@ def divergence_stage(paths, original_rule, settings):
     target = paths.divergence(tag)
     chain = reusable(paths, "divergence", path=target, wanted=wanted)
     if chain is not None and chain["embedding"]["sha256"] == meta["sha256"]:
-        saved = artifacts.arrays(chain["divergence"], ("delta", "origins"))
+        saved = provenance.arrays(chain["divergence"], ("delta", "origins"))
         return saved["delta"], saved["origins"], chain["divergence"], Zs, False
     stages.divergence_run(
         paths, settings | wanted, k=wanted["K"], exclusion_radius=wanted["EXCLUSION_RADIUS"],
         original_rule=original_rule, n_steps=wanted["N_STEPS"], every=wanted["EVERY"],
         fit_steps=wanted["FIT_STEPS"])
-    record = artifacts.check(paths, "divergence", path=target)["divergence"]   # what is used is what was saved
-    saved = artifacts.arrays(record, ("delta", "origins"))
+    record = provenance.check(paths, "divergence", path=target)["divergence"]  # what is used is what was saved
+    saved = provenance.arrays(record, ("delta", "origins"))
     return saved["delta"], saved["origins"], record, Zs, True
 
 
@@ -453,8 +453,8 @@ def reconstruction(t, paths, X):
     """Reconstruction BCE over all windows: the decoder's (training.reconstruction_bce),
     or for PCA the clipped inverse transform's."""
     if t["variant"] == PCA or t["settings"] is None:
-        p = artifacts.arrays(artifacts.check(paths, "pca", path=paths.run_dir / "pca.npz")["pca"],
-                             ("mean", "components"))
+        p = provenance.arrays(provenance.check(paths, "pca", path=paths.run_dir / "pca.npz")["pca"],
+                              ("mean", "components"))
         total, n = 0.0, 0
         for i in range(0, len(X), 512):
             x = X[i:i + 512].astype(np.float64)
@@ -486,7 +486,7 @@ def run_trial(t, prepared=None):
     """
     t0 = time.time()
     key = trial_key(t)
-    result = {"key": key, "song": artifacts.song_name(t["song"]), "source": t["song"], "variant": t["variant"],
+    result = {"key": key, "song": layout.song_name(t["song"]), "source": t["song"], "variant": t["variant"],
               "seed": t["seed"], "window": t["window"], "latent": t["latent"], "settings": t["settings"],
               "host": socket.gethostname(), "pid": os.getpid()}
     log = Path(t["log_dir"]) / f"{key}.log" if t.get("log_dir") else None
@@ -495,7 +495,7 @@ def run_trial(t, prepared=None):
         result["tf_threads"] = os.environ.get("TF_NUM_INTRAOP_THREADS", "default")
         logging.getLogger("tensorflow").setLevel(logging.ERROR)
         if log is not None:
-            artifacts.make_folder(log.parent)
+            store.make_folder(log.parent)
         with (open(log, "a") if log is not None else contextlib.nullcontext(sys.stdout)) as out, \
                 contextlib.redirect_stdout(out):
             _run_stages(t, prepared, result)
@@ -574,7 +574,7 @@ def trial_path(exp_dir, key):
 
 
 def save_trial(exp_dir, result):
-    artifacts.save_json(trial_path(exp_dir, result["key"]), result)
+    store.save_json(trial_path(exp_dir, result["key"]), result)
 
 
 def made_from(chain):
@@ -588,7 +588,8 @@ def made_from(chain):
 def current_source_sha256(t):
     """sha256 of trial t's audio as it is now (None when there is none yet: a synth song not made)."""
     try:
-        return artifacts.file_hash(dataset.find_audio(t["song"], song_paths(t["song"], t["data_dir"], t["output_dir"])))
+        return provenance.file_hash(dataset.find_audio(t["song"],
+                                                       song_paths(t["song"], t["data_dir"], t["output_dir"])))
     except (UserError, OSError):
         return None
 
@@ -717,7 +718,7 @@ def run_on_ray(todo, cfg, on_result):
             try:
                 r = ray.get(ready[0])
             except Exception as e:  # noqa: BLE001 - a worker that died, a lost node
-                r = {"key": trial_key(t), "song": artifacts.song_name(t["song"]), "source": t["song"],
+                r = {"key": trial_key(t), "song": layout.song_name(t["song"]), "source": t["song"],
                      "variant": t["variant"], "seed": t["seed"], "window": t["window"], "latent": t["latent"],
                      "settings": t["settings"], "status": "failed", "seconds": 0.0,
                      "error": f"the Ray task failed: {one_line(e)}"}
@@ -744,7 +745,7 @@ def run_experiment(cfg, definitions):
         raise UserError(f"NAME {cfg['NAME']!r} must be a plain folder name (letters, digits, '-', '_', '.')")
     exp_dir = Path(cfg["OUTPUT_DIR"]) / "experiments" / cfg["NAME"]
     for folder in (exp_dir, cfg["DATA_DIR"]):      # whatever is in the way is said before any work
-        artifacts.check_folder(folder)
+        store.check_folder(folder)
     keys = [trial_key(t) for t in trials]
     results = load_trials(exp_dir, trials)
     todo = [t for t, k in zip(trials, keys) if k not in results]
@@ -964,7 +965,7 @@ def figures(exp_dir, results, variants):
             ax.legend(fontsize=8)
     fig.suptitle("KNN forecast divergence per variant (bands: standard error over every initial condition)")
     delta_png = Path(exp_dir) / "delta_curves.png"
-    with artifacts.atomic_path(delta_png) as tmp:
+    with store.atomic_path(delta_png) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
 
@@ -989,7 +990,7 @@ def figures(exp_dir, results, variants):
     ax.set_title("Turning angle per trial (marker: song; grey: same song and seed; bar: mean)", fontsize=10)
     ax.legend(fontsize=8)
     angle_png = Path(exp_dir) / "turning_angles.png"
-    with artifacts.atomic_path(angle_png) as tmp:
+    with store.atomic_path(angle_png) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
     return [delta_png, angle_png]
@@ -999,9 +1000,9 @@ def report(exp_dir, results, variants, cfg):
     """Write trials.csv, summary.md and the figures. Returns their paths (CSV first)."""
     exp_dir = Path(exp_dir)
     csv_path, md_path = exp_dir / "trials.csv", exp_dir / "summary.md"
-    artifacts.save_text(csv_path, trials_csv(results))
+    store.save_text(csv_path, trials_csv(results))
     figs = figures(exp_dir, results, variants)
-    artifacts.save_text(md_path, summary_markdown(results, variants, cfg, figs))
+    store.save_text(md_path, summary_markdown(results, variants, cfg, figs))
     return [csv_path, md_path, *figs]
 
 
@@ -1018,12 +1019,12 @@ def publish(exp_dir, name, root=ROOT):
     for fig in ("delta_curves", "turning_angles"):
         if (exp_dir / f"{fig}.png").exists():
             target = root / "docs" / f"experiment_{name}_{fig}.png"
-            with artifacts.atomic_path(target) as tmp:
+            with store.atomic_path(target) as tmp:
                 shutil.copyfile(exp_dir / f"{fig}.png", tmp)
             written.append(target)
             md = md.replace(f"]({fig}.png)", f"](experiment_{name}_{fig}.png)")
     full = root / "docs" / f"experiment_{name}.md"
-    artifacts.save_text(full, md)
+    store.save_text(full, md)
     written.append(full)
     sections = re.split(r"\n(?=## )", md)
     keep = [s.strip() for s in sections[1:]

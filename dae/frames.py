@@ -16,18 +16,16 @@ or that decodes clearly shorter than its container declares, frames of mixed
 sizes, and a source with no frames end with one line (a dropped stretch would
 shift every later time).
 """
-import hashlib
 import re
-import subprocess
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from dae.audio import _declared_duration, _strip_level  # ffmpeg log reading, one place
+from dae import audio as audio_io
+from dae import ffmpeg, layout, provenance, store
 from dae.errors import UserError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm", ".gif")
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".flv", ".wmv", ".mpg", ".mpeg", ".ts",
                   ".m2ts", ".mts", ".3gp", ".ogv", ".mj2", ".dv", ".y4m", ".gif")
 DEMO = "demo-video"          # SONG name of the bundled video, synthesised on first use
@@ -36,52 +34,6 @@ SHORTFALL_FRACTION = 0.05    # ... or this fraction of it (audio may outlast the
 _BLOCK = 256                 # frames read from the pipe at a time
 
 _SHOWINFO = re.compile(r"\bn:\s*(\d+)\s+pts:\s*(\S+)\s+pts_time:(\S+).*?\bs:(\d+)x(\d+)")
-
-
-def parse_size(text):
-    """'150x268' (HEIGHTxWIDTH pixels, as the original's 150 x 268) -> (150, 268)."""
-    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", str(text))
-    if not m:
-        raise UserError(f"FRAME_SIZE={text!r} is not HEIGHTxWIDTH in pixels, e.g. 150x268")
-    h, w = int(m.group(1)), int(m.group(2))
-    if not (8 <= h <= 4320 and 8 <= w <= 7680):
-        raise UserError(f"FRAME_SIZE={text!r}: height and width must be 8..4320 and 8..7680 pixels")
-    return h, w
-
-
-def frames_tag(size, step):
-    """The part of file and run names that says how frames were read: '150x268_s1'."""
-    h, w = parse_size(size)
-    return f"{h}x{w}_s{int(step)}"
-
-
-def is_image(path):
-    return Path(path).suffix.lower() in IMAGE_SUFFIXES
-
-
-def _natural_key(name):
-    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)]
-
-
-def folder_images(folder):
-    """The frame images of a folder, in the order of the numbers in their names."""
-    files = [p for p in Path(folder).iterdir() if p.is_file() and is_image(p) and not p.name.startswith(".")]
-    if not files:
-        raise UserError(f"{folder} holds no frame images ({', '.join(IMAGE_SUFFIXES[:4])}, ...); "
-                        "give a folder of numbered frames or a video file")
-    return sorted(files, key=lambda p: _natural_key(p.name))
-
-
-def source_hash(path):
-    """sha256 of a video file, or of a frame folder's file names and bytes, in frame order."""
-    from dae.artifacts import file_hash
-    path = Path(path)
-    if path.is_file():
-        return file_hash(path)
-    h = hashlib.sha256()
-    for f in folder_images(path):
-        h.update(f.name.encode() + b"\0" + bytes.fromhex(file_hash(f)))
-    return h.hexdigest()
 
 
 def _check_image_sizes(files):
@@ -117,21 +69,19 @@ def read(source, size, step=1, folder_fps=30.0):
     frames 0, step, 2*step, ... folder_fps : frame rate of a folder's frames.
     Returns (frames (N, height, width) uint8, times (N,) s, facts dict).
     """
-    h, w = parse_size(size) if isinstance(size, str) else size
+    h, w = layout.parse_size(size) if isinstance(size, str) else size
     if step < 1:
         raise UserError(f"FRAME_STEP={step} must be at least 1")
     source = Path(source)
     if not source.exists():
         raise UserError(f"video not found: {source}; give a video file or a folder of frames with --song")
-    import imageio_ffmpeg
-    exe = imageio_ffmpeg.get_ffmpeg_exe()
     chain = ([rf"select=not(mod(n\,{int(step)}))"] if step > 1 else []) + \
         ["showinfo", f"scale={w}:{h}:flags=area", "format=gray"]
     with tempfile.TemporaryDirectory() as tmp:
         if source.is_dir():
             if not folder_fps > 0:
                 raise UserError(f"FOLDER_FPS={folder_fps} must be positive")
-            files = folder_images(source)
+            files = layout.folder_images(source)
             _check_image_sizes(files)
             listing = Path(tmp) / "frames.ffconcat"
             listing.write_text(_concat_list(files, folder_fps))
@@ -140,11 +90,10 @@ def read(source, size, step=1, folder_fps=30.0):
             files = None
             inputs = ["-i", str(source)]
         log_path = Path(tmp) / "ffmpeg.log"
-        cmd = [exe, "-nostdin", "-hide_banner", "-loglevel", "repeat+level+info", *inputs, "-map", "0:V:0",
-               "-an", "-sn", "-dn", "-vf", ",".join(chain), "-fps_mode", "passthrough",
-               "-f", "rawvideo", "-pix_fmt", "gray", "pipe:1"]
+        cmd = ffmpeg.logged_command(*inputs, "-map", "0:V:0", "-an", "-sn", "-dn", "-vf", ",".join(chain),
+                                    "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "gray", "pipe:1")
         with open(log_path, "w") as log_file:
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log_file)
+            proc = ffmpeg.reader(cmd, log_file)
             blocks, frame_bytes = [], h * w
             try:
                 while True:
@@ -166,7 +115,7 @@ def _checked(source, files, frames, log, code, step, folder_fps):
     """Refuse what ffmpeg could not decode in full; the times and facts of what it did."""
     info = [m.groups() for m in map(_SHOWINFO.search, log) if m and "showinfo" in m.string]
     about = [l for l in log if "showinfo" not in l]
-    errors = [_strip_level(l) for l in about if "[error]" in l or "[fatal]" in l]
+    errors = ffmpeg.errors(about)
     kind = "frame folder" if files is not None else "video"
     if code != 0:
         if any("matches no streams" in l for l in about) or (files is None and not any(": Video:" in l for l in about)
@@ -210,7 +159,7 @@ def _checked(source, files, frames, log, code, step, folder_fps):
         fps = (len(frames) - 1) / span if len(frames) > 1 else (rate or 30.0) / step
         if rate and abs(rate / step - fps) <= 1e-3 * fps:   # constant rate: the declared one, not its rounding
             fps = rate / step
-        declared = _declared_duration(about)
+        declared = ffmpeg.declared_duration(about)
         decoded = times[-1] + 1.0 / fps
         short = declared is not None and declared - decoded > max(SHORTFALL_S, SHORTFALL_FRACTION * declared) \
             and len(frames) * step > 1
@@ -243,14 +192,10 @@ def write_video(path, frames, fps, codec="libx264", crf=18, audio=None):
     (lossless gray, for .mkv). audio : optional (x (n,) float in [-1, 1], sr),
     muxed in as AAC (libx264) or PCM (ffv1).
     """
-    import imageio_ffmpeg
-    from dae import audio as audio_io
-    from dae.artifacts import atomic_path
     frames = np.ascontiguousarray(frames, dtype=np.uint8)
     n, h, w = frames.shape
-    with atomic_path(path) as tmp, tempfile.TemporaryDirectory() as work:
-        cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", "-y", "-f", "rawvideo",
-               "-pix_fmt", "gray", "-s", f"{w}x{h}", "-r", str(fps), "-i", "-"]
+    with store.atomic_path(path) as tmp, tempfile.TemporaryDirectory() as work:
+        cmd = ffmpeg.command("-y", "-f", "rawvideo", "-pix_fmt", "gray", "-s", f"{w}x{h}", "-r", str(fps), "-i", "-")
         if audio is not None:
             wav = Path(work) / "sound.wav"
             audio_io.write_wav(wav, audio[0], audio[1], "int16")
@@ -261,17 +206,16 @@ def write_video(path, frames, fps, codec="libx264", crf=18, audio=None):
         else:
             cmd += ["-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf), "-pix_fmt", "yuv420p"]
             cmd += (["-c:a", "aac"] if audio is not None else []) + ["-movflags", "+faststart", "-f", "mp4"]
-        proc = subprocess.run(cmd + [str(tmp)], input=frames.tobytes(), capture_output=True)
-        if proc.returncode != 0:
-            raise RuntimeError(f"ffmpeg could not write {path}: {proc.stderr.decode(errors='replace')[-300:]}")
+        code, stderr = ffmpeg.call(cmd + [str(tmp)], input=frames.tobytes())
+        if code != 0:
+            raise RuntimeError(f"ffmpeg could not write {path}: {stderr[-300:]}")
     return Path(path)
 
 
 def write_folder(folder, frames, pattern="frame_{:05d}.png"):
     """Write gray uint8 frames as numbered PNG images (for tests and examples)."""
     from PIL import Image
-    from dae.artifacts import make_folder
-    folder = make_folder(folder)
+    folder = store.make_folder(folder)
     for i, f in enumerate(np.asarray(frames, dtype=np.uint8)):
         Image.fromarray(f, mode="L").save(folder / pattern.format(i))
     return folder
@@ -311,23 +255,22 @@ def make(song, paths, step, folder_fps):
 
     Returns the record's facts.
     """
-    from dae import artifacts
     from dae.dataset import check_same_song
     source = find(song, paths)
-    sha = source_hash(source)
+    sha = provenance.source_hash(source)
     check_same_song(paths, source, sha, paths.frames)
-    size = parse_size(paths.frames_tag.split("_")[0])
+    size = layout.parse_size(paths.frames_tag.split("_")[0])
     frames, times, facts = read(source, size, step, folder_fps)
     if int(frames.max()) == int(frames.min()):
         raise UserError(f"{source} shows one flat gray level in every frame; give a video with something in it")
     meta = {"source": str(source), "source_sha256": sha, "frame_size": list(size), "frame_step": int(step),
             "folder_fps": float(folder_fps) if source.is_dir() else None, "points_per_second": facts["fps"],
             **facts}
-    with artifacts.group_commit() as group:      # the frames and their record as one unit
+    with store.group_commit() as group:          # the frames and their record as one unit
         target = group.stage(paths.frames)
-        artifacts.save_npz(target, frames=frames, times=times)
-        artifacts.write_sidecar(target, "frames", {"song": paths.song, "frame_size": list(size),
-                                "frame_step": int(step)}, inputs={"video": (source, sha)}, **meta)
+        store.save_npz(target, frames=frames, times=times)
+        provenance.write_sidecar(target, "frames", {"song": paths.song, "frame_size": list(size),
+                                 "frame_step": int(step)}, inputs={"video": (source, sha)}, **meta)
     return meta
 
 
@@ -337,21 +280,19 @@ def load(paths, need_source=False):
     frames (N, H, W) uint8, times (N,) s. The checked bytes are let go once read
     (a long video's archive is as large as its frames).
     """
-    from dae import artifacts
-    meta = artifacts.check(paths, "frames", need_audio=need_source)["frames"]
+    meta = provenance.check(paths, "frames", need_audio=need_source)["frames"]
     frames, times = arrays(meta)
     return frames, times, meta
 
 
 def arrays(meta):
     """(frames, times) of a checked frames record; its checked bytes are dropped after reading."""
-    from dae import artifacts
-    d = artifacts.arrays(meta, ("frames", "times"))
+    d = provenance.arrays(meta, ("frames", "times"))
     meta.pop("blob", None)
     frames, times = d["frames"], d["times"]
     h, w = meta["frame_size"]
     if frames.dtype != np.uint8 or frames.shape != (meta["n_frames"], h, w) or times.shape != (len(frames),):
-        raise UserError(f"{meta['path']} holds arrays that do not fit its record; rerun {artifacts.rerun('frames')}")
+        raise UserError(f"{meta['path']} holds arrays that do not fit its record; rerun {provenance.rerun('frames')}")
     return frames, times
 
 
@@ -360,7 +301,6 @@ def contact_sheet(path, frames, times, title, n=8):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from dae.artifacts import atomic_path
     pick = np.unique(np.linspace(0, len(frames) - 1, min(n, len(frames))).round().astype(int))
     cols = 4
     rows = int(np.ceil(len(pick) / cols))
@@ -373,7 +313,7 @@ def contact_sheet(path, frames, times, title, n=8):
         ax.set_title(f"frame {j}, {times[j]:.2f} s", fontsize=9)
     from dae.fonts import put_text
     put_text(fig.suptitle, title)                                # a song's name: drawable
-    with atomic_path(path) as tmp:
+    with store.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=80)
     plt.close(fig)
 

@@ -8,6 +8,7 @@ the training part (as the original, which scaled by the whole path).
 import numpy as np
 
 import dae  # noqa: F401
+from dae import provenance, store
 from dae.errors import UserError
 from dae.forecast import unit_scale
 
@@ -140,13 +141,11 @@ def rollout(f, start, steps):
 
 def save(model, path):
     """Write a trained latent model to `path` (.keras) atomically."""
-    from dae import artifacts
-    with artifacts.atomic_path(path) as tmp:
+    with store.atomic_path(path) as tmp:
         model.save(tmp)
 
 
 def load(meta):
-    """The latent model of a checked record (`artifacts.check`); a damaged file is a UserError
+    """The latent model of a checked record (`provenance.check`); a damaged file is a UserError
     naming the stage to rerun (not Keras's "File not found" for a file that exists)."""
-    from dae import artifacts
-    return artifacts.load_keras(meta, compile=True)
+    return provenance.load_keras(meta, compile=True)

@@ -3,8 +3,9 @@
 One HTML page per run (``outputs/<song>/<run>/player.html``) with, beside it,
 the song's audio compressed to AAC in an M4A file (``player.m4a``), and one
 copy of plotly.js for the whole output folder (``outputs/plotly.min.js``, taken
-from the installed plotly package), referenced relatively: the folder works
-offline, nothing is fetched at view time.
+from the installed plotly package by `dae.plotting.install_library`),
+referenced relatively: the folder works offline, nothing is fetched at view
+time.
 
 What is shown when: at once, a flat view (the path drawn on a 2-D canvas with
 the camera that the 3-D view starts with) and the music; plotly.js is loaded
@@ -38,17 +39,15 @@ import html
 import json
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 
-from dae import artifacts
+from dae import ffmpeg, plotting, provenance, store
 from dae.errors import UserError
 from dae.video import Timeline
 
 TEMPLATE = Path(__file__).with_name("player.html")
-LIBRARY_NAME = "plotly.min.js"
 PAGE_NAME = "player.html"
 AUDIO_NAME = "player.m4a"
 FRAMES_PREFIX = "player-frames-"   # + a digest of the frames: the folder of a video run's frame sheets
@@ -62,63 +61,31 @@ CAMERA = {"eye": {"x": 1.25, "y": 1.25, "z": 1.25}, "center": {"x": 0, "y": 0, "
 SYNC = "the point shown at time t is the path at the window centred on t (dae.video.Timeline)"
 
 
-def library_source():
-    """The plotly.js that the installed plotly package ships (the version plotly.py was built with)."""
-    import plotly
-    src = Path(plotly.__file__).parent / "package_data" / LIBRARY_NAME
-    if not src.is_file():
-        raise UserError(f"the plotly package has no {LIBRARY_NAME} at {src}; reinstall it: "
-                        "`.venv/bin/pip install --force-reinstall -r requirements.txt`")
-    return src
-
-
-def install_library(dest):
-    """Put one copy of plotly.min.js at `dest` (atomically), unless an identical one is there.
-    Returns its sha256."""
-    src = library_source()
-    want = artifacts.file_hash(src)
-    dest = Path(dest)
-    if dest.is_file() and artifacts.file_hash(dest) == want:
-        return want
-    with artifacts.atomic_path(dest) as tmp:
-        shutil.copyfile(src, tmp)
-    return want
-
-
 def encode_audio(source, dest, kbps=128):
     """Compress the song's audio to AAC (M4A, moov first, so a browser can start before the end)
     at `kbps` kbit/s, atomically. A missing source or an ffmpeg failure is a UserError."""
-    import imageio_ffmpeg
     source = Path(source)
     if not source.is_file():
         raise UserError(f"the song's audio {source} is missing; put it back, or run `python save_dataset.py "
                         "--song <file>` and the later stages again with the audio where it is now")
     if not 16 <= int(kbps) <= 512:
         raise UserError(f"AUDIO_KBPS={kbps} must be between 16 and 512 kbit/s")
-    with artifacts.atomic_path(dest) as tmp:
-        cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", "-y", "-i", str(source),
-               "-map", "0:a:0", "-vn", "-c:a", "aac", "-b:a", f"{int(kbps)}k", "-movflags", "+faststart",
-               "-f", "mp4", str(tmp)]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            why = (proc.stderr.strip().splitlines() or ["no message"])[-1]
-            raise UserError(f"ffmpeg could not compress the audio {source} ({why}); check the file")
+    with store.atomic_path(dest) as tmp:
+        ffmpeg.run(ffmpeg.command("-y", "-i", str(source), "-map", "0:a:0", "-vn", "-c:a", "aac", "-b:a",
+                                  f"{int(kbps)}k", "-movflags", "+faststart", "-f", "mp4", str(tmp)),
+                   f"compress the audio {source}", "; check the file")
 
 
 def silent_audio(duration, dest, kbps=16):
     """A silent AAC track of `duration` seconds (M4A) at `dest`, atomically: the clock of the page of a
     video with no sound (the page plays, seeks and keeps time through its audio element)."""
-    import imageio_ffmpeg
     if not duration > 0:
         raise UserError(f"a silent track needs a positive duration, not {duration} s")
-    with artifacts.atomic_path(dest) as tmp:
-        cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
-               "anullsrc=r=44100:cl=mono", "-t", f"{float(duration):.6f}", "-c:a", "aac", "-b:a", f"{int(kbps)}k",
-               "-movflags", "+faststart", "-f", "mp4", str(tmp)]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            why = (proc.stderr.strip().splitlines() or ["no message"])[-1]
-            raise UserError(f"ffmpeg could not make a silent track for the page ({why})")
+    with store.atomic_path(dest) as tmp:
+        ffmpeg.run(ffmpeg.command("-y", "-f", "lavfi", "-i", "anullsrc=r=44100:cl=mono", "-t", f"{float(duration):.6f}",
+                                  "-c:a", "aac", "-b:a", f"{int(kbps)}k", "-movflags", "+faststart", "-f", "mp4",
+                                  str(tmp)),
+                   "make a silent track for the page")
 
 
 def frame_sheets(images, side=SHEET_SIDE, quality=JPEG_QUALITY):
@@ -162,11 +129,11 @@ def write_sheets(folder, images):
     sheets, facts = frame_sheets(images)
     facts["sheets"] = len(sheets)
     dest = Path(folder) / name
-    artifacts.check_folder(dest)                     # a file there is said, not replaced
+    store.check_folder(dest)                         # a file there is said, not replaced
     if not dest.is_dir():
-        tmp = artifacts.temporary_name(dest)
+        tmp = store.temporary_name(dest)
         shutil.rmtree(tmp, ignore_errors=True)       # a crashed process of our pid left it: not ours to keep
-        artifacts.make_folder(tmp)
+        store.make_folder(tmp)
         try:
             for k, data in enumerate(sheets):
                 (tmp / f"{k:05d}.jpg").write_bytes(data)
@@ -272,31 +239,31 @@ def write(folder, library, P, t_center, audio_source, duration, spec=None, title
     `duration` s (a video without sound); frames : a video run's (N, h, w) uint8 frames and (N,)
     times (s), shown instead of the spectrogram, as JPEG sheets in a folder beside the page;
     record : None, or record(staged page, facts) writing the page's sidecar on the staged page
-    (`artifacts.write_sidecar`). The page, its audio and that sidecar are published as one unit
-    (`artifacts.group_commit`) after every other file the page uses (plotly.js, the sheets) is
+    (`provenance.write_sidecar`). The page, its audio and that sidecar are published as one unit
+    (`store.group_commit`) after every other file the page uses (plotly.js, the sheets) is
     complete, and older sheets are removed only after, so a crash leaves the old page working or the
     new one, each beside its own audio and sidecar. Returns a dict of facts: the files (relative to
     the page) with their sha256 and sizes in bytes.
     """
-    folder = artifacts.make_folder(folder)
+    folder = store.make_folder(folder)
     page_path, audio_path = folder / PAGE_NAME, folder / AUDIO_NAME
-    library_sha = install_library(library)
+    library_sha = plotting.install_library(library)
     library_rel = Path(os.path.relpath(Path(library).resolve(), folder.resolve())).as_posix()
     sheets = None
     if frames is not None:
         name, facts, sheet_bytes = write_sheets(folder, frames[0])
         sheets = (name, facts, frames[1])
-    with artifacts.group_commit() as group:
+    with store.group_commit() as group:
         audio, text = group.stage(audio_path), group.stage(page_path)
         if audio_source is None:
             silent_audio(duration, audio)
         else:
             encode_audio(audio_source, audio, kbps)
-        artifacts.save_text(text, page(P, t_center, duration, AUDIO_NAME, library_rel, spec, title, note, labels,
-                                       tail, sheets))
+        store.save_text(text, page(P, t_center, duration, AUDIO_NAME, library_rel, spec, title, note, labels,
+                                   tail, sheets))
         out = {
             "page": str(page_path),
-            "files": {AUDIO_NAME: artifacts.file_hash(audio), library_rel: library_sha},
+            "files": {AUDIO_NAME: provenance.file_hash(audio), library_rel: library_sha},
             "bytes": {"page": text.stat().st_size, "audio": audio.stat().st_size,
                       "library": Path(library).stat().st_size},
             "audio_kbps": int(kbps) if audio_source is not None else 0,
@@ -317,11 +284,6 @@ def remove_sheets(folder, keep=None):
             shutil.rmtree(old, ignore_errors=True)
 
 
-def library_path(paths):
-    """The one plotly.min.js of an output folder: ``<OUTPUT_DIR>/plotly.min.js``."""
-    return Path(paths.outputs) / LIBRARY_NAME
-
-
 def page_path(paths):
     return Path(paths.output_dir) / PAGE_NAME
 
@@ -332,7 +294,7 @@ def make(paths, emb, cfg, tail=12, kbps=128, spectrogram=True):
     or for a video run the frames and the video's sound). A video run shows its frames (as stage 1
     stored them) instead of the spectrogram, and plays the video's own sound, or a silent track when it
     has none. The page, its audio and its sidecar are published as one unit (`write`). Returns the facts."""
-    from dae import dataset, plotting
+    from dae import dataset
     from dae import frames as video_frames
     source = emb["chain"].get("frames")
     P, labels, note = plotting.project3(emb["Z"], emb["t_center"])      # the pictures' view, labels and all
@@ -350,12 +312,12 @@ def make(paths, emb, cfg, tail=12, kbps=128, spectrogram=True):
     sync = SYNC + ("; the frame shown is the source frame with the largest time <= t" if source else "")
 
     def record_page(staged, facts):
-        artifacts.write_sidecar(staged, "player page", cfg, run=paths.run,
-                                inputs={"embedding": emb["meta"], "frames" if source else "spectrogram": record,
-                                        "audio": (record["source"], record["source_sha256"])},
-                                duration_s=record["duration_s"], files=facts["files"], bytes=facts["bytes"],
-                                audio_kbps=facts["audio_kbps"], tail=int(tail), projection=note or "none", sync=sync,
-                                audio=audio or "none (the video has no sound: a silent track keeps time)",
-                                **({"frames": facts["frames"]} if source else {}))
-    return write(paths.output_dir, library_path(paths), P, emb["t_center"], audio, record["duration_s"],
+        provenance.write_sidecar(staged, "player page", cfg, run=paths.run,
+                                 inputs={"embedding": emb["meta"], "frames" if source else "spectrogram": record,
+                                         "audio": (record["source"], record["source_sha256"])},
+                                 duration_s=record["duration_s"], files=facts["files"], bytes=facts["bytes"],
+                                 audio_kbps=facts["audio_kbps"], tail=int(tail), projection=note or "none",
+                                 sync=sync, audio=audio or "none (the video has no sound: a silent track keeps time)",
+                                 **({"frames": facts["frames"]} if source else {}))
+    return write(paths.output_dir, plotting.library_path(paths), P, emb["t_center"], audio, record["duration_s"],
                  title=title, note=note, labels=labels, tail=tail, kbps=kbps, record=record_page, **shown)

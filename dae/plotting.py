@@ -10,9 +10,10 @@ Conventions shared by every picture here:
 * Markers (the start, a forecast's initial condition) are drawn after the
   lines and above them (``computed_zorder=False``), in `START_COLOUR`, a colour
   no viridis shade comes near, with a white edge.
-* HTML pages load the output folder's one shared ``plotly.min.js``
-  (`dae.player.install_library`) by relative path: offline, and 4.8 MB once
-  per output folder instead of once per page.
+* HTML pages (these and the player page, `dae.player`) load the output
+  folder's one shared ``plotly.min.js`` (`install_library`, at `library_path`)
+  by relative path: offline, and 4.8 MB once per output folder instead of
+  once per page.
 * The 3-D view (`projector`) draws what the path has: 3 coordinates as they
   are, more by their first three principal components, a 2-D path in its
   plane with the third axis labelled "(none: the path is 2-D)", a 1-D path as
@@ -22,11 +23,12 @@ Conventions shared by every picture here:
   no glyph is missing when the picture is drawn.
 """
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 
-from dae import artifacts
+from dae import provenance, store
 from dae.fonts import put_text
 from dae.errors import UserError
 
@@ -38,6 +40,7 @@ FORECAST_COLOUR = "crimson"
 PAD = 0.05                     # margin around the path's range, as a fraction of its largest span
 FORECAST_UNITS = "the path scaled per dimension to [0, 1] by its min and max"
 NO_AXIS = "(none: the path is {d}-D)"  # the label of an axis a 1-D or 2-D path does not have
+LIBRARY_NAME = "plotly.min.js"
 
 
 def _pyplot():
@@ -49,7 +52,7 @@ def _pyplot():
 
 def _save(fig, path):
     plt = _pyplot()
-    with artifacts.atomic_path(path) as tmp:
+    with store.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=DPI)
     plt.close(fig)
 
@@ -68,7 +71,7 @@ def spectrogram_png(path, F, T, S, title):
     ax.set(xlabel="time (s)", ylabel="frequency (Hz)")
     put_text(ax.set_title, title)
     fig.colorbar(mesh, ax=ax).set_label("magnitude (dB relative to the loudest bin)")
-    with artifacts.atomic_path(path) as tmp:
+    with store.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=SPECTROGRAM_DPI)
     plt.close(fig)
 
@@ -408,15 +411,42 @@ def trajectory_sections_png(path, Z, t, title, edges, columns=4):
 
 # ---------------------------------------------------------------- HTML
 
+def library_source():
+    """The plotly.js that the installed plotly package ships (the version plotly.py was built with)."""
+    import plotly
+    src = Path(plotly.__file__).parent / "package_data" / LIBRARY_NAME
+    if not src.is_file():
+        raise UserError(f"the plotly package has no {LIBRARY_NAME} at {src}; reinstall it: "
+                        "`.venv/bin/pip install --force-reinstall -r requirements.txt`")
+    return src
+
+
+def install_library(dest):
+    """Put one copy of plotly.min.js at `dest` (atomically), unless an identical one is there.
+    Returns its sha256."""
+    src = library_source()
+    want = provenance.file_hash(src)
+    dest = Path(dest)
+    if dest.is_file() and provenance.file_hash(dest) == want:
+        return want
+    with store.atomic_path(dest) as tmp:
+        shutil.copyfile(src, tmp)
+    return want
+
+
+def library_path(paths):
+    """The one plotly.min.js of an output folder: ``<OUTPUT_DIR>/plotly.min.js``."""
+    return Path(paths.outputs) / LIBRARY_NAME
+
+
 def write_html(fig, path, library):
     """Write a plotly figure to `path` as a page that loads the shared plotly.js at `library`
     (installed there if it is missing or differs) by relative path. Returns {relative src: sha256}."""
-    from dae import player
     path = Path(path)
-    artifacts.make_folder(path.parent)
-    sha = player.install_library(library)
+    store.make_folder(path.parent)
+    sha = install_library(library)
     src = Path(os.path.relpath(Path(library).resolve(), path.parent.resolve())).as_posix()
-    with artifacts.atomic_path(path) as tmp:
+    with store.atomic_path(path) as tmp:
         fig.write_html(tmp, include_plotlyjs=src, full_html=True)
     return {src: sha}
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dae import artifacts, embedding, plotting
+from dae import embedding, layout, plotting, provenance, store
 from dae.fonts import put_text
 from dae.errors import UserError
 
@@ -18,7 +18,7 @@ DIVERGENCE_ARRAYS = ("delta", "origins", "steps", "mean", "std", "sem", "count")
 def run_paths(song_dir, run):
     """The artifact paths of `run` under data/<song>/ (`song_dir`)."""
     song_dir = Path(song_dir)
-    return artifacts.Paths(song_dir.name, song_dir.parent, run=run)
+    return layout.Paths(song_dir.name, song_dir.parent, run=run)
 
 
 def load_divergence(song_dir):
@@ -26,8 +26,8 @@ def load_divergence(song_dir):
     found = []
     for path in sorted(Path(song_dir).glob("runs/*/divergence_*.npz")):
         paths = run_paths(song_dir, path.parent.name)
-        meta = artifacts.check(paths, "divergence", path=path)["divergence"]
-        arrays = artifacts.arrays(meta, DIVERGENCE_ARRAYS)
+        meta = provenance.check(paths, "divergence", path=path)["divergence"]
+        arrays = provenance.arrays(meta, DIVERGENCE_ARRAYS)
         found.append({"path": path, "run": path.parent.name, "meta": meta, **arrays})
     if not found:
         song = Path(song_dir).name
@@ -54,7 +54,7 @@ def plot_divergence(results, path, title):
     ax.set(xlabel="forecasting step", ylabel="mean δ (distance to the true path, scaled units)")
     put_text(ax.set_title, title)                       # a song's name: drawable
     ax.legend(fontsize=8)
-    with artifacts.atomic_path(path) as tmp:
+    with store.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     return fig
 
@@ -99,6 +99,6 @@ def plot_side_by_side(song_dir, results, path):
             ax.plot(*P.T, lw=0.4, color="0.3", alpha=0.5)
             ax.set_title(f"{arch}, {window:g} s, {dim}-D: mean turning angle "
                          f"{r['meta']['turning_angle_deg']:.1f}°" + (f"\n{note}" if note else ""), fontsize=9)
-    with artifacts.atomic_path(path) as tmp:
+    with store.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
     return fig

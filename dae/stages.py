@@ -2,7 +2,7 @@
 initial condition, saving and drawing a forecast."""
 import numpy as np
 
-from dae import artifacts, embedding, latent, plotting
+from dae import embedding, latent, layout, plotting, provenance, store
 from dae.errors import UserError
 from dae.forecast import KNNField, unit_scale
 
@@ -71,32 +71,31 @@ def save_forecast(paths, method, ic, forecast, Z, settings, inputs, flag="", **f
     (z = lo + scaled * (hi - lo)) and `units`. inputs : the checked records it
     was made from ({"embedding": ..., "latent mlp": ...}). flag : a warning to
     put in the pictures' titles (e.g. worse than persistence). The three files and their
-    sidecars are published as one unit (`artifacts.group_commit`): a crash leaves the
+    sidecars are published as one unit (`store.group_commit`): a crash leaves the
     previous forecast's set or this one's. Returns (data, png, html).
     """
-    from dae import player
     Zs, lo, hi = unit_scale(Z)
     forecast = np.asarray(forecast, dtype=np.float64)
     truth = Zs[ic:ic + len(forecast)]
     data, png, html = paths.forecast(method, ic)
     title = (f"{paths.song} {paths.run}: {method.upper()} forecast, {len(forecast) - 1} steps from index {ic}"
              + (f"\n{flag}" if flag else ""))
-    with artifacts.group_commit() as group:
+    with store.group_commit() as group:
         arrays = group.stage(data)
-        artifacts.save_npz(arrays, forecast=forecast, initial_condition=ic, Z=Zs, truth=truth, lo=lo, hi=hi,
-                           units=np.array(plotting.FORECAST_UNITS))
+        store.save_npz(arrays, forecast=forecast, initial_condition=ic, Z=Zs, truth=truth, lo=lo, hi=hi,
+                       units=np.array(plotting.FORECAST_UNITS))
         drawn = plotting.forecast_png(group.stage(png), Zs, forecast, ic, title)
         files = plotting.forecast_html(group.stage(html), Zs, forecast, ic, title.replace("\n", "<br>"),
-                                       player.library_path(paths))
+                                       plotting.library_path(paths))
         clipped = {"steps_outside_the_frame": drawn["steps_outside"],
                    "first_step_outside_the_frame": drawn["first_step_outside"], "reach": drawn["reach"]}
-        artifacts.write_sidecar(arrays, f"{method} forecast", settings, inputs=inputs, run=paths.run,
-                                initial_condition=ic, steps=len(forecast) - 1, units=plotting.FORECAST_UNITS,
-                                truth_steps=len(truth) - 1, **clipped, **({"flag": flag} if flag else {}), **facts)
-        made_from = {f"{method} forecast": (data, artifacts.file_hash(arrays))}
+        provenance.write_sidecar(arrays, f"{method} forecast", settings, inputs=inputs, run=paths.run,
+                                 initial_condition=ic, steps=len(forecast) - 1, units=plotting.FORECAST_UNITS,
+                                 truth_steps=len(truth) - 1, **clipped, **({"flag": flag} if flag else {}), **facts)
+        made_from = {f"{method} forecast": (data, provenance.file_hash(arrays))}
         for path in (png, html):
-            artifacts.write_sidecar(group.stage(path), f"{method} forecast plot", settings, inputs=made_from,
-                                    run=paths.run, **({"files": files} if path == html else {}))
+            provenance.write_sidecar(group.stage(path), f"{method} forecast plot", settings, inputs=made_from,
+                                     run=paths.run, **({"files": files} if path == html else {}))
     return data, png, html
 
 
@@ -113,10 +112,10 @@ def train_latent(paths, kind, epochs, batch_size, seed, settings):
     Z, emb = load_path(paths)
     model, report = latent.train(kind, Z, epochs, batch_size, seed, verbose=2)
     target = paths.latent_model(kind)
-    with artifacts.group_commit() as group:      # the model and its record as one unit
+    with store.group_commit() as group:          # the model and its record as one unit
         latent.save(model, group.stage(target))
-        artifacts.write_sidecar(group.stage(target), f"latent {kind}", settings, inputs={"embedding": emb},
-                                run=paths.run, epochs=int(epochs), **report)
+        provenance.write_sidecar(group.stage(target), f"latent {kind}", settings, inputs={"embedding": emb},
+                                 run=paths.run, epochs=int(epochs), **report)
     return report
 
 
@@ -133,7 +132,7 @@ def print_report(report):
 
 def forecast_latent(paths, kind, requested_ic, steps, seed, settings):
     """Roll the trained latent `kind` model forward from an initial condition; save and plot it."""
-    chain = artifacts.check(paths, f"latent {kind}")
+    chain = provenance.check(paths, f"latent {kind}")
     meta = chain[f"latent {kind}"]
     Z, emb = load_path(paths)
     if emb["sha256"] != chain["embedding"]["sha256"]:   # replaced between the two reads
@@ -142,8 +141,8 @@ def forecast_latent(paths, kind, requested_ic, steps, seed, settings):
     history = int(meta["history"])
     lo, hi = np.asarray(meta["lo"], dtype=float), np.asarray(meta["hi"], dtype=float)
     if lo.shape != (Z.shape[1],) or hi.shape != (Z.shape[1],) or history != (latent.LSTM_HISTORY if kind == "lstm" else 1):
-        raise UserError(f"{artifacts.sidecar_path(meta['path'])} does not fit the {Z.shape[1]}-D path; "
-                        f"rerun {artifacts.rerun(meta['kind'])}")
+        raise UserError(f"{layout.sidecar_path(meta['path'])} does not fit the {Z.shape[1]}-D path; "
+                        f"rerun {provenance.rerun(meta['kind'])}")
     ic = initial_condition(requested_ic, history - 1, len(Z) - 1, seed, len(Z))
     raw = latent.rollout(latent.predictor(model, kind, lo, hi), Z[ic - history + 1:ic + 1], steps)
     if not np.all(np.isfinite(raw)):
@@ -185,8 +184,8 @@ def divergence_run(paths, settings, *, k, exclusion_radius, original_rule, n_ste
                  growth_per_second=slope * meta["points_per_second"], fit_steps=[1, fit],
                  turning_angle_deg=turning_angle(Z), points_per_second=meta["points_per_second"],
                  delta_at={str(i): float(mean[i]) for i in marks})
-    with artifacts.group_commit() as group:      # the file and its record as one unit
-        artifacts.save_npz(group.stage(target), delta=delta, origins=origins, steps=np.arange(n_steps + 1),
-                           mean=mean, std=std, sem=std / np.sqrt(len(origins)), count=np.full(n_steps + 1, len(origins)))
-        artifacts.write_sidecar(group.stage(target), "divergence", settings, inputs={"embedding": meta}, **facts)
+    with store.group_commit() as group:          # the file and its record as one unit
+        store.save_npz(group.stage(target), delta=delta, origins=origins, steps=np.arange(n_steps + 1),
+                       mean=mean, std=std, sem=std / np.sqrt(len(origins)), count=np.full(n_steps + 1, len(origins)))
+        provenance.write_sidecar(group.stage(target), "divergence", settings, inputs={"embedding": meta}, **facts)
     return target, delta, origins, facts

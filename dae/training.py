@@ -11,7 +11,7 @@ import dae  # noqa: F401
 import keras
 import tensorflow as tf
 
-from dae import artifacts, cli
+from dae import cli, layout, provenance, store
 from dae.embedding import encode, window_batches
 from dae.errors import UserError
 from dae.model import (ConditionedAutoencoder, build_decoder, build_encoder, build_forecaster, build_frame_decoder,
@@ -199,7 +199,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
             return
         self.rows.append(row)
         save_checkpoint(self.paths, self.model, epoch + 1, self.rows, self.tag)
-        artifacts.save_text(self.paths.history, history_csv(self.rows))
+        store.save_text(self.paths.history, history_csv(self.rows))
 
 
 class RunProgress(keras.callbacks.Callback):
@@ -294,9 +294,9 @@ def save_checkpoint(paths, model, epoch, rows, tag):
     """Every variable of the model (seed generators included) and of the optimizer."""
     arrays = {f"w{i}": v.numpy() for i, v in enumerate(model.variables)}
     arrays.update({f"o{i}": v.numpy() for i, v in enumerate(model.optimizer.variables)})
-    artifacts.save_npz(paths.checkpoint_state, epoch=epoch, tag=tag,
-                       history=np.array([list(r.values()) for r in rows]),
-                       history_names=np.array(list(rows[0])), **arrays)
+    store.save_npz(paths.checkpoint_state, epoch=epoch, tag=tag,
+                   history=np.array([list(r.values()) for r in rows]),
+                   history_names=np.array(list(rows[0])), **arrays)
 
 
 def load_checkpoint(paths, model, tag):
@@ -330,7 +330,7 @@ def model_record(settings, spectrogram, scale, alpha):
     lo, hi = scale
     kind = spectrogram["kind"]
     facts = dict(settings=settings, inputs={kind: spectrogram},
-                 architecture=artifacts.architecture_tag(alpha), source_sha256=spectrogram.get("source_sha256"),
+                 architecture=layout.architecture_tag(alpha), source_sha256=spectrogram.get("source_sha256"),
                  scale_min=float(lo), scale_max=float(hi))
     facts[f"{kind}_sha256"] = spectrogram["sha256"]
     if kind == "frames":   # a video: the sample rate is the frame rate, one frame per step
@@ -343,7 +343,7 @@ def save_models(paths, model, rows=(), record=None):
     """Commit the encoder, decoder and forecaster with their sidecars as one unit.
 
     They are written into a temporary folder and published by one atomic
-    symlink swap (`artifacts.commit_model`): ``<run>/model -> model-<id>/``.
+    symlink swap (`store.commit_model`): ``<run>/model -> model-<id>/``.
     Each sidecar records the settings, the spectrogram the model was trained on
     (`record`, from `model_record`), the epochs, the save's id and the sha256 of
     all three parts. Returns the committed folder.
@@ -358,13 +358,13 @@ def save_models(paths, model, rows=(), record=None):
                  epochs=len(rows), final=rows[-1] if rows else {}) | record
 
     def write(folder, model_id):
-        for part in artifacts.MODEL_PARTS:
+        for part in provenance.MODEL_PARTS:
             getattr(model, part).save(folder / f"{part}.keras")
-        unit = {part: artifacts.file_hash(folder / f"{part}.keras") for part in artifacts.MODEL_PARTS}
-        for part in artifacts.MODEL_PARTS:
-            artifacts.write_sidecar(folder / f"{part}.keras", part, settings, inputs=inputs,
-                                    model_id=model_id, unit=unit, **facts)
-    return artifacts.commit_model(paths, write)
+        unit = {part: provenance.file_hash(folder / f"{part}.keras") for part in provenance.MODEL_PARTS}
+        for part in provenance.MODEL_PARTS:
+            provenance.write_sidecar(folder / f"{part}.keras", part, settings, inputs=inputs,
+                                     model_id=model_id, unit=unit, **facts)
+    return store.commit_model(paths, write)
 
 
 def load_models(paths):
@@ -374,7 +374,7 @@ def load_models(paths):
     """
     from dae.embedding import load_run
     chain, encoder = load_run(paths)
-    return (chain, encoder, *(artifacts.load_keras(chain[part]) for part in ("decoder", "forecaster")))
+    return (chain, encoder, *(provenance.load_keras(chain[part]) for part in ("decoder", "forecaster")))
 
 
 def train(paths, frames, width, sample_rate, source_sha256, *, latent_dim, history, window_seconds,
@@ -452,9 +452,9 @@ def train(paths, frames, width, sample_rate, source_sha256, *, latent_dim, histo
 
 
 def committed(paths):
-    """Whether the run's committed model checks in full (`artifacts.check`) against its chain."""
+    """Whether the run's committed model checks in full (`provenance.check`) against its chain."""
     try:
-        artifacts.check(paths, "encoder")
+        provenance.check(paths, "encoder")
     except UserError:
         return False
     return True

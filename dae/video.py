@@ -22,12 +22,12 @@ and nothing half-written; a worker whose parent is gone ends quietly.
 import mmap
 import multiprocessing as mp
 import signal
-import subprocess
 from collections import deque
 from pathlib import Path
 
 import numpy as np
 
+from dae import ffmpeg, store
 from dae.errors import UserError
 
 MARKER_RGB = (255, 0, 0)     # the current point, pure red (the tests find it by colour)
@@ -532,9 +532,7 @@ def finish_encoder(proc, audio_path):
         pass
     err = proc.stderr.read().decode(errors="replace")
     if proc.wait() != 0:
-        why = (err.strip().splitlines() or ["no message"])[-1]
-        raise UserError(f"ffmpeg could not write the video ({why}); check the song's audio "
-                        f"{audio_path} and the video settings")
+        raise ffmpeg.failure("write the video", err, f"; check the song's audio {audio_path} and the video settings")
 
 
 def _quiet_worker():
@@ -674,8 +672,6 @@ def render(out_path, audio_path, renderer_kwargs, duration, fps=30, workers=None
     UserError; `out_path` is then left as it was. So does Ctrl-C (KeyboardInterrupt, raised here
     only): the workers ignore it and end quietly, ffmpeg is stopped, the temporary file removed.
     """
-    import imageio_ffmpeg
-    from dae.artifacts import atomic_path
     make = renderer or Renderer
     times = frame_times(duration, fps)
     width, height = renderer_kwargs.get("width", 1280), renderer_kwargs.get("height", 720)
@@ -692,14 +688,14 @@ def render(out_path, audio_path, renderer_kwargs, duration, fps=30, workers=None
     buffer = mmap.mmap(-1, n_slots * frame_bytes)            # anonymous, shared with the forked workers
     _worker["slots"] = np.frombuffer(buffer, np.uint8).reshape(n_slots, height, width, 3)
     view = memoryview(buffer)
-    with atomic_path(out_path) as tmp:
-        cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", "-y",
-               "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", str(fps), "-i", "-",
-               *(["-i", str(audio_path), "-map", "0:v:0", "-map", "1:a:0"] if audio_path is not None else []),
-               "-c:v", "libx264", "-preset", preset, *(["-x264-params", x264_params] if x264_params else []),
-               "-crf", str(crf), "-pix_fmt", "yuv420p",
-               *(["-c:a", "aac", "-b:a", "192k"] if audio_path is not None else []),
-               "-movflags", "+faststart", "-f", "mp4", str(tmp)]
+    with store.atomic_path(out_path) as tmp:
+        cmd = ffmpeg.command(
+            "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", str(fps), "-i", "-",
+            *(["-i", str(audio_path), "-map", "0:v:0", "-map", "1:a:0"] if audio_path is not None else []),
+            "-c:v", "libx264", "-preset", preset, *(["-x264-params", x264_params] if x264_params else []),
+            "-crf", str(crf), "-pix_fmt", "yuv420p",
+            *(["-c:a", "aac", "-b:a", "192k"] if audio_path is not None else []),
+            "-movflags", "+faststart", "-f", "mp4", str(tmp))
         bar = _progress(len(times), progress)
         try:
             with _Workers(workers, make, renderer_kwargs) as pool:   # before ffmpeg: they hold none of its pipes
@@ -718,7 +714,7 @@ def _encode(cmd, pool, times, n_slots, view, frame_bytes, bar, audio_path):
 
     ffmpeg runs in its own session, so Ctrl-C reaches this process and not ffmpeg: the interrupt is
     then reported as one (KeyboardInterrupt), not as ffmpeg failing."""
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    proc = ffmpeg.writer(cmd)
     try:
         pending = deque()
         for k, t in enumerate(times):

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import settings  # noqa: E402
-from dae import artifacts, audio, docs, plotting, synth  # noqa: E402
+from dae import audio, docs, layout, plotting, store, synth  # noqa: E402
 
 DATA_DIR, OUTPUT_DIR = ROOT / "data", ROOT / "outputs"
 DOCS = ROOT / "docs"
@@ -54,13 +54,13 @@ def song_pictures(song, embed_args, stages):
         run(script, "--song", song)
     cfg = {k: getattr(settings, k) for k in dir(settings) if k.isupper()}
     cfg.update(SONG=song, DATA_DIR=str(DATA_DIR), OUTPUT_DIR=str(OUTPUT_DIR))
-    return artifacts.run_paths(cfg)
+    return layout.run_paths(cfg)
 
 
 def copy_png(src, name):
     """Copy a PNG into docs/ (atomically, colours untouched); returns its size in bytes."""
     target = DOCS / name
-    with artifacts.atomic_path(target) as tmp:
+    with store.atomic_path(target) as tmp:
         shutil.copyfile(src, tmp)
     return target.stat().st_size
 
@@ -68,7 +68,7 @@ def copy_png(src, name):
 def forecast_facts(paths, method):
     """The saved forecast of `method` (the newest) and its sidecar."""
     data = max(paths.run_dir.glob(f"forecast_{method}_ic*.npz"), key=lambda p: p.stat().st_mtime)
-    return data, json.loads(artifacts.sidecar_path(data).read_text())
+    return data, json.loads(layout.sidecar_path(data).read_text())
 
 
 def main():
@@ -88,9 +88,9 @@ def main():
         name = f"{tag}_forecast_{method}.png"
         sizes[name] = copy_png(paths.output_dir / data.with_suffix(".png").name, name)
         forecasts[name] = meta
-    emb = {tag: json.loads(artifacts.sidecar_path(p.embedding).read_text()) for tag, p in (("demo", demo),
-                                                                                          ("long", long))}
-    latent = {k: json.loads(artifacts.sidecar_path(demo.latent_model(k)).read_text()) for k in ("mlp", "lstm")}
+    emb = {tag: json.loads(layout.sidecar_path(p.embedding).read_text()) for tag, p in (("demo", demo),
+                                                                                       ("long", long))}
+    latent = {k: json.loads(layout.sidecar_path(demo.latent_model(k)).read_text()) for k in ("mlp", "lstm")}
 
     def forecast_caption(name):
         m = forecasts[name]

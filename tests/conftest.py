@@ -10,7 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dae import artifacts, audio, dataset, synth  # noqa: E402
+from dae import audio, dataset, layout, synth  # noqa: E402
 from dae.spectrogram import scale_unit, window_width  # noqa: E402
 
 SR = 22050  # half rate keeps the tests quick: 21.5 columns/s, 187 frequency bins
@@ -36,7 +36,7 @@ def run_script(script, *args, cwd=ROOT, timeout=600):
 
 def prepared(song_path, data_dir, output_dir, window_seconds=0.5):
     """Save the spectrogram of `song_path`; returns (paths, frames, width, meta)."""
-    paths = artifacts.Paths(song_path, data_dir, output_dir)
+    paths = layout.Paths(song_path, data_dir, output_dir)
     dataset.make(song_path, paths, window_seconds)
     F, T, S, meta = dataset.load(paths)
     frames, _, _ = scale_unit(S.T)
@@ -49,8 +49,8 @@ def train_small(song_path, data_dir, output_dir, *, window_seconds=0.5, latent_d
     """Train a run on a short song in-process; returns (run paths, model, rows, frames, width)."""
     from dae import training
     paths, frames, width, meta = prepared(song_path, data_dir, output_dir, window_seconds)
-    run = artifacts.run_name(window_seconds, alpha, 1.0, 0.0, 0.0, latent_dim, history, seed)
-    rpaths = artifacts.Paths(song_path, data_dir, output_dir, run=run)
+    run = layout.run_name(window_seconds, alpha, 1.0, 0.0, 0.0, latent_dim, history, seed)
+    rpaths = layout.Paths(song_path, data_dir, output_dir, run=run)
     _, lo, hi = scale_unit(dataset.load(paths)[2].T)
     record = training.model_record({"SONG": str(song_path), "WINDOW_SECONDS": window_seconds, "ALPHA": alpha,
                                     "LATENT_DIM": latent_dim, "HISTORY": history, "SEED": seed, "EPOCHS": epochs},

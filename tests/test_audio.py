@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.io import wavfile
 
-from dae import UserError
+from dae import UserError, provenance
 from dae.audio import read_audio, to_float, write_wav
 
 ENCODINGS = {  # encoding -> (integer full scale or None for float)
@@ -208,7 +208,7 @@ def _encode(tmp_path, ext, seconds=1.0):
 
 @pytest.mark.parametrize("ext", sorted(FORMATS))
 def test_every_container_decodes_to_the_tone_without_a_warning(tmp_path, capsys, ext):
-    from dae.artifacts import Paths, song_name
+    from dae.layout import Paths, song_name
     clip = _encode(tmp_path, ext)
     capsys.readouterr()
     y, sr = read_audio(clip)
@@ -222,7 +222,7 @@ def test_every_container_decodes_to_the_tone_without_a_warning(tmp_path, capsys,
 
 
 def test_a_file_that_exists_is_read_whatever_its_suffix(tmp_path):
-    from dae.artifacts import Paths, song_name
+    from dae.layout import Paths, song_name
     clip = _encode(tmp_path, "m4a")
     odd = tmp_path / "take 1.recording"
     odd.write_bytes(clip.read_bytes())
@@ -242,7 +242,7 @@ def test_a_video_without_sound_is_one_line(tmp_path):
 
 def test_suffix_list_covers_what_the_bundled_ffmpeg_names(tmp_path):
     """The extensions the bundled ffmpeg's demuxers claim for audio and video containers."""
-    from dae.artifacts import AUDIO_SUFFIXES
+    from dae.layout import AUDIO_SUFFIXES
     claimed = set()
     for demuxer in ("mov", "matroska,webm", "ogg", "mp3", "flac", "aac", "avi", "flv", "ac3", "eac3", "dts",
                     "tta", "ape", "mpc", "truehd", "mlp", "gsm"):
@@ -259,7 +259,7 @@ def test_suffix_list_covers_what_the_bundled_ffmpeg_names(tmp_path):
 # ---------------------------------------------------------------- one folder per song
 
 def _paths(data, song):
-    from dae.artifacts import Paths
+    from dae.layout import Paths
     return Paths(song, data, data.parent / "outputs")
 
 
@@ -309,7 +309,7 @@ def test_same_stem_different_audio_never_shares_a_folder(tmp_path):
     dataset.make(same, _paths(data, same), 0.5)
     _tone_wav(same, f=550.0)
     meta = dataset.make(same, _paths(data, same), 0.5)
-    assert meta["source"] == str(same) and meta["source_sha256"] != dataset.artifacts.file_hash(first)
+    assert meta["source"] == str(same) and meta["source_sha256"] != provenance.file_hash(first)
 
 
 def test_save_dataset_takes_an_m4a_and_gives_one_line_for_damage_or_a_name_clash(tmp_path):

@@ -10,7 +10,7 @@ import textwrap
 import numpy as np
 
 from conftest import ROOT, changing_song, common, write_song
-from dae import artifacts, dataset, embedding, training
+from dae import dataset, embedding, layout, provenance, training
 from dae.errors import UserError
 
 EPOCHS, SEED, KILLS = 3, 4, 22
@@ -71,8 +71,8 @@ def _weights(paths):
 def _consistent(paths):
     """What a later stage would read now: a complete model or none, a readable checkpoint or none."""
     try:
-        chain = artifacts.check(paths, "encoder")
-        ids = {chain[p]["model_id"] for p in artifacts.MODEL_PARTS}
+        chain = provenance.check(paths, "encoder")
+        ids = {chain[p]["model_id"] for p in provenance.MODEL_PARTS}
         assert len(ids) == 1, f"a mixed model: {ids}"
     except UserError as e:
         assert "does not exist yet" in str(e) or "train_model.py" in str(e), str(e)
@@ -90,7 +90,7 @@ def test_sigkill_at_20_points_across_epochs_and_saves_then_resume_is_bit_identic
 
     def setup(folder):
         data, out = tmp_path / folder, tmp_path / (folder + "_out")
-        dataset.make(song, artifacts.Paths(song, data, out), 0.5)
+        dataset.make(song, layout.Paths(song, data, out), 0.5)
         args = ["--song", song, *common(data, out), "--epochs", EPOCHS, "--seed", SEED, "--verbose", 0]
         return data, out, [str(a) for a in args]
 
@@ -108,7 +108,7 @@ def test_sigkill_at_20_points_across_epochs_and_saves_then_resume_is_bit_identic
     assert marks[:EPOCHS] == [per_epoch * (e + 1) for e in range(EPOCHS)] and marks[EPOCHS] == train_end
     assert total - train_end >= 3                    # the save renames several files
     run = next((data / "song" / "runs").iterdir()).name
-    whole_paths = artifacts.Paths(song, data, out, run=run)
+    whole_paths = layout.Paths(song, data, out, run=run)
 
     # kill points: every event of the save, the rest spread over the epochs (steps and checkpoint writes)
     rng = np.random.default_rng(0)
@@ -119,7 +119,7 @@ def test_sigkill_at_20_points_across_epochs_and_saves_then_resume_is_bit_identic
     assert len(points) >= KILLS and max(points) == total, (points, per_epoch, train_end, total)
 
     data, out, args = setup("killed")
-    paths = artifacts.Paths(song, data, out, run=run)
+    paths = layout.Paths(song, data, out, run=run)
     for point in points:
         p = train(point, per_epoch, args)
         assert p.returncode == -signal.SIGKILL, (point, p.returncode, p.stderr[-2000:])

@@ -7,7 +7,7 @@ import pytest
 from conftest import common, run_script, write_song
 from test_pipeline import one_line_error, snapshot
 
-from dae import frames, synth
+from dae import frames, provenance, synth
 from dae.errors import UserError
 
 SIZE = (16, 28)
@@ -98,7 +98,7 @@ def test_save_dataset_on_video_and_bad_video_loses_nothing(clip, tmp_path):
     saved = data / "walk" / "frames_16x28_s1.npz"
     meta = json.loads(saved.with_name(saved.name + ".json").read_text())
     assert meta["kind"] == "frames" and meta["n_frames"] == len(v) and meta["fps"] == pytest.approx(10)
-    assert meta["inputs"]["video"]["sha256"] == frames.source_hash(video)
+    assert meta["inputs"]["video"]["sha256"] == provenance.source_hash(video)
     with np.load(saved) as d:
         assert d["frames"].dtype == np.uint8 and d["frames"].shape == (len(v), 16, 28)
     assert not (data / "walk" / "spectrogram.npz").exists()       # a video run leaves the audio side alone

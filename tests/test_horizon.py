@@ -104,8 +104,8 @@ def test_training_with_a_horizon_resumes_bit_identically(tmp_path):
 
 
 def test_run_folders_name_the_horizon_only_when_it_is_not_one():
-    from dae import artifacts
-    one_step = artifacts.run_name(0.5, 0.001, 1.0, 0.0, 0.0, 3, 45, 1337)
+    from dae import layout
+    one_step = layout.run_name(0.5, 0.001, 1.0, 0.0, 0.0, 3, 45, 1337)
     assert one_step == "w0.5s_R-F_a0.001_b1_g0_d0_z3_l45_s1337"          # the names runs always had
-    assert artifacts.run_name(0.5, 0.001, 1.0, 0.0, 0.0, 3, 45, 1337, horizon=1) == one_step
-    assert artifacts.run_name(0.5, 0.001, 1.0, 0.0, 0.0, 3, 45, 1337, 10, 0.9, 1.0) == one_step + "_h10_hd0.9_lw1"
+    assert layout.run_name(0.5, 0.001, 1.0, 0.0, 0.0, 3, 45, 1337, horizon=1) == one_step
+    assert layout.run_name(0.5, 0.001, 1.0, 0.0, 0.0, 3, 45, 1337, 10, 0.9, 1.0) == one_step + "_h10_hd0.9_lw1"

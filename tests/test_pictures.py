@@ -4,7 +4,7 @@ shared plotly.js, held-out scores flagged against persistence."""
 import numpy as np
 import pytest
 
-from dae import fonts, latent, player, plotting, stages
+from dae import fonts, latent, plotting, stages
 from dae.errors import UserError
 
 
@@ -142,14 +142,14 @@ def test_a_high_dimensional_forecast_does_not_move_the_view(tmp_path):
 
 def test_html_pages_share_one_plotly_js_by_relative_path(tmp_path):
     out = tmp_path / "outputs"
-    library = out / player.LIBRARY_NAME
+    library = out / plotting.LIBRARY_NAME
     Z = _loops(200, 2)
     t = np.arange(200) * 0.02
     files = plotting.trajectory_html(out / "song" / "run" / "trajectory.html", Z, t, "loops", library)
     Z01, F, ic = _runaway()
     files2 = plotting.forecast_html(out / "song" / "run" / "forecast.html", Z01, F, ic, "f", library)
-    assert files == files2 == {"../../plotly.min.js": player.install_library(library)}
-    assert library.read_bytes() == player.library_source().read_bytes()
+    assert files == files2 == {"../../plotly.min.js": plotting.install_library(library)}
+    assert library.read_bytes() == plotting.library_source().read_bytes()
     for page in ("trajectory.html", "forecast.html"):
         text = (out / "song" / "run" / page).read_text()
         assert '<script charset="utf-8" src="../../plotly.min.js"></script>' in text
@@ -175,8 +175,8 @@ def test_held_out_scores_worse_than_persistence_are_flagged(capsys):
 
 def test_a_saved_forecast_states_its_units_truth_and_flag(tmp_path):
     import json
-    from dae import artifacts
-    paths = artifacts.Paths("song", tmp_path / "data", tmp_path / "outputs", run="run")
+    from dae import layout
+    paths = layout.Paths("song", tmp_path / "data", tmp_path / "outputs", run="run")
     rng = np.random.default_rng(1)
     Z = np.cumsum(rng.standard_normal((300, 3)), 0) * [1.0, 5.0, 0.1] + [0, 100, -3]   # raw, unequal ranges
     Zs, lo, hi = stages.unit_scale(Z)
@@ -189,7 +189,7 @@ def test_a_saved_forecast_states_its_units_truth_and_flag(tmp_path):
     np.testing.assert_allclose(saved["lo"] + saved["Z"] * (saved["hi"] - saved["lo"]), Z)
     np.testing.assert_array_equal(saved["truth"], Zs[250:])             # the song ends after 49 steps
     assert str(saved["units"]) == plotting.FORECAST_UNITS
-    meta = json.loads(artifacts.sidecar_path(data).read_text())
+    meta = json.loads(layout.sidecar_path(data).read_text())
     assert meta["flag"] == flag and meta["truth_steps"] == 49 and meta["first_step_outside_the_frame"] is None
     assert "lstm does worse than persistence" in html.read_text() and png.read_bytes()[:4] == b"\x89PNG"
 
@@ -226,7 +226,7 @@ def test_a_short_spectrogram_is_drawn_cell_for_cell_as_before(tmp_path):
     """Fewer columns than the picture has pixels: not pooled, the very bytes of the picture drawn with
     every cell (the figure as it was drawn before pooling)."""
     import matplotlib.pyplot as plt
-    from dae import artifacts
+    from dae import provenance
     F, T, S = _spiky(900, [450])
     assert plotting.pooled(F, T, S, 1000, 400) is None
     plotting.spectrogram_png(tmp_path / "new.png", F, T, S, "short")
@@ -239,4 +239,4 @@ def test_a_short_spectrogram_is_drawn_cell_for_cell_as_before(tmp_path):
     fig.colorbar(mesh, ax=ax).set_label("magnitude (dB relative to the loudest bin)")
     fig.savefig(tmp_path / "old.png", format="png", dpi=110)
     plt.close(fig)
-    assert artifacts.file_hash(tmp_path / "new.png") == artifacts.file_hash(tmp_path / "old.png")
+    assert provenance.file_hash(tmp_path / "new.png") == provenance.file_hash(tmp_path / "old.png")

@@ -23,19 +23,19 @@ def one_line_error(proc, *words):
 
 
 def test_pipeline_runs_and_keeps_r_and_rf_side_by_side(pipeline):
-    from dae import artifacts, embedding
+    from dae import embedding, layout, provenance
     tmp, data, out, song, procs = pipeline
     for p in procs:
         assert p.returncode == 0, p.stderr
     runs = sorted(d.name for d in (data / "groove" / "runs").iterdir())
     assert len(runs) == 2 and any("_R-F_" in r for r in runs) and any("_R_" in r for r in runs)
     spec = json.loads((data / "groove" / "spectrogram.npz.json").read_text())
-    paths = {r: artifacts.Paths(song, data, out, run=r) for r in runs}
+    paths = {r: layout.Paths(song, data, out, run=r) for r in runs}
     Z = {}
     for r, p in paths.items():
         emb = embedding.load(p)                   # the whole chain checks out: audio, spectrogram, model, embedding
         chain = emb["chain"]
-        assert {chain[k]["model_id"] for k in artifacts.MODEL_PARTS} == {chain["encoder"]["model_id"]}
+        assert {chain[k]["model_id"] for k in provenance.MODEL_PARTS} == {chain["encoder"]["model_id"]}
         assert chain["encoder"]["run"] == r and emb["meta"]["inputs"]["encoder"]["sha256"] == chain["encoder"]["sha256"]
         Z[r] = emb["Z"]
         assert Z[r].shape == (spec["n_time"] - spec["window_width"] + 1, 3) and np.all(np.isfinite(Z[r]))
@@ -193,23 +193,23 @@ def _run_dir(data, tag):
 
 
 def test_stages_4_to_7_run_and_save_with_sidecars(stages):
-    from dae import artifacts
+    from dae import layout, provenance
     tmp, data, out, song, procs = stages
     for name, p in procs.items():
         assert p.returncode == 0, (name, p.stderr)
     run = _run_dir(data, "R-F")
-    paths = artifacts.Paths(song, data, out, run=run.name)
-    emb_sha = artifacts.check(paths, "embedding")["embedding"]["sha256"]
+    paths = layout.Paths(song, data, out, run=run.name)
+    emb_sha = provenance.check(paths, "embedding")["embedding"]["sha256"]
     Z = np.load(run / "embedding.npz")["Z"]
     for kind, f in (("latent mlp", "latent_mlp.keras"), ("latent lstm", "latent_lstm.keras"),
                     ("knn forecast", "forecast_knn_ic60.npz"), ("mlp forecast", "forecast_mlp_ic60.npz"),
                     ("lstm forecast", "forecast_lstm_ic60.npz"), ("divergence", "divergence_k5_x12.npz")):
-        chain = artifacts.check(paths, kind, path=run / f)   # each checks out against the current embedding
+        chain = provenance.check(paths, kind, path=run / f)  # each checks out against the current embedding
         assert chain[kind]["inputs"]["embedding"]["sha256"] == emb_sha, f
     for method in ("mlp", "lstm"):                           # the latent forecasts name the model they rolled
-        meta = artifacts.check(paths, f"{method} forecast", path=run / f"forecast_{method}_ic60.npz")
+        meta = provenance.check(paths, f"{method} forecast", path=run / f"forecast_{method}_ic60.npz")
         assert meta[f"{method} forecast"]["inputs"][f"latent {method}"]["sha256"] == \
-            artifacts.file_hash(run / f"latent_{method}.keras")
+            provenance.file_hash(run / f"latent_{method}.keras")
     for method in ("knn", "mlp", "lstm"):                    # one unit for all three: the path scaled to [0, 1]
         f = np.load(run / f"forecast_{method}_ic60.npz")
         assert f["forecast"].shape == (201, 3) and np.all(np.isfinite(f["forecast"]))
@@ -245,7 +245,7 @@ def test_latent_scores_are_saved_with_a_persistence_baseline(stages):
 
 
 def test_divergence_saves_curves_statistics_and_rates(stages):
-    from dae import artifacts, stages as stage_lib
+    from dae import layout, stages as stage_lib
     from dae.forecast import rollout
     tmp, data, out, song, procs = stages
     run = _run_dir(data, "R")
@@ -256,7 +256,7 @@ def test_divergence_saves_curves_statistics_and_rates(stages):
     assert np.all(delta[:, 1:].mean(0) > 0)                        # and leaves it
     assert np.all(origins + 30 < len(np.load(run / "embedding.npz")["Z"]))   # the truth exists for every step
     # each saved curve is what a single KNN rollout from its origin gives (the batched code agrees with it)
-    paths = artifacts.Paths(song, data, out, run=run.name)
+    paths = layout.Paths(song, data, out, run=run.name)
     Z, Zs, meta, field, rule = stage_lib.knn_setup(paths, 5, -1, False)
     for row in (0, len(origins) // 2, len(origins) - 1):
         o = int(origins[row])

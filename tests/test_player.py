@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from conftest import SR, changing_song, common, run_script, train_small, write_song
-from dae import artifacts, embedding, player, plotting
+from dae import embedding, layout, player, plotting, provenance
 from dae.audio import read_audio
 from dae.video import Timeline
 
@@ -91,7 +91,7 @@ def page(tmp_path_factory):
     F = np.linspace(0, 4000, 50)
     S = np.abs(np.sin(np.outer(F, T))) + 1e-3
     out = tmp / "outputs"
-    facts = player.write(out / "groove" / "run", out / player.LIBRARY_NAME, P, t_center, song, seconds,
+    facts = player.write(out / "groove" / "run", out / plotting.LIBRARY_NAME, P, t_center, song, seconds,
                          spec=(F, T, S), title="groove", labels=["z1", "z2", "z3"], tail=12)
     return Path(facts["page"]), P, t_center, seconds, facts
 
@@ -287,7 +287,7 @@ def test_plotly_draws_a_simplified_path_within_tolerance(browser, tmp_path, page
                                 rng.normal(size=(3000, 3)))
     P, t_center = np.cumsum(steps, 0), 0.25 + np.arange(3000) * 1024 / SR
     out = tmp_path / "outputs"
-    facts = player.write(out / "walk" / "run", out / player.LIBRARY_NAME, P, t_center, song, 10.0)
+    facts = player.write(out / "walk" / "run", out / plotting.LIBRARY_NAME, P, t_center, song, 10.0)
     open_page(browser, facts["page"], "#muted")
     wait_for(browser, "return window.player && window.player.view() === '3d'")
     kept = check_simplified(browser, P)
@@ -321,7 +321,7 @@ def video_page(tmp_path_factory):
     t_center = np.arange(n) * 0.07
     P = helix(n)
     out = tmp / "outputs"
-    facts = player.write(out / "clip" / "run", out / player.LIBRARY_NAME, P, t_center, None, duration,
+    facts = player.write(out / "clip" / "run", out / plotting.LIBRARY_NAME, P, t_center, None, duration,
                          title="clip", frames=(images, times))
     return Path(facts["page"]), P, t_center, images, times, facts
 
@@ -375,7 +375,7 @@ def test_video_page_replaces_its_sheets_whole(tmp_path):
     """Other frames make other sheets; the page points at the new ones and the old folder is gone."""
     images, times = bars_video(20)
     out = tmp_path / "outputs"
-    args = (out / player.LIBRARY_NAME, helix(10), np.arange(10) * 0.1, None, 1.5)
+    args = (out / plotting.LIBRARY_NAME, helix(10), np.arange(10) * 0.1, None, 1.5)
     first = player.write(out / "run", *args, frames=(images, times))
     second = player.write(out / "run", *args, frames=(255 - images, times))
     folders = sorted(p.name for p in (out / "run").iterdir() if p.name.startswith(player.FRAMES_PREFIX))
@@ -387,10 +387,10 @@ def test_page_is_small_and_offline(page):
     path, P, t_center, seconds, facts = page
     text = path.read_text()
     assert "http://" not in text and "https://" not in text            # no CDN, nothing fetched
-    rel = "../../" + player.LIBRARY_NAME                                # one copy, at the output folder's root
+    rel = "../../" + plotting.LIBRARY_NAME                              # one copy, at the output folder's root
     assert set(facts["files"]) == {player.AUDIO_NAME, rel}
     assert f'"library":"{rel}"' in text and f'src="{player.AUDIO_NAME}"' in text
-    assert artifacts.file_hash(path.parent / rel) == artifacts.file_hash(player.library_source())
+    assert provenance.file_hash(path.parent / rel) == provenance.file_hash(plotting.library_source())
     x, sr = read_audio(path.parent / player.AUDIO_NAME)               # AAC of the whole song
     assert abs(len(x) / sr - seconds) < 0.1
     kbits = 8 * facts["bytes"]["audio"] / seconds / 1000
@@ -420,12 +420,12 @@ def test_script_writes_the_page_of_a_trained_run_with_its_provenance(tmp_path, b
     assert p.returncode == 0, p.stderr
     page_path = player.page_path(paths)
     assert page_path.is_file() and not paths.video.exists()           # html only: nothing rendered
-    record = json.loads(artifacts.sidecar_path(page_path).read_text())
-    assert record["kind"] == "player page" and record["sha256"] == artifacts.file_hash(page_path)
-    assert record["inputs"]["embedding"]["sha256"] == artifacts.file_hash(paths.embedding)
-    assert record["inputs"]["audio"]["sha256"] == artifacts.file_hash(song)
-    assert record["files"][player.AUDIO_NAME] == artifacts.file_hash(page_path.parent / player.AUDIO_NAME)
-    assert list((out).rglob(player.LIBRARY_NAME)) == [out / player.LIBRARY_NAME]
+    record = json.loads(layout.sidecar_path(page_path).read_text())
+    assert record["kind"] == "player page" and record["sha256"] == provenance.file_hash(page_path)
+    assert record["inputs"]["embedding"]["sha256"] == provenance.file_hash(paths.embedding)
+    assert record["inputs"]["audio"]["sha256"] == provenance.file_hash(song)
+    assert record["files"][player.AUDIO_NAME] == provenance.file_hash(page_path.parent / player.AUDIO_NAME)
+    assert list((out).rglob(plotting.LIBRARY_NAME)) == [out / plotting.LIBRARY_NAME]
     emb = embedding.load(paths)
     P, _, note = plotting.project3(emb["Z"])
     assert note and record["projection"] == note
@@ -454,7 +454,7 @@ def test_bad_paths_and_a_missing_song_are_one_line_errors(tmp_path):
     assert np.ptp(np.diff(wobbly)) > 1e-7                                   # them: not exactly even, and accepted
     assert '"step":0.0666666' in player.page(helix(600), wobbly, 40.0, "a.m4a", "p.js")
     with pytest.raises(UserError, match="missing"):
-        player.write(tmp_path / "run", tmp_path / player.LIBRARY_NAME, helix(5), t, tmp_path / "gone.wav", 1.0)
+        player.write(tmp_path / "run", tmp_path / plotting.LIBRARY_NAME, helix(5), t, tmp_path / "gone.wav", 1.0)
     assert not (tmp_path / "run" / player.PAGE_NAME).exists()
     text = player.page(helix(5), t, 1.0, "a&b.m4a", "../p.js", title="</script><b>")
     assert "</script><b>" not in text and 'src="a&amp;b.m4a"' in text      # escaped, the page stays whole

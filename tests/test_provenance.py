@@ -17,7 +17,7 @@ import pytest
 
 from conftest import (ROOT, changing_song, common, one_line_error, run_script, train_small, user_error,
                       write_song)
-from dae import artifacts, dataset, embedding, latent, reports, stages, training
+from dae import dataset, embedding, latent, layout, provenance, reports, stages, store, training
 from dae.errors import UserError
 
 SEED = ("--seed", 0)  # train_small's runs use seed 0; every other run setting is the default
@@ -46,7 +46,7 @@ def run(base, tmp_path):
     shutil.copytree(src / "data", tmp_path / "data", symlinks=True)
     (tmp_path / "out").mkdir()
     run_name = next((tmp_path / "data" / "song" / "runs").iterdir()).name
-    paths = artifacts.Paths(song, tmp_path / "data", tmp_path / "out", run=run_name)
+    paths = layout.Paths(song, tmp_path / "data", tmp_path / "out", run=run_name)
     return paths, song, ("--song", song, *common(tmp_path / "data", tmp_path / "out"), *SEED)
 
 
@@ -128,7 +128,7 @@ def test_parts_of_two_saves_are_never_mixed(run):
     second = paths.model_dir.resolve()
     assert first != second and first.is_dir()                           # the previous save is kept for readers
     chain, enc, dec, fore = training.load_models(paths)
-    assert {chain[p]["model_id"] for p in artifacts.MODEL_PARTS} == {chain["encoder"]["model_id"]}
+    assert {chain[p]["model_id"] for p in provenance.MODEL_PARTS} == {chain["encoder"]["model_id"]}
     for f in ("decoder.keras", "decoder.keras.json"):                   # an old decoder beside the new encoder
         shutil.copy(first / f, second / f)
     user_error(lambda: embedding.load_run(paths), "mixes parts", "train_model.py")
@@ -138,15 +138,15 @@ def test_parts_of_two_saves_are_never_mixed(run):
 def test_a_failed_save_keeps_the_previous_model_and_leaves_nothing(run):
     paths, song, args = run
     before = paths.model_dir.resolve()
-    ids = artifacts.check(paths, "encoder")["encoder"]["model_id"]
+    ids = provenance.check(paths, "encoder")["encoder"]["model_id"]
 
     def write(folder, model_id):
         (folder / "encoder.keras").write_bytes(b"half")
         raise RuntimeError("disk full")
     with pytest.raises(RuntimeError):
-        artifacts.commit_model(paths, write)
+        store.commit_model(paths, write)
     assert paths.model_dir.resolve() == before
-    assert artifacts.check(paths, "encoder")["encoder"]["model_id"] == ids
+    assert provenance.check(paths, "encoder")["encoder"]["model_id"] == ids
     assert not list(paths.run_dir.glob(".tmp*"))
 
 
@@ -154,8 +154,8 @@ COMMIT_CHILD = textwrap.dedent("""
     import os, sys
     sys.path.insert(0, {root!r})
     from pathlib import Path
-    from dae import artifacts
-    paths = artifacts.Paths("song", {data!r}, {out!r}, run="r")
+    from dae import layout, provenance, store
+    paths = layout.Paths("song", {data!r}, {out!r}, run="r")
     step, die_at = [0], int(sys.argv[1])
     real = {{"replace": os.replace, "rename": os.rename, "symlink": os.symlink}}
     def counted(name):
@@ -169,14 +169,14 @@ COMMIT_CHILD = textwrap.dedent("""
         setattr(os, name, counted(name))
     tag = sys.argv[2]
     def write(folder, model_id):
-        for part in artifacts.MODEL_PARTS:
+        for part in provenance.MODEL_PARTS:
             (folder / (part + ".keras")).write_text(part + tag)
-        unit = {{p: artifacts.file_hash(folder / (p + ".keras")) for p in artifacts.MODEL_PARTS}}
-        for part in artifacts.MODEL_PARTS:
-            artifacts.write_sidecar(folder / (part + ".keras"), part, {{}}, model_id=model_id, unit=unit, run="r",
-                                    width=1, height=1, latent_dim=1, scale_min=0.0, scale_max=1.0,
-                                    sample_rate=1, architecture="R", tag=tag)
-    artifacts.commit_model(paths, write)
+        unit = {{p: provenance.file_hash(folder / (p + ".keras")) for p in provenance.MODEL_PARTS}}
+        for part in provenance.MODEL_PARTS:
+            provenance.write_sidecar(folder / (part + ".keras"), part, {{}}, model_id=model_id, unit=unit, run="r",
+                                     width=1, height=1, latent_dim=1, scale_min=0.0, scale_max=1.0,
+                                     sample_rate=1, architecture="R", tag=tag)
+    store.commit_model(paths, write)
     print("steps", step[0])
 """)
 
@@ -186,7 +186,7 @@ def test_a_process_killed_at_any_file_operation_of_a_save_leaves_a_complete_mode
     data, out = tmp_path / "data", tmp_path / "out"
     child = tmp_path / "child.py"
     child.write_text(COMMIT_CHILD.format(root=str(ROOT), data=str(data), out=str(out)))
-    paths = artifacts.Paths("song", data, out, run="r")
+    paths = layout.Paths("song", data, out, run="r")
 
     def save(die_at, tag):
         return subprocess.run([sys.executable, str(child), str(die_at), tag], capture_output=True, text=True)
@@ -198,14 +198,14 @@ def test_a_process_killed_at_any_file_operation_of_a_save_leaves_a_complete_mode
     for die_at in range(1, steps + 1):
         p = save(die_at, f"new{die_at}")
         assert p.returncode == 9
-        chain = artifacts.check(paths, "encoder")   # never a mix, never missing: killed before the swap, the old one
+        chain = provenance.check(paths, "encoder")  # never a mix, never missing: killed before the swap, the old one
         assert chain["encoder"]["tag"] == "old"
-        assert all(chain[part]["tag"] == chain["encoder"]["tag"] for part in artifacts.MODEL_PARTS)
-        with artifacts.writing(paths, "test"):  # the next run of the stage cleans up after the dead one
+        assert all(chain[part]["tag"] == chain["encoder"]["tag"] for part in provenance.MODEL_PARTS)
+        with store.writing(paths, "test"):      # the next run of the stage cleans up after the dead one
             pass
         assert not list(paths.run_dir.glob(".tmp*")), list(paths.run_dir.iterdir())
     assert save(0, "final").returncode == 0
-    assert artifacts.check(paths, "encoder")["encoder"]["tag"] == "final"
+    assert provenance.check(paths, "encoder")["encoder"]["tag"] == "final"
     assert len(list(paths.run_dir.glob("model-*"))) <= 2
 
 
@@ -231,11 +231,11 @@ def test_stale_temporary_files_of_dead_processes_are_removed_by_the_next_run(run
 def test_a_second_writer_is_told_who_holds_the_run(run):
     paths, song, args = run
     before = paths.embedding.read_bytes()
-    with artifacts.locked(paths.run_dir, "train_model.py"):
+    with store.locked(paths.run_dir, "train_model.py"):
         p = run_script("embed_audio.py", *args)
         one_line_error(p, "being written by", f"process {os.getpid()}", "train_model.py")
     assert paths.embedding.read_bytes() == before
-    with artifacts.writing(paths, "embed_audio.py"):                     # free again once the holder is done
+    with store.writing(paths, "embed_audio.py"):                         # free again once the holder is done
         pass
 
 
@@ -251,10 +251,10 @@ def test_latent_epochs_0_is_an_error_and_keeps_the_trained_model(run):
 
 def _resign(path):
     """Make the sidecar agree with the (damaged) bytes, as a buggy or killed writer might."""
-    side = artifacts.sidecar_path(path)
+    side = layout.sidecar_path(path)
     meta = json.loads(side.read_text())
-    meta["sha256"] = artifacts.file_hash(path)
-    meta[artifacts.RECORD_HASH] = artifacts.record_hash(meta)      # as write_sidecar would
+    meta["sha256"] = provenance.file_hash(path)
+    meta[provenance.RECORD_HASH] = provenance.record_hash(meta)    # as write_sidecar would
     side.write_text(json.dumps(meta))
 
 
@@ -300,7 +300,7 @@ def test_a_damaged_spectrogram_names_save_dataset(run):
 ])
 def test_a_sidecar_of_the_wrong_shape_is_one_line(run, sidecar, words):
     paths, song, args = run
-    side = artifacts.sidecar_path(paths.embedding)
+    side = layout.sidecar_path(paths.embedding)
     meta = json.loads(side.read_text())
     if sidecar == "drop latent_dim":
         del meta["latent_dim"]
@@ -320,10 +320,10 @@ def test_a_corrupt_latent_model_is_one_line_naming_its_stage(run):
     stages.train_latent(paths, "mlp", 1, 4, 0, {})
     model = paths.latent_model("mlp")
     _truncate(model)
-    user_error(lambda: artifacts.check(paths, "latent mlp"), "does not match its record", "train_latent_mlp.py")
+    user_error(lambda: provenance.check(paths, "latent mlp"), "does not match its record", "train_latent_mlp.py")
     _resign(model)
     one_line_error(run_script("forecast_mlp.py", *args), "could not be loaded", "train_latent_mlp.py")
-    user_error(lambda: latent.load(artifacts.check(paths, "latent mlp")["latent mlp"]), "train_latent_mlp.py")
+    user_error(lambda: latent.load(provenance.check(paths, "latent mlp")["latent mlp"]), "train_latent_mlp.py")
 
 
 def test_a_model_saved_before_provenance_asks_for_retraining(run):
@@ -339,11 +339,11 @@ def test_a_model_saved_before_provenance_asks_for_retraining(run):
 
 def test_run_identity_comes_from_one_declared_place():
     shared = type("S", (), {k: v for k, v in vars(__import__("settings")).items() if k.isupper()})
-    ns = artifacts.select_run({"N_STEPS": 5}, shared)
-    assert set(artifacts.RUN_IDENTITY) <= set(ns) and ns["N_STEPS"] == 5
-    assert artifacts.run_paths(ns).run == artifacts.run_name(*(ns[k] for k in artifacts.RUN_SETTINGS))
+    ns = layout.select_run({"N_STEPS": 5}, shared)
+    assert set(layout.RUN_IDENTITY) <= set(ns) and ns["N_STEPS"] == 5
+    assert layout.run_paths(ns).run == layout.run_name(*(ns[k] for k in layout.RUN_SETTINGS))
     with pytest.raises(TypeError, match="select_run"):
-        artifacts.run_paths({"SONG": "x"})
+        layout.run_paths({"SONG": "x"})
     for script in ("forecast_knn.py", "divergence.py", "embed_audio.py", "play_embedding.py",
                    "train_latent_lstm.py", "forecast_mlp.py"):
         source = (ROOT / script).read_text()

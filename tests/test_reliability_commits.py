@@ -11,7 +11,7 @@ import os
 import pytest
 
 from conftest import user_error
-from dae import artifacts, player
+from dae import layout, player, plotting, provenance, store
 from dae.embedding import load as load_embedding
 from test_reliability_provenance import Killed, embed, fake_run, song  # noqa: F401 (fixtures)
 
@@ -20,14 +20,14 @@ CFG = {"WINDOW_SECONDS": 0.5}
 
 def _leftovers(folder):
     """What a writer leaves behind only when cut short: temporaries and a journal."""
-    return [p for p in os.listdir(folder) if p.startswith(artifacts.TMP_PREFIX) or p == artifacts.JOURNAL_NAME]
+    return [p for p in os.listdir(folder) if p.startswith(store.TMP_PREFIX) or p == store.JOURNAL_NAME]
 
 
 # ---------------------------------------------------------------- 1. the player page
 
 def _publish_page(paths, kbps):
     """What `play_embedding.py --format html` does: the stage's lock, the embedding checked, the page."""
-    with artifacts.writing(paths, "play_embedding.py"):
+    with store.writing(paths, "play_embedding.py"):
         player.make(paths, load_embedding(paths, need_audio=True), CFG, kbps=kbps)
 
 
@@ -36,11 +36,11 @@ def _page(paths):
     sidecar must be there together, the sidecar holding the sha256 of the page and of the audio."""
     page = player.page_path(paths)
     audio = page.with_name(player.AUDIO_NAME)
-    side = artifacts.sidecar_path(page)
+    side = layout.sidecar_path(page)
     assert page.exists() and audio.exists() and side.exists(), sorted(os.listdir(paths.output_dir))
-    meta = artifacts.read_sidecar(page, "player page", "-")
-    assert meta["sha256"] == artifacts.file_hash(page)
-    assert meta["files"][player.AUDIO_NAME] == artifacts.file_hash(audio)
+    meta = provenance.read_sidecar(page, "player page", "-")
+    assert meta["sha256"] == provenance.file_hash(page)
+    assert meta["files"][player.AUDIO_NAME] == provenance.file_hash(audio)
     return meta["inputs"]["embedding"]["sha256"], meta["audio_kbps"]
 
 
@@ -49,20 +49,20 @@ def test_a_kill_at_any_instant_of_writing_the_player_page_leaves_a_page_beside_i
     paths = fake_run
     _publish_page(paths, 64)                                 # also installs plotly.js, which stays as it is
     events = Killed.count(lambda: _publish_page(paths, 96))
-    current = (artifacts.file_hash(paths.embedding), 96)
+    current = (provenance.file_hash(paths.embedding), 96)
     for event in range(1, events + 1):
         previous = current
         current = (embed(paths, event), 64 if event % 2 else 96)    # a new path, and other audio bytes
         assert Killed.at(event, lambda: _publish_page(paths, current[1])), event
         if event % 2:
-            artifacts.check(paths, "embedding")              # a reader completes a commit cut short...
+            provenance.check(paths, "embedding")             # a reader completes a commit cut short...
         else:
-            with artifacts.writing(paths, "play_embedding.py"):   # ...and so does the next writer
+            with store.writing(paths, "play_embedding.py"):       # ...and so does the next writer
                 pass
         assert _page(paths) in (previous, current), (event, _page(paths), previous, current)
         _publish_page(paths, current[1])                     # the next run
         assert _page(paths) == current, event
-        artifacts.check(paths, "player page", path=player.page_path(paths))   # the whole chain, as it is now
+        provenance.check(paths, "player page", path=player.page_path(paths))  # the whole chain, as it is now
         assert not _leftovers(paths.output_dir), event
     assert events >= 8                       # audio, page, sidecar, journal, 3 renames, the journal's removal
 
@@ -79,15 +79,15 @@ def small_video(monkeypatch):
 
 
 def _publish_video(paths, play_embedding):
-    with artifacts.writing(paths, "play_embedding.py"):
+    with store.writing(paths, "play_embedding.py"):
         play_embedding.save_video(paths, load_embedding(paths, need_audio=True), CFG)
 
 
 def _video(paths):
     """The embedding sha256 the MP4's sidecar names; the sidecar must hold the MP4's sha256."""
-    assert paths.video.exists() and artifacts.sidecar_path(paths.video).exists(), sorted(os.listdir(paths.output_dir))
-    meta = artifacts.read_sidecar(paths.video, "video", "-")
-    assert meta["sha256"] == artifacts.file_hash(paths.video)
+    assert paths.video.exists() and layout.sidecar_path(paths.video).exists(), sorted(os.listdir(paths.output_dir))
+    meta = provenance.read_sidecar(paths.video, "video", "-")
+    assert meta["sha256"] == provenance.file_hash(paths.video)
     return meta["inputs"]["embedding"]["sha256"]
 
 
@@ -95,11 +95,11 @@ def test_a_kill_while_the_mp4_is_committed_leaves_a_video_beside_its_own_sidecar
     paths = fake_run
     _publish_video(paths, small_video)
     events = Killed.count(lambda: _publish_video(paths, small_video))
-    current = artifacts.file_hash(paths.embedding)
+    current = provenance.file_hash(paths.embedding)
     for event in range(1, events + 1):
         previous, current = current, embed(paths, 100 + event)
         assert Killed.at(event, lambda: _publish_video(paths, small_video)), event
-        artifacts.check(paths, "embedding")                  # a reader completes a commit cut short
+        provenance.check(paths, "embedding")                 # a reader completes a commit cut short
         assert _video(paths) in (previous, current), event
         _publish_video(paths, small_video)
         assert _video(paths) == current, event
@@ -113,7 +113,7 @@ def test_a_file_where_a_video_pages_frame_sheets_should_be_is_one_line_and_stays
     import numpy as np
     images = np.random.default_rng(0).integers(0, 256, (10, 8, 12), dtype=np.uint8)
     times = np.arange(10) * 0.1
-    args = (tmp_path / player.LIBRARY_NAME, np.random.default_rng(1).normal(size=(10, 3)), times, None, 1.0)
+    args = (tmp_path / plotting.LIBRARY_NAME, np.random.default_rng(1).normal(size=(10, 3)), times, None, 1.0)
     name = player.write(tmp_path / "first", *args, frames=(images, times))["frames"]["folder"]
     in_the_way = tmp_path / "run" / name
     in_the_way.parent.mkdir()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import SR, run_script, write_song
-from dae import artifacts, synth
+from dae import store, synth
 
 RUN = "w0.5s_R_a0_b1_g0_d0_z3_l45_s1"
 KEY = "song1__R__w0.5_z3_s1_e1"
@@ -42,7 +42,7 @@ def tried(tmp_path_factory):
     target, = (p for p in run_dir.glob("divergence_k5_x*.npz"))
     with np.load(target) as d:
         arrays = {k: d[k] for k in d.files}
-    artifacts.save_npz(target, **(arrays | {"delta": arrays["delta"] * 2}))
+    store.save_npz(target, **(arrays | {"delta": arrays["delta"] * 2}))
     again("after_tamper")
     # 3. the run trained on to 3 epochs with the trial's settings
     out["train3"] = run_script("train_model.py", *stage, "--epochs", 3, "--verbose", 0)
@@ -118,7 +118,7 @@ def test_pca_is_reused_only_while_its_components_are_the_saved_ones(tmp_path):
             target = tmp_path / "data" / "song1" / "runs" / "w0.5s_PCA_z3_s1" / "pca.npz"
             with np.load(target) as d:
                 arrays = {k: d[k] for k in d.files}
-            artifacts.save_npz(target, **(arrays | {"mean": arrays["mean"] + 0.5}))
+            store.save_npz(target, **(arrays | {"mean": arrays["mean"] + 0.5}))
         if trial.exists():
             trial.unlink()
         proc = run_script(*command)

@@ -10,7 +10,7 @@ from scipy import signal
 from scipy.io import wavfile
 
 from conftest import SR, changing_song, common, run_script, write_song
-from dae import audio, cli, dataset
+from dae import audio, cli, dataset, layout
 from dae.errors import UserError
 from dae.spectrogram import block_spectrogram, magnitude_spectrogram
 
@@ -217,7 +217,7 @@ def test_stage_1_saves_the_whole_arrays_spectrogram(tmp_path, monkeypatch):
     x = np.stack([changing_song(3.0), rng.uniform(-0.9, 0.9, int(3.0 * SR))], axis=1)
     song = write_song(tmp_path / "s.wav", x)
     monkeypatch.setattr(audio, "BLOCK_FRAMES", 3000)                        # 3 blocks, none of whole columns
-    paths = dataset.artifacts.Paths(song, tmp_path / "d", tmp_path / "o")
+    paths = layout.Paths(song, tmp_path / "d", tmp_path / "o")
     meta = dataset.make(song, paths, 0.5)
     sr, ints = wavfile.read(song)
     F, T, S = whole_array_spectrogram((ints / 32768.0).mean(axis=1), sr)

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from conftest import changing_song, common, one_line_error, run_script, user_error, write_song
-from dae import artifacts, dataset, embedding, stages
+from dae import dataset, embedding, layout, provenance, stages, store
 from dae.forecast import unit_scale
 from dae.spectrogram import window_times
 
-RUN = artifacts.run_name(0.5, 0.001, 1.0, 0.0, 0.0, 3, 45, 1337)   # the default settings' run
+RUN = layout.run_name(0.5, 0.001, 1.0, 0.0, 0.0, 3, 45, 1337)   # the default settings' run
 N_POINTS = 60
 
 
@@ -32,36 +32,36 @@ def song(tmp_path_factory):
 def fake_run(song, tmp_path):
     """The default settings' run of `song` in tmp_path/data, with a placeholder model and an embedding."""
     data, out = tmp_path / "data", tmp_path / "out"
-    dataset.make(song, artifacts.Paths(song, data, out), 0.5)
-    paths = artifacts.Paths(song, data, out, run=RUN)
-    spec = artifacts.check(paths, "spectrogram")["spectrogram"]
+    dataset.make(song, layout.Paths(song, data, out), 0.5)
+    paths = layout.Paths(song, data, out, run=RUN)
+    spec = provenance.check(paths, "spectrogram")["spectrogram"]
 
     def write(folder, model_id):
-        for part in artifacts.MODEL_PARTS:
+        for part in provenance.MODEL_PARTS:
             (folder / f"{part}.keras").write_bytes(part.encode())
-        unit = {p: artifacts.file_hash(folder / f"{p}.keras") for p in artifacts.MODEL_PARTS}
-        for part in artifacts.MODEL_PARTS:
-            artifacts.write_sidecar(folder / f"{part}.keras", part, {"WINDOW_SECONDS": 0.5},
-                                    inputs={"spectrogram": spec}, run=RUN, model_id=model_id, unit=unit,
-                                    width=spec["window_width"], height=10, latent_dim=3, scale_min=0.0,
-                                    scale_max=1.0, sample_rate=spec["sample_rate"], architecture="R-F")
-    artifacts.commit_model(paths, write)
+        unit = {p: provenance.file_hash(folder / f"{p}.keras") for p in provenance.MODEL_PARTS}
+        for part in provenance.MODEL_PARTS:
+            provenance.write_sidecar(folder / f"{part}.keras", part, {"WINDOW_SECONDS": 0.5},
+                                     inputs={"spectrogram": spec}, run=RUN, model_id=model_id, unit=unit,
+                                     width=spec["window_width"], height=10, latent_dim=3, scale_min=0.0,
+                                     scale_max=1.0, sample_rate=spec["sample_rate"], architecture="R-F")
+    store.commit_model(paths, write)
     embed(paths, 0)
     return paths
 
 
 def embed(paths, seed):
     """Save an embedding of N_POINTS random points (one per seed) as stage 3 does; returns its sha256."""
-    chain = artifacts.check(paths, "encoder")
+    chain = provenance.check(paths, "encoder")
     enc = chain["encoder"]
     Z = np.random.default_rng(seed).normal(size=(N_POINTS, 3)).astype(np.float32)
     embedding.save(paths, Z, *window_times(N_POINTS, enc["width"], enc["sample_rate"]), chain)
-    return artifacts.file_hash(paths.embedding)
+    return provenance.file_hash(paths.embedding)
 
 
 def edit_sidecar(path, **changes):
     """Change facts of the sidecar of `path` by hand (its record hash as it was)."""
-    side = artifacts.sidecar_path(path)
+    side = layout.sidecar_path(path)
     meta = json.loads(side.read_text())
     meta.update(changes)
     side.write_text(json.dumps(meta, indent=2, sort_keys=True))
@@ -69,10 +69,10 @@ def edit_sidecar(path, **changes):
 
 def rewrite_sidecar(path, **changes):
     """Change facts of the sidecar of `path` and hash the record again, as write_sidecar would."""
-    side = artifacts.sidecar_path(path)
+    side = layout.sidecar_path(path)
     meta = json.loads(side.read_text())
     meta.update(changes)
-    meta[artifacts.RECORD_HASH] = artifacts.record_hash(meta)
+    meta[provenance.RECORD_HASH] = provenance.record_hash(meta)
     side.write_text(json.dumps(meta))
 
 
@@ -88,19 +88,19 @@ def test_an_edited_fact_in_a_sidecar_is_refused_like_an_edited_file(fake_run, pa
     target = paths.model_dir.resolve() / "encoder.keras" if part == "encoder" else paths.embedding
     stages.knn_setup(paths, 5, -1, False)                     # accepted as written
     edit_sidecar(target, **{fact: value})
-    for reader in (lambda: artifacts.check(paths, part), lambda: stages.knn_setup(paths, 5, -1, False)):
-        user_error(reader, str(artifacts.sidecar_path(target)), "edited", stage)
+    for reader in (lambda: provenance.check(paths, part), lambda: stages.knn_setup(paths, 5, -1, False)):
+        user_error(reader, str(layout.sidecar_path(target)), "edited", stage)
 
 
 def test_a_sidecar_without_a_record_hash_is_from_an_older_version_and_a_reformatted_one_is_fine(fake_run):
     paths = fake_run
-    side = artifacts.sidecar_path(paths.embedding)
+    side = layout.sidecar_path(paths.embedding)
     meta = json.loads(side.read_text())
     side.write_text(json.dumps(dict(reversed(meta.items()))))          # another layout, the same facts
-    assert artifacts.check(paths, "embedding")["embedding"]["width"] == meta["width"]
-    del meta[artifacts.RECORD_HASH]
+    assert provenance.check(paths, "embedding")["embedding"]["width"] == meta["width"]
+    del meta[provenance.RECORD_HASH]
     side.write_text(json.dumps(meta))
-    user_error(lambda: artifacts.check(paths, "embedding"), str(side), artifacts.RECORD_HASH, "older version",
+    user_error(lambda: provenance.check(paths, "embedding"), str(side), provenance.RECORD_HASH, "older version",
              "embed_audio.py")
 
 
@@ -171,11 +171,11 @@ def _pictures(paths):
     found = {}
     for name in PICTURES:
         picture = paths.output_dir / name
-        side = artifacts.sidecar_path(picture)
+        side = layout.sidecar_path(picture)
         assert picture.exists() == side.exists(), (name, sorted(os.listdir(paths.output_dir)))
         if picture.exists():
-            meta = artifacts.read_sidecar(picture, "trajectory plot", "-")
-            assert meta["sha256"] == artifacts.file_hash(picture), name
+            meta = provenance.read_sidecar(picture, "trajectory plot", "-")
+            assert meta["sha256"] == provenance.file_hash(picture), name
             found[name] = meta["inputs"]["embedding"]["sha256"]
     return found
 
@@ -187,14 +187,14 @@ def test_a_kill_at_any_instant_of_drawing_leaves_one_embeddings_pictures_each_be
 
     def draw(sections):
         embed_audio.SECTIONS = "1,2" if sections else ""
-        with artifacts.writing(paths, "embed_audio.py"):        # the stage: finishes or cleans what a kill left
+        with store.writing(paths, "embed_audio.py"):            # the stage: finishes or cleans what a kill left
             embed_audio.draw(paths, cfg)
 
     try:
         draw(True)                                           # the first drawing also installs plotly.js
         events = Killed.count(lambda: draw(True))
         assert events >= 14                                  # 3 drawn, 3 sidecars, journal, 6 renames, its removal
-        current, sections = artifacts.file_hash(paths.embedding), True
+        current, sections = provenance.file_hash(paths.embedding), True
         finished = []
         commit = events - 8                                  # the journal, 6 renames, its removal: every one
         for i, event in enumerate(e for e in range(1, events + 1) if e > commit or e % 2):
@@ -203,9 +203,9 @@ def test_a_kill_at_any_instant_of_drawing_leaves_one_embeddings_pictures_each_be
             if not Killed.at(event, lambda: draw(sections)):
                 finished.append(event)                       # a drawing without sections has fewer operations
             if i % 2:
-                artifacts.check(paths, "embedding")          # a reader completes a commit cut short...
+                provenance.check(paths, "embedding")         # a reader completes a commit cut short...
             else:
-                with artifacts.writing(paths, "embed_audio.py"):   # ...and so does the next writer
+                with store.writing(paths, "embed_audio.py"):       # ...and so does the next writer
                     pass
             seen = _pictures(paths)
             assert set(seen.values()) in ({previous}, {current}), (event, seen)    # one embedding's set...
@@ -225,15 +225,15 @@ def test_a_kill_at_any_instant_of_saving_a_forecast_leaves_its_arrays_and_pictur
     data, png, html = paths.forecast("knn", 10)
 
     def save(shift):
-        with artifacts.writing(paths, "forecast_knn.py"):
+        with store.writing(paths, "forecast_knn.py"):
             stages.save_forecast(paths, "knn", 10, Zs[10:40] + shift, Z, {}, {"embedding": meta})
 
     def saved():
         """The shift of the forecast there now: its npz and both pictures check out as one save."""
         for picture in (png, html):
-            chain = artifacts.check(paths, "knn forecast plot", path=picture)
+            chain = provenance.check(paths, "knn forecast plot", path=picture)
             assert chain["knn forecast"]["path"] == data
-        forecast = artifacts.arrays(artifacts.check(paths, "knn forecast", path=data)["knn forecast"])["forecast"]
+        forecast = provenance.arrays(provenance.check(paths, "knn forecast", path=data)["knn forecast"])["forecast"]
         return round(float(forecast[0, 0] - Zs[10, 0]), 6)
 
     save(0.0)
@@ -254,12 +254,12 @@ def test_a_lock_that_is_a_link_is_refused_and_what_it_points_to_is_untouched(fak
     paths = fake_run
     target = tmp_path / "precious.txt"
     target.write_text("keep me\n")
-    lock = paths.song_dir / artifacts.LOCK_NAME
+    lock = paths.song_dir / store.LOCK_NAME
     lock.unlink(missing_ok=True)
     lock.symlink_to(target)
 
     def hold():
-        with artifacts.locked(paths.song_dir, "test"):
+        with store.locked(paths.song_dir, "test"):
             pass
     user_error(hold, str(lock), "symbolic link", "remove")
     one_line_error(run_script("save_dataset.py", "--song", song, *common(paths.data, paths.outputs)),
@@ -274,19 +274,19 @@ def test_a_lock_that_is_a_link_is_refused_and_what_it_points_to_is_untouched(fak
 
 def test_an_unknown_or_cyclic_input_role_is_one_line_naming_the_sidecar(fake_run):
     paths = fake_run
-    side = str(artifacts.sidecar_path(paths.embedding))
-    inputs = json.loads(artifacts.sidecar_path(paths.embedding).read_text())["inputs"]
+    side = str(layout.sidecar_path(paths.embedding))
+    inputs = json.loads(layout.sidecar_path(paths.embedding).read_text())["inputs"]
     for role in ("nonsense", "model folder", "divergence"):   # no such kind; not a kind; a kind with no place
         rewrite_sidecar(paths.embedding, inputs=inputs | {role: {"file": "x", "sha256": "0" * 64}})
-        user_error(lambda: artifacts.check(paths, "embedding"), side, f"unknown input role {role!r}", "embed_audio.py")
+        user_error(lambda: provenance.check(paths, "embedding"), side, f"unknown input role {role!r}", "embed_audio.py")
     rewrite_sidecar(paths.embedding, inputs=inputs | {"embedding": inputs["encoder"]})
-    user_error(lambda: artifacts.check(paths, "embedding"), side, "cycle embedding -> embedding", "embed_audio.py")
-    artifacts.save_text(paths.latent_model("mlp"), "a latent model")
+    user_error(lambda: provenance.check(paths, "embedding"), side, "cycle embedding -> embedding", "embed_audio.py")
+    store.save_text(paths.latent_model("mlp"), "a latent model")
     rewrite_sidecar(paths.embedding, inputs=inputs)
-    artifacts.write_sidecar(paths.latent_model("mlp"), "latent mlp", {}, run=RUN, history=1, lo=[0] * 3, hi=[1] * 3,
-                            inputs={"embedding": artifacts.check(paths, "embedding")["embedding"]})
+    provenance.write_sidecar(paths.latent_model("mlp"), "latent mlp", {}, run=RUN, history=1, lo=[0] * 3, hi=[1] * 3,
+                             inputs={"embedding": provenance.check(paths, "embedding")["embedding"]})
     rewrite_sidecar(paths.embedding, inputs=inputs | {"latent mlp": {"file": "x", "sha256": "0" * 64}})
-    user_error(lambda: artifacts.check(paths, "latent mlp"), side, "cycle latent mlp -> embedding -> latent mlp",
+    user_error(lambda: provenance.check(paths, "latent mlp"), side, "cycle latent mlp -> embedding -> latent mlp",
              "embed_audio.py")
 
 

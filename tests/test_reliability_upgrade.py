@@ -5,14 +5,14 @@ import json
 import numpy as np
 
 from conftest import changing_song, common, run_script, write_song
-from dae import artifacts
+from dae import provenance
 
 RUN = "w0.5s_R-F_a0.001_b1_g0_d0_z3_l45_s0"
 
 
 def weights(folder):
     import keras
-    return [w for part in artifacts.MODEL_PARTS
+    return [w for part in provenance.MODEL_PARTS
             for w in keras.models.load_model(folder / f"{part}.keras", compile=False).get_weights()]
 
 
@@ -24,10 +24,10 @@ def test_a_finished_run_with_an_older_record_is_saved_again_from_its_checkpoint(
         assert proc.returncode == 0, proc.stderr[-2000:]
     run_dir = tmp_path / "data" / "song" / "runs" / RUN
     before, history = weights((run_dir / "model").resolve()), (run_dir / "history.csv").read_text()
-    for part in artifacts.MODEL_PARTS:                  # as an older version wrote them: no record hash
+    for part in provenance.MODEL_PARTS:                 # as an older version wrote them: no record hash
         side = run_dir / "model" / f"{part}.keras.json"
         record = json.loads(side.read_text())
-        del record[artifacts.RECORD_HASH]
+        del record[provenance.RECORD_HASH]
         side.write_text(json.dumps(record))
     proc = run_script(*train)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -5,11 +5,11 @@ import sys
 import pytest
 
 from conftest import ROOT, changing_song, common, run_script, write_song
-from dae import artifacts
+from dae import layout, provenance
 
 # settings that are not the defaults, so that every stage is seen to get them: the run folder they name
 SETTINGS = {"ALPHA": 0.0, "HISTORY": 30, "SEED": 7}
-RUN = artifacts.run_name(0.5, 0.0, 1.0, 0.0, 0.0, 3, 30, 7)
+RUN = layout.run_name(0.5, 0.0, 1.0, 0.0, 0.0, 3, 30, 7)
 STAGE_KINDS = {"embedding", "encoder", "decoder", "forecaster", "latent mlp", "latent lstm", "knn forecast",
                "mlp forecast", "lstm forecast", "divergence"}
 PICTURE_KINDS = {"trajectory plot", "knn forecast plot", "mlp forecast plot", "lstm forecast plot", "player page"}
@@ -30,22 +30,22 @@ def test_one_command_runs_every_stage_with_the_same_settings_on_that_song(song_r
     song, data, out, proc = song_run
     assert proc.returncode == 0, proc.stderr
     assert [d.name for d in (data / "tune" / "runs").iterdir()] == [RUN]    # every stage used that one run
-    paths = artifacts.Paths(song, data, out, run=RUN)
-    audio = artifacts.file_hash(song)
+    paths = layout.Paths(song, data, out, run=RUN)
+    audio = provenance.file_hash(song)
     kinds = set()
     for side in sorted((data / "tune" / "runs" / RUN).rglob("*.json")):
         target = side.with_name(side.name[:-len(".json")])
         kind = json.loads(side.read_text())["kind"]
-        chain = artifacts.check(paths, kind, path=target, need_audio=True)   # the whole chain, down to the audio
+        chain = provenance.check(paths, kind, path=target, need_audio=True)  # the whole chain, down to the audio
         assert chain["spectrogram"]["source_sha256"] == audio, target
         assert {k: chain[kind]["settings"][k] for k in SETTINGS} == SETTINGS, target
         kinds.add(kind)
     assert kinds == STAGE_KINDS
-    embedded = artifacts.check(paths, "embedding")["embedding"]["sha256"]
+    embedded = provenance.check(paths, "embedding")["embedding"]["sha256"]
     pictures = set()
     for side in sorted((out / "tune" / RUN).glob("*.json")):
         meta = json.loads(side.read_text())
-        assert meta["sha256"] == artifacts.file_hash(side.with_name(side.name[:-len(".json")])), side
+        assert meta["sha256"] == provenance.file_hash(side.with_name(side.name[:-len(".json")])), side
         assert meta["run"] == RUN and {k: meta["settings"][k] for k in SETTINGS} == SETTINGS, side
         if "embedding" in meta["inputs"]:
             assert meta["inputs"]["embedding"]["sha256"] == embedded, side
@@ -85,7 +85,7 @@ def test_the_notebook_for_a_song_with_no_run_ends_in_one_line(tmp_path):
 
 def test_the_pipeline_gives_r_f_and_r_the_same_settings_and_each_stage_its_own():
     import pipeline
-    cfg = {name: getattr(pipeline, name) for name in artifacts.RUN_IDENTITY} | {
+    cfg = {name: getattr(pipeline, name) for name in layout.RUN_IDENTITY} | {
         "SONG": "a/b.wav", "WINDOW_SECONDS": 2.0, "ALPHA": 0.01, "EPOCHS": 3, "FORMAT": "html",
         "COMPARE_R": True, "NOTEBOOK": True}
     steps = pipeline.commands(cfg)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from conftest import changing_song, prepared, write_song
-from dae import artifacts, training
+from dae import layout, training
 from dae.errors import UserError
 
 
@@ -62,7 +62,7 @@ def test_tiled_order_is_still_available():
 
 def _train(song, tmp_path, folder, epochs, resume, **kw):
     paths, frames, width, meta = prepared(song, tmp_path / folder, tmp_path / (folder + "_out"))
-    run = artifacts.Paths(song, tmp_path / folder, tmp_path / (folder + "_out"), run="r")
+    run = layout.Paths(song, tmp_path / folder, tmp_path / (folder + "_out"), run="r")
     settings = dict(latent_dim=3, history=45, window_seconds=0.5, alpha=0.001, beta=1.0, gamma=0.0, delta=0.0,
                     chunk_samples=1, chunks_per_batch=8, learning_rate=1e-3, seed=11)
     settings.update(kw)

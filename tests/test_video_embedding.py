@@ -8,7 +8,7 @@ import pytest
 
 from conftest import common, run_script
 
-from dae import artifacts, frames, synth
+from dae import frames, layout, provenance, synth
 from dae.audio import read_audio
 from dae.video import Renderer
 
@@ -17,7 +17,7 @@ def _train(tmp_path, video, *, seed=0, validation=0.25, epochs=1, spread=4):
     """Train a tiny video run in-process on uint8 frames (with `spread` frames drawn from across the
     trained part each step, as video runs do); returns (model, rows, paths)."""
     from dae import training
-    paths = artifacts.Paths("clip", tmp_path / "data", tmp_path / "out", run=f"v_s{seed}", frames="24x40_s1")
+    paths = layout.Paths("clip", tmp_path / "data", tmp_path / "out", run=f"v_s{seed}", frames="24x40_s1")
     model, rows = training.train(paths, video, 1, 10.0, "sha", latent_dim=3, history=5, window_seconds=0.5,
                                  alpha=0.001, beta=1.0, gamma=0.0, delta=0.0, epochs=epochs, chunk_samples=8,
                                  chunks_per_batch=2, learning_rate=1e-3, seed=seed, order="tiled", verbose=0,
@@ -103,12 +103,12 @@ def test_later_stages_work_on_a_video_run(tmp_path):
         p = run_script(script, *rest)
         assert p.returncode == 0, (script, p.stderr)
     run = next((tmp_path / "d" / "orbit" / "runs").iterdir())
-    paths = artifacts.Paths(video, tmp_path / "d", tmp_path / "o", run=run.name)
+    paths = layout.Paths(video, tmp_path / "d", tmp_path / "o", run=run.name)
     assert paths.frames == tmp_path / "d" / "orbit" / "frames_16x24_s1.npz"     # found from the run's name
     for kind, f in (("latent lstm", "latent_lstm.keras"), ("knn forecast", "forecast_knn_ic40.npz"),
                     ("lstm forecast", "forecast_lstm_ic40.npz"), ("divergence", "divergence_k5_x1.npz")):
-        chain = artifacts.check(paths, kind, path=run / f)          # the whole chain, down to the video file
-        assert chain["frames"]["source_sha256"] == frames.source_hash(video)
+        chain = provenance.check(paths, kind, path=run / f)         # the whole chain, down to the video file
+        assert chain["frames"]["source_sha256"] == provenance.source_hash(video)
     div = json.loads((run / "divergence_k5_x1.npz.json").read_text())
     assert div["points_per_second"] == pytest.approx(10)
     assert div["growth_per_second"] == pytest.approx(div["growth_per_step"] * 10)
@@ -116,8 +116,8 @@ def test_later_stages_work_on_a_video_run(tmp_path):
     p = run_script("play_embedding.py", *args, "--format", "html")      # the page: frames and own sound
     assert p.returncode == 0, p.stderr
     page = tmp_path / "o" / "orbit" / run.name / "player.html"
-    record = json.loads(artifacts.sidecar_path(page).read_text())
-    assert record["inputs"]["frames"]["sha256"] == artifacts.file_hash(paths.frames)
+    record = json.loads(layout.sidecar_path(page).read_text())
+    assert record["inputs"]["frames"]["sha256"] == provenance.file_hash(paths.frames)
     assert record["frames"]["frames"] == 120 and (page.parent / record["frames"]["folder"] / "00001.jpg").is_file()
     x, rate = read_audio(page.parent / "player.m4a")
     assert abs(len(x) / rate - 12.0) < 0.1
