@@ -1,17 +1,14 @@
 """Stage 6: roll a path forward with the latent LSTM from an initial condition; plot it over the embedding."""
-import settings
-from dae import cli, layout, stages, store
+import settings  # the settings every stage shares: here they select the run
+from dae import cli, config, stages
 
 N_STEPS = 200            # steps to forecast
 INITIAL_CONDITION = -1   # index of the starting point on the path; -1 = a fixed choice drawn with SEED
 
 
 def main():
-    cfg = cli.configure(layout.select_run(globals(), settings))
-    paths = layout.run_paths(cfg)
-    with store.writing(paths, "forecast_lstm.py"):
-        ic, (data, png, html) = stages.forecast_latent(paths, "lstm", INITIAL_CONDITION, N_STEPS, cfg["SEED"], cfg)
-    print(f"forecast {N_STEPS} steps from index {ic}: saved {data}, {png} and {html.name}")
+    cfg = cli.parse(config.Forecast, settings, globals())
+    stages.forecast_latent_model(cfg, "lstm")
 
 
 if __name__ == "__main__":

@@ -95,7 +95,7 @@ def reference_model(shape, seed):
             return super().train_step((data[0], None))
 
     model = Reference(build_frame_encoder(shape, 3), build_frame_decoder(shape, 3),
-                            build_forecaster(HISTORY, 3, units=training.VIDEO_FORECASTER_UNITS, unroll=False),
+                            build_forecaster(HISTORY, 3, units=VIDEO_FORECASTER_UNITS, unroll=False),
                             0.001, 1.0)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     return model
@@ -156,7 +156,9 @@ def train_chunked(frames, target, spread):
     plan = plan.reshape(-1, plan.shape[-1])
     import keras
     keras.utils.set_random_seed(SEED)
-    model = training.build(frames, 1, 3, HISTORY, 0.5, c, 0.001, 1.0, 0.0, 0.0, 1e-3, BLOCK, spread=spread)
+    model = training.build(frames, width=1, latent_dim=3, history=HISTORY, window_seconds=0.5, chunk_samples=c,
+                           alpha=0.001, beta=1.0, gamma=0.0, delta=0.0, learning_rate=1e-3, steps_per_execution=BLOCK,
+                           spread=spread)
     curve, seconds, step = [(0, 0.0, bce(model.encoder, model.decoder, frames))], 0.0, 0
     print(f"chunked, spread {spread}: initial BCE {curve[0][2]:.5f}", flush=True)
     while step < MAX_STEPS:

@@ -68,35 +68,11 @@ def source_record(chain):
 def embed_song(paths):
     """Embed the song (or video) of a trained run; returns (Z, t_start, t_center, t_end, chain).
 
-    chain is the checked record chain (encoder, its model parts, spectrogram or frames)."""
+    chain is the checked record chain (encoder, its model parts, spectrogram or frames); the
+    `dae.sources.Source` it was made from embeds its windows and times them."""
+    from dae import sources
     chain, encoder = load_run(paths)
-    meta = chain["encoder"]
-    if "frames" in chain:
-        return (*embed_frames(encoder, meta, chain["frames"]), chain)
-    F, T, S = dataset.arrays(chain["spectrogram"])
-    frames = ((S.T - meta["scale_min"]) / (meta["scale_max"] - meta["scale_min"])).astype(np.float32)
-    Z = encode(encoder, frames, int(meta["width"]))
-    if not np.all(np.isfinite(Z)):
-        raise UserError(f"the encoder of {paths.run} gives NaN or infinite points; retrain: {TRAIN_HINT}")
-    start, center, end = window_times(len(Z), int(meta["width"]), meta["sample_rate"])
-    return Z, start, center, end, chain
-
-
-def embed_frames(encoder, meta, record):
-    """Embed every frame window of a video run: (Z, t_start, t_center, t_end).
-
-    Window j holds frames j .. j+width-1 and is shown at the time of its last
-    frame (t_center: for one frame per window, the frame's own time); it covers
-    t_start = time of frame j to t_end = the end of its last frame.
-    """
-    from dae import frames as video_frames
-    frames, times = video_frames.arrays(record)
-    width = int(meta["width"])
-    Z = encode(encoder, frames, width)
-    if not np.all(np.isfinite(Z)):
-        raise UserError(f"the encoder gives NaN or infinite points; retrain: {TRAIN_HINT}")
-    n = len(Z)
-    return Z, times[:n], times[width - 1:width - 1 + n], times[width - 1:width - 1 + n] + 1.0 / record["fps"]
+    return (*sources.of_chain(chain).embed(encoder, chain["encoder"], chain), chain)
 
 
 def save(paths, Z, start, center, end, chain):

@@ -5,6 +5,9 @@ path and scored on the held-out last 20%.
 All of them work on Z scaled per dimension to [0, 1] by the min and max of
 the training part (as the original, which scaled by the whole path).
 """
+import typing
+from dataclasses import dataclass
+
 import numpy as np
 
 import dae  # noqa: F401
@@ -86,29 +89,51 @@ def persistence_flag(report):
             f"last {HOLDOUT:.0%}: " + ", ".join(worse))
 
 
+@dataclass(frozen=True)
+class Forecaster:
+    """A latent forecaster: a model that reads the last `history` points (scaled to [0, 1]) and
+    predicts the next displacement v. `build(latent_dim)` makes it untrained; `inputs(Zs, t)` are the
+    inputs of samples t (indices of Zs): whatever shape `build`'s model reads."""
+    name: str
+    history: int
+    build: typing.Callable
+    inputs: typing.Callable
+    epochs: int   # the original's
+
+
+# the latent forecasters by name: a new one is a build function, its inputs and one line here
+FORECASTERS = {
+    "mlp": Forecaster("mlp", 1, build_mlp, lambda Zs, t: Zs[np.asarray(t)], epochs=8),
+    "lstm": Forecaster("lstm", LSTM_HISTORY, lambda d: build_lstm(LSTM_HISTORY, d),
+                       lambda Zs, t: windows(Zs, t, LSTM_HISTORY), epochs=10),
+}
+
+
+def forecaster(kind):
+    """The `Forecaster` called `kind` ('mlp', 'lstm')."""
+    if kind not in FORECASTERS:
+        raise ValueError(f"kind={kind!r}; expected one of {', '.join(map(repr, FORECASTERS))}")
+    return FORECASTERS[kind]
+
+
 def train(kind, Z, epochs, batch_size=4, seed=0, verbose=0):
-    """Train the latent MLP ('mlp') or LSTM ('lstm') on Z (N, d).
+    """Train the latent forecaster `kind` (a name in FORECASTERS) on Z (N, d).
 
     Returns (model, report): report holds the scaler (lo, hi), the split and
     the held-out scores of the model and of persistence (v_t predicted as v_{t-1}).
     """
     import keras
-    history = LSTM_HISTORY if kind == "lstm" else 1
-    t_train, t_test, s = split(len(Z), max(history, 2))
+    spec = forecaster(kind)
+    t_train, t_test, s = split(len(Z), max(spec.history, 2))
     Zs, lo, hi = unit_scale(Z, Z[:s].min(axis=0), Z[:s].max(axis=0))
     V = np.diff(Zs, axis=0)
     keras.utils.set_random_seed(seed)
-    if kind == "mlp":
-        model, x_train, x_test = build_mlp(Z.shape[1]), Zs[t_train], Zs[t_test]
-    elif kind == "lstm":
-        model = build_lstm(history, Z.shape[1])
-        x_train, x_test = windows(Zs, t_train, history), windows(Zs, t_test, history)
-    else:
-        raise ValueError(f"kind={kind!r}; expected 'mlp' or 'lstm'")
+    model = spec.build(Z.shape[1])
+    x_train, x_test = spec.inputs(Zs, t_train), spec.inputs(Zs, t_test)
     model.compile(optimizer="adam", loss="mse")
     model.fit(x_train, V[t_train], batch_size=batch_size, epochs=epochs, shuffle=True, verbose=verbose)
     v_hat = model.predict(x_test, verbose=0)
-    report = {"model": kind, "lo": lo.tolist(), "hi": hi.tolist(), "split_index": s, "history": history,
+    report = {"model": kind, "lo": lo.tolist(), "hi": hi.tolist(), "split_index": s, "history": spec.history,
               "n_train": len(t_train), "n_test": len(t_test), "test_first_index": int(t_test[0]),
               "held_out": scores(v_hat, V[t_test]), "persistence": scores(V[t_test - 1], V[t_test])}
     report["worse_than_persistence"] = persistence_flag(report)
@@ -119,14 +144,15 @@ def predictor(model, kind, lo, hi):
     """A displacement function for rollouts in *unscaled* coordinates.
 
     Returns f(path) -> v̂ (d,) that reads the path so far ((n, d), unscaled):
-    the MLP its last point, the LSTM its last LSTM_HISTORY points.
+    its forecaster's last `history` points (the MLP its last point, the LSTM its last LSTM_HISTORY).
     """
     lo, hi = np.asarray(lo), np.asarray(hi)
     span = np.where(hi - lo > 0, hi - lo, 1.0)
+    spec = forecaster(kind)
 
     def f(path):
         zs = (np.asarray(path) - lo) / span
-        x = zs[-1:] if kind == "mlp" else zs[None, -LSTM_HISTORY:]
+        x = spec.inputs(zs, [len(zs) - 1])           # one sample: the inputs ending at the last point
         return model.predict_on_batch(x.astype("float32"))[0] * span
     return f
 

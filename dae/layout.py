@@ -211,70 +211,16 @@ def folder_images(folder):
 
 # ---------------------------------------------------------------- run identity
 
-RUN_SETTINGS = ("WINDOW_SECONDS", "ALPHA", "BETA", "GAMMA", "DELTA", "LATENT_DIM", "HISTORY", "SEED",
-                "HORIZON", "HORIZON_DECAY", "LENGTH_WEIGHT")
-SOURCE_SETTINGS = ("SOURCE", "FRAME_SIZE", "FRAME_STEP")   # audio or video; how a video's frames are read
-SOURCES = ("audio", "video")
-RUN_IDENTITY = ("SONG", "DATA_DIR", "OUTPUT_DIR") + RUN_SETTINGS + SOURCE_SETTINGS
-_SELECTS = {
-    "SONG": "the song (a name, or the audio file it was saved from)",
-    "DATA_DIR": "the folder of arrays and models",
-    "OUTPUT_DIR": "the folder of pictures and videos",
-    "WINDOW_SECONDS": "the window it was trained with (s)",
-    "ALPHA": "the forecasting-loss weight it was trained with (0 = R, > 0 = R-F)",
-    "BETA": "the reconstruction-loss weight it was trained with",
-    "GAMMA": "the off-centre-loss weight it was trained with",
-    "DELTA": "the curvature-loss weight it was trained with",
-    "LATENT_DIM": "the latent size it was trained with",
-    "HISTORY": "the forecaster history it was trained with",
-    "SEED": "the seed it was trained with",
-    "HORIZON": "the forecasting horizon it was trained with (1 = one step)",
-    "HORIZON_DECAY": "the weight decay over the horizon's steps it was trained with",
-    "LENGTH_WEIGHT": "the displacement-length weight it was trained with (horizon > 1)",
-    "SOURCE": "what it embeds: audio (the sound) or video (the pictures)",
-    "FRAME_SIZE": "the frame size a video run's frames were read at (HEIGHTxWIDTH)",
-    "FRAME_STEP": "the frame step a video run's frames were read with",
-}
+def run_paths(cfg):
+    """Paths of the run that `cfg` (a `dae.config.Run`, or any stage's settings that include it) describes."""
+    from dae import sources
+    frames = sources.get(cfg.source).run_tag(cfg)
+    name = run_name(cfg.window_seconds, cfg.alpha, cfg.beta, cfg.gamma, cfg.delta, cfg.latent_dim, cfg.history,
+                    cfg.seed, cfg.horizon, cfg.horizon_decay, cfg.length_weight, frames=frames)
+    return Paths(cfg.song, cfg.data_dir, cfg.output_dir, run=name, frames=frames)
 
 
-def select_run(namespace, shared):
-    """Declare, in a later stage's `namespace` (its globals), the settings that
-    select the run folder it reads, with the shared defaults of module `shared`
-    (settings.py) and a --help that says they only select the run.
-
-    This is the one place a script's run identity comes from; `run_paths` reads
-    those names from the parsed settings. Returns `namespace`, for
-    ``cli.configure(layout.select_run(globals(), settings))``.
-    """
-    for name in RUN_IDENTITY:
-        namespace.setdefault(name, getattr(shared, name))
-    notes = namespace.setdefault("__notes__", {})
-    for name in RUN_IDENTITY:
-        notes.setdefault(name, f"selects the run: {_SELECTS[name]}")
-    return namespace
-
-
-def source_frames(settings):
-    """The frames tag ('150x268_s1') of the settings' source, or None for audio.
-
-    SOURCE, FRAME_SIZE and FRAME_STEP default to audio when a caller leaves them out.
-    """
-    source = settings.get("SOURCE", "audio")
-    if source not in SOURCES:
-        raise UserError(f"SOURCE={source!r} is not one of {', '.join(SOURCES)}")
-    if source == "audio":
-        return None
-    step = int(settings.get("FRAME_STEP", 1))
-    if step < 1:
-        raise UserError(f"FRAME_STEP={step} must be at least 1")
-    return frames_tag(settings.get("FRAME_SIZE", "150x268"), step)
-
-
-def run_paths(settings):
-    """Paths of the run that `settings` (a script's parsed settings) describe."""
-    missing = [k for k in RUN_IDENTITY if k not in settings and k not in SOURCE_SETTINGS]
-    if missing:
-        raise TypeError(f"run_paths needs {', '.join(missing)}: declare them with layout.select_run")
-    frames = source_frames(settings)
-    name = run_name(*(settings[k] for k in RUN_SETTINGS), frames=frames)
-    return Paths(settings["SONG"], settings["DATA_DIR"], settings["OUTPUT_DIR"], run=name, frames=frames)
+def song_paths(cfg):
+    """Paths of the song (no run) that `cfg` (a `dae.config.Song`) names, with its source's frames tag."""
+    from dae import sources
+    return Paths(cfg.song, cfg.data_dir, cfg.output_dir, frames=sources.get(cfg.source).run_tag(cfg))

@@ -288,36 +288,31 @@ def page_path(paths):
     return Path(paths.output_dir) / PAGE_NAME
 
 
-def make(paths, emb, cfg, tail=12, kbps=128, spectrogram=True):
+def make(paths, emb, cfg, tail=12):
     """The run's player page from a checked embedding `emb` (`dae.embedding.load(..., need_audio=True)`),
     with a sidecar that records what it was made from (the embedding, and the spectrogram and the audio,
     or for a video run the frames and the video's sound). A video run shows its frames (as stage 1
     stored them) instead of the spectrogram, and plays the video's own sound, or a silent track when it
-    has none. The page, its audio and its sidecar are published as one unit (`write`). Returns the facts."""
-    from dae import dataset
-    from dae import frames as video_frames
-    source = emb["chain"].get("frames")
+    has none. cfg : the stage's `dae.config.Player` (its audio_kbps, spectrogram, and what the sidecar
+    records); tail : points highlighted behind the current one. The page, its audio and its sidecar are
+    published as one unit (`write`). Returns the facts."""
+    from dae import sources
+    source = sources.of_chain(emb["chain"])
+    record, audio, shown = source.shown(emb["chain"], panel=cfg.spectrogram)
+    shown = {"spec": shown.get("spec"), **({"frames": shown["frames"]} if "frames" in shown else {})}
+    frames = source.record_kind == "frames"
     P, labels, note = plotting.project3(emb["Z"], emb["t_center"])      # the pictures' view, labels and all
-    if source is None:
-        record = emb["chain"]["spectrogram"]
-        F, T, S = dataset.arrays(record)
-        what, audio = f"{cfg['WINDOW_SECONDS']:g} s window", record["source"]
-        shown = dict(spec=(F, T, S) if spectrogram else None)
-    else:
-        record = source
-        images, times = video_frames.arrays(source)
-        what = f"video, {paths.frames_tag.split('_')[0]} frames"
-        audio, shown = (source["source"] if source["has_audio"] else None), dict(frames=(images, times))
-    title = f"{paths.song} · {emb['meta']['architecture']} · {what}"
-    sync = SYNC + ("; the frame shown is the source frame with the largest time <= t" if source else "")
+    title = f"{paths.song} · {emb['meta']['architecture']} · {source.what(paths, cfg)}"
+    sync = SYNC + ("; the frame shown is the source frame with the largest time <= t" if frames else "")
 
     def record_page(staged, facts):
-        provenance.write_sidecar(staged, "player page", cfg, run=paths.run,
-                                 inputs={"embedding": emb["meta"], "frames" if source else "spectrogram": record,
+        provenance.write_sidecar(staged, "player page", cfg.settings(), run=paths.run,
+                                 inputs={"embedding": emb["meta"], source.record_kind: record,
                                          "audio": (record["source"], record["source_sha256"])},
                                  duration_s=record["duration_s"], files=facts["files"], bytes=facts["bytes"],
                                  audio_kbps=facts["audio_kbps"], tail=int(tail), projection=note or "none",
                                  sync=sync, audio=audio or "none (the video has no sound: a silent track keeps time)",
-                                 **({"frames": facts["frames"]} if source else {}))
+                                 **({"frames": facts["frames"]} if frames else {}))
     return write(paths.output_dir, plotting.library_path(paths), P, emb["t_center"], audio, record["duration_s"],
-                 title=title, note=note, labels=labels, tail=tail, kbps=kbps, record=record_page, **shown)
+                 title=title, note=note, labels=labels, tail=tail, kbps=cfg.audio_kbps, record=record_page,
+                 **shown)

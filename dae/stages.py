@@ -1,10 +1,225 @@
-"""What the stage 5-7 scripts share: loading a run's embedding, choosing an
-initial condition, saving and drawing a forecast."""
+"""The stages as typed functions: each takes its frozen config (`dae.config`) and nothing else.
+
+    stages.save_dataset(config.Spectrogram(song="mysong"))
+    stages.train_model(config.Training(song="mysong", alpha=0.0, epochs=2))
+
+The scripts (save_dataset.py, train_model.py, ...) build the config from their
+constants and the command line and call one of these; pipeline.py and the
+experiment call them in one process. A stage reads nothing but its config and
+what earlier stages saved (checked with its chain), so two calls with
+different settings in one process are two independent runs. Below them: what
+stages 5-7 share (loading a run's embedding, choosing an initial condition,
+saving and drawing a forecast).
+"""
 import numpy as np
 
-from dae import embedding, latent, layout, plotting, provenance, store
+from dae import config, embedding, latent, layout, plotting, provenance, sources, store
 from dae.errors import UserError
 from dae.forecast import KNNField, unit_scale
+
+
+# ---------------------------------------------------------------- stages 1-4
+
+def save_dataset(cfg: config.Spectrogram):
+    """Stage 1: read the song (or the video's frames) named by cfg.song and save its arrays. Returns its Paths."""
+    paths = layout.song_paths(cfg)
+    with store.writing(paths, "save_dataset.py"):
+        sources.get(cfg.source).save(paths, cfg)
+    return paths
+
+
+def train_model(cfg: config.Training):
+    """Stage 2: train the run's conditioned autoencoder (resuming a killed run when cfg.resume).
+
+    Returns (paths, the training model or None when every epoch was already done, history rows).
+    """
+    from dae import training  # TensorFlow loads only for the stages that need it
+    paths = layout.run_paths(cfg)
+    source = sources.get(cfg.source)
+    with store.writing(paths, "train_model.py"):
+        data = source.training_data(paths, cfg)   # checked against its record and its audio
+        epochs = cfg.epochs or data.epochs
+        print(f"training {paths.run} on {paths.song}: {data.what}, {epochs} epochs")
+        model, rows = training.train(
+            paths, data.frames, data.width, data.rate, data.record["source_sha256"], latent_dim=cfg.latent_dim,
+            history=cfg.history, window_seconds=cfg.window_seconds, alpha=cfg.alpha, beta=cfg.beta,
+            gamma=cfg.gamma, delta=cfg.delta, epochs=epochs, chunk_samples=data.chunk_samples,
+            chunks_per_batch=data.chunks_per_batch, learning_rate=cfg.learning_rate, seed=cfg.seed,
+            order=data.order, horizon=cfg.horizon, horizon_decay=cfg.horizon_decay,
+            length_weight=cfg.length_weight, resume=cfg.resume, verbose=cfg.verbose, validation=data.validation,
+            hop=data.hop, spread=data.spread, source=source,
+            record=training.model_record(cfg.settings() | {"EPOCHS": epochs}, data.record, data.scale, cfg.alpha))
+    if model is None:  # nothing to train: the committed model must still be the one for this spectrogram
+        try:
+            provenance.check(paths, "encoder")
+        except UserError as e:
+            raise UserError(f"{paths.run} has all {epochs} epochs but its saved model is unusable ({e}); "
+                            "start over with --resume false") from None
+        return paths, None, rows
+    print(f"saved {paths.model_dir} -> {paths.model_dir.resolve().name}/{{encoder,decoder,forecaster}}.keras "
+          f"and {paths.history.name}")
+    last = rows[-1]
+    print(f"final (epoch {last['epoch']}, {last['seconds']:.1f} s): {training.loss_line(last, model.weighted_terms())}")
+    return paths, model, rows
+
+
+def embed_audio(cfg: config.Embedding):
+    """Stage 3: embed every window of the run's song (every frame of a video) with its trained encoder;
+    with cfg.plot, draw the path (`draw_embedding`). Returns (paths, the files written)."""
+    if cfg.sections.strip():
+        plotting.section_bounds(float("inf"), cfg.section_seconds, cfg.sections)   # checked at the door
+    paths = layout.run_paths(cfg)
+    with store.writing(paths, "embed_audio.py"):
+        if cfg.plot:
+            store.check_folder(paths.output_dir)         # whatever is in its way is said before the work
+        Z, start, center, end, chain = embedding.embed_song(paths)
+        embedding.save(paths, Z, start, center, end, chain)
+        print(f"embedded {len(Z)} windows of {paths.song} into {Z.shape[1]}-D: saved {paths.embedding}")
+        written = [paths.embedding]
+        if cfg.plot:
+            drawn = draw_embedding(paths, cfg)
+            print("saved " + ", ".join(str(p) if i == 0 else p.name for i, p in enumerate(drawn)))
+            written += drawn
+    return paths, written
+
+
+def draw_embedding(paths, cfg: config.Embedding):
+    """Draw the pictures of the run's saved embedding (trajectory.png, trajectory.html and, with
+    sections, trajectory_sections.png) and publish them with their sidecars as one unit
+    (`store.group_commit`): a crash leaves the previous embedding's set or this one's, and
+    a sections picture of a previous embedding does not stay beside them. Returns the files."""
+    emb = embedding.load(paths)
+    meta, Z, center, end = emb["meta"], emb["Z"], emb["t_center"], emb["t_end"]
+    title = f"{paths.song} ({meta['architecture']}, {sources.get(cfg.source).what(paths, cfg)})"
+    edges = None
+    if cfg.sections.strip() or (cfg.section_seconds > 0 and end[-1] > cfg.section_seconds):
+        edges = plotting.section_bounds(end[-1], cfg.section_seconds, cfg.sections)
+    spec = sources.of_chain(emb["chain"]).shown(emb["chain"])[2].get("spec")
+    written = [paths.trajectory_png, paths.trajectory_html]
+    with store.group_commit() as group:
+        plotting.trajectory_png(group.stage(paths.trajectory_png), Z, center, title, spec=spec, sections=edges)
+        files = plotting.trajectory_html(group.stage(paths.trajectory_html), Z, center, title,
+                                         plotting.library_path(paths))
+        if edges is not None:
+            plotting.trajectory_sections_png(group.stage(paths.trajectory_sections_png), Z, center, title, edges)
+            written.append(paths.trajectory_sections_png)
+        else:
+            group.drop(paths.trajectory_sections_png)
+        for path in written:
+            provenance.write_sidecar(group.stage(path), "trajectory plot", cfg.settings(), inputs={"embedding": meta},
+                                     run=paths.run, **({"files": files} if path == paths.trajectory_html else {}))
+    return written
+
+
+def play_embedding(cfg: config.Player):
+    """Stage 4: the run's player page and/or MP4 (cfg.format). Returns (paths, {"page": facts, "video": (frames,
+    record, audio)}) with what was made."""
+    from dae import player
+    paths = layout.run_paths(cfg)
+    made = {}
+    with store.writing(paths, "play_embedding.py"):
+        store.check_folder(paths.output_dir)             # whatever is in its way is said before the work
+        # the embedding, the spectrogram and the audio must be one chain: the audio that is muxed in
+        # is the one the spectrogram (shown) was made from, and the path was embedded from that spectrogram
+        emb = embedding.load(paths, need_audio=True)
+        step = float(emb["t_center"][1] - emb["t_center"][0]) if len(emb["t_center"]) > 1 else 1.0
+        tail_points = int(round(cfg.tail_seconds / step))            # the player page counts its tail in points
+        if cfg.format in ("html", "both"):
+            facts = made["page"] = player.make(paths, emb, cfg, tail=tail_points)
+            size = sum(facts["bytes"].values()) / 1e6
+            print(f"saved {facts['page']} (page, audio and {plotting.LIBRARY_NAME}: {size:.1f} MB; "
+                  "open it in a browser)")
+        if cfg.format in ("mp4", "both"):
+            n, record, audio = made["video"] = save_video(paths, emb, cfg)
+            print(f"saved {paths.video} ({n} frames at {cfg.fps} fps, {record['duration_s']:.2f} s"
+                  f"{' with audio' if audio else ', silent: the video has no sound track'})")
+    return paths, made
+
+
+def save_video(paths, emb, cfg: config.Player):
+    """Render the MP4 of a checked embedding `emb` (`dae.embedding.load(..., need_audio=True)`) and publish
+    it with its sidecar as one unit (`store.group_commit`): a crash leaves the previous video beside
+    its own record, or this one. Returns (frames, the spectrogram's or the frames' record, the audio
+    muxed in or None)."""
+    from dae import video
+    source = sources.of_chain(emb["chain"])
+    record, audio, panel = source.shown(emb["chain"], panel=cfg.spectrogram)
+    P, _, note = plotting.project3(emb["Z"], emb["t_center"])     # the pictures' view: a 1-D path against time
+    panel = {"spec": (*panel["spec"], record["duration_s"]) if "spec" in panel else None,
+             **({"frames": panel["frames"]} if "frames" in panel else {})}
+    title = f"{paths.song} · {emb['meta']['architecture']} · {source.what(paths, cfg)}" + (" · PCA" if note else "")
+    kwargs = dict(P=P, t_center=emb["t_center"], **panel, width=cfg.width, height=cfg.height,
+                  tail_seconds=cfg.tail_seconds, degrees_per_second=cfg.degrees_per_second, title=title,
+                  duration=record["duration_s"])
+    frames = source.record_kind == "frames"
+    with store.group_commit() as group:
+        mp4 = group.stage(paths.video)
+        n = video.render(mp4, audio, kwargs, record["duration_s"], cfg.fps, cfg.workers or None, cfg.progress)
+        provenance.write_sidecar(mp4, "video", cfg.settings(), run=paths.run, frames=n, fps=cfg.fps,
+                                 inputs={"embedding": emb["meta"], source.record_kind: record,
+                                         "audio": (record["source"], record["source_sha256"])},
+                                 duration_s=record["duration_s"], audio=audio,
+                                 sync="the point shown at time t is the path at the window centred on t"
+                                      + ("; the frame shown is the source frame with the largest time <= t"
+                                         if frames else ""))
+    return n, record, audio
+
+
+# ---------------------------------------------------------------- stages 5-7
+
+def train_latent_model(cfg: config.LatentTraining, kind):
+    """Stage 5: train the latent `kind` model (a name in `dae.latent.FORECASTERS`) on the run's embedding.
+    Returns (paths, its held-out report)."""
+    paths = layout.run_paths(cfg)
+    with store.writing(paths, f"train_latent_{kind}.py"):
+        report = train_latent(paths, kind, cfg.epochs, cfg.batch_size, cfg.seed, cfg.settings())
+    print_report(report)
+    print(f"saved {paths.latent_model(kind)}")
+    return paths, report
+
+
+def forecast_knn(cfg: config.KnnForecast):
+    """Stage 6: roll the path forward with the KNN displacement field. Returns (paths, ic, (data, png, html))."""
+    from dae.forecast import rollout
+    paths = layout.run_paths(cfg)
+    with store.writing(paths, "forecast_knn.py"):
+        Z, Zs, meta, field, rule = knn_setup(paths, cfg.k, cfg.exclusion_radius, cfg.original_rule)
+        ic = initial_condition(cfg.initial_condition, 0, len(Z) - 2, cfg.seed, len(Z))
+        forecast = rollout(field, Zs[ic], cfg.n_steps, origin=ic)
+        method = "knn-original" if cfg.original_rule else "knn"
+        files = save_forecast(paths, method, ic, forecast, Z, cfg.settings(), {"embedding": meta}, **rule)
+    print(f"KNN forecast, {cfg.n_steps} steps from index {ic}: saved {files[0]}, {files[1]} and {files[2].name}")
+    return paths, ic, files
+
+
+def forecast_latent_model(cfg: config.Forecast, kind):
+    """Stage 6: roll the path forward with the trained latent `kind` model. Returns (paths, ic, (data, png, html))."""
+    paths = layout.run_paths(cfg)
+    with store.writing(paths, f"forecast_{kind}.py"):
+        ic, files = forecast_latent(paths, kind, cfg.initial_condition, cfg.n_steps, cfg.seed, cfg.settings())
+    print(f"forecast {cfg.n_steps} steps from index {ic}: saved {files[0]}, {files[1]} and {files[2].name}")
+    return paths, ic, files
+
+
+def divergence(cfg: config.Divergence):
+    """Stage 7: KNN forecasts from many initial conditions, their divergence δ and its growth rate
+    (`divergence_run`). Returns (paths, the saved file, δ (M, n_steps + 1), origins (M,), facts)."""
+    paths = layout.run_paths(cfg)
+    with store.writing(paths, "divergence.py"):
+        target, delta, origins, facts = divergence_run(
+            paths, cfg.settings(), k=cfg.k, exclusion_radius=cfg.exclusion_radius, original_rule=cfg.original_rule,
+            n_steps=cfg.n_steps, every=cfg.every, fit_steps=cfg.fit_steps)
+    marks = [int(i) for i in facts["delta_at"]]
+    print(f"{paths.run}: {len(origins)} initial conditions, mean δ at steps {'/'.join(map(str, marks))}: "
+          + " / ".join(f"{facts['delta_at'][str(i)]:.4f}" for i in marks))
+    print(f"growth of mean ln δ over steps 1-{facts['fit_steps'][1]}: {facts['growth_per_step']:.4f} per step = "
+          f"{facts['growth_per_second']:.2f} per second; "
+          f"smoothness: mean turning angle {facts['turning_angle_deg']:.1f} degrees")
+    print(f"saved {target}")
+    return paths, target, delta, origins, facts
+
+
+# ---------------------------------------------------------------- what stages 5-7 share
 
 
 def load_path(paths):
@@ -140,7 +355,7 @@ def forecast_latent(paths, kind, requested_ic, steps, seed, settings):
     model = latent.load(meta)
     history = int(meta["history"])
     lo, hi = np.asarray(meta["lo"], dtype=float), np.asarray(meta["hi"], dtype=float)
-    if lo.shape != (Z.shape[1],) or hi.shape != (Z.shape[1],) or history != (latent.LSTM_HISTORY if kind == "lstm" else 1):
+    if lo.shape != (Z.shape[1],) or hi.shape != (Z.shape[1],) or history != latent.forecaster(kind).history:
         raise UserError(f"{layout.sidecar_path(meta['path'])} does not fit the {Z.shape[1]}-D path; "
                         f"rerun {provenance.rerun(meta['kind'])}")
     ic = initial_condition(requested_ic, history - 1, len(Z) - 1, seed, len(Z))

@@ -11,19 +11,17 @@ import dae  # noqa: F401
 import keras
 import tensorflow as tf
 
-from dae import cli, layout, provenance, store
+from dae import config, layout, provenance, sources, store
 from dae.embedding import encode, window_batches
 from dae.errors import UserError
-from dae.model import (ConditionedAutoencoder, build_decoder, build_encoder, build_forecaster, build_frame_decoder,
-                       build_frame_encoder, variant_for)
+from dae.model import ConditionedAutoencoder, variant_for
 
-VIDEO_EPOCHS = 12        # the original's video training
-VIDEO_FORECASTER_UNITS = 32   # the original's video forecaster (the audio one has 16)
 
 
 def default_epochs(window_seconds, video=False):
     """As the original: 6 epochs for the 0.5 s window, 7 for the 2 s one, 12 for a video."""
     if video:
+        from dae.video_source import VIDEO_EPOCHS
         return VIDEO_EPOCHS
     return 7 if variant_for(window_seconds) == "long" else 6
 
@@ -143,23 +141,18 @@ def plan(n_samples, chunk_samples, chunks_per_batch, epochs, seed, order="origin
     return np.concatenate([starts, spread_draws(epochs, starts.shape[1], spread, n_windows, seed)], axis=-1)
 
 
-def build(frames, width, latent_dim, history, window_seconds, chunk_samples, alpha, beta, gamma, delta,
-          learning_rate, steps_per_execution=1, horizon=1, horizon_decay=1.0, length_weight=1.0, spread=0):
-    """The compiled training model for a scaled spectrogram `frames` (n_time, height).
+def build(frames, *, width, latent_dim, history, window_seconds, chunk_samples, alpha, beta, gamma, delta,
+          learning_rate, steps_per_execution=1, horizon=1, horizon_decay=1.0, length_weight=1.0, spread=0,
+          source=None):
+    """The compiled training model for a scaled spectrogram `frames` (n_time, height), or a video's
+    frames (n, h, w): `source` (a `dae.sources.Source`) builds its encoder, decoder and forecaster
+    (None: the one whose frames these are).
 
     steps_per_execution : training steps run per call into the graph (fewer
     Python round trips; the steps and their order are unchanged).
     """
-    if frames.ndim == 3:   # video frames (n, h, w): 2-D convolutions over one window of `width` frames
-        encoder = build_frame_encoder(frames.shape[1:], latent_dim, width)
-        decoder = build_frame_decoder(frames.shape[1:], latent_dim, width)
-        forecaster = build_forecaster(history, latent_dim, units=VIDEO_FORECASTER_UNITS)
-    else:
-        variant = variant_for(window_seconds)
-        height = frames.shape[1]
-        encoder = build_encoder(width, height, latent_dim, variant)
-        decoder = build_decoder(width, height, latent_dim, variant)
-        forecaster = build_forecaster(history, latent_dim)
+    source = sources.get("video" if frames.ndim == 3 else "audio") if source is None else source
+    encoder, decoder, forecaster = source.build_models(frames, width, latent_dim, history, window_seconds)
     model = ConditionedAutoencoder(
         encoder, decoder, forecaster, frames, width, chunk_samples,
         alpha=alpha, beta=beta, gamma=gamma, delta=delta, horizon=horizon, horizon_decay=horizon_decay,
@@ -380,7 +373,7 @@ def load_models(paths):
 def train(paths, frames, width, sample_rate, source_sha256, *, latent_dim, history, window_seconds,
           alpha, beta, gamma, delta, epochs, chunk_samples, chunks_per_batch, learning_rate, seed,
           order="original", horizon=1, horizon_decay=1.0, length_weight=1.0, resume=True, verbose=1,
-          record=None, validation=0.0, hop=1024, spread=0):
+          record=None, validation=0.0, hop=1024, spread=0, source=None):
     """Train (or resume) the run at `paths` on scaled frames (n_time, height), or on a
     video's uint8 frames (n_frames, h, w) (`hop` = 1: one frame per step).
 
@@ -397,18 +390,12 @@ def train(paths, frames, width, sample_rate, source_sha256, *, latent_dim, histo
     finished `epochs` epochs and `resume` is on. A loss that is not finite
     stops training with a UserError and keeps the last good checkpoint.
     """
-    numbers = {"LATENT_DIM": latent_dim, "HISTORY": history, "EPOCHS": epochs, "CHUNK_SAMPLES": chunk_samples,
-               "CHUNKS_PER_BATCH": chunks_per_batch, "VIDEO_SPREAD_FRAMES": spread, "LEARNING_RATE": learning_rate}
-    problems = cli.check({k: v.item() if isinstance(v, np.generic) else v for k, v in numbers.items()},
-                         {"EPOCHS": (1, cli.LIMITS["EPOCHS"][1])})   # the ranges of the command line; 0 epochs is resolved
-    if problems:
-        raise UserError("; ".join(problems))
-    learning_rate = float(learning_rate)             # Keras refuses an int (a library caller's 1)
-    if horizon < 1 or not 0 < horizon_decay <= 1 or not length_weight >= 0:
-        raise UserError(f"HORIZON={horizon} must be >= 1, HORIZON_DECAY={horizon_decay} in (0, 1] and "
-                        f"LENGTH_WEIGHT={length_weight} >= 0")
-    if not 0 <= validation < 1:
-        raise UserError(f"VALIDATION={validation} must be in [0, 1)")
+    checked = config.check(config.Training, least={"epochs": 1},   # 0 epochs is resolved before here
+                           latent_dim=latent_dim, history=history, epochs=epochs, chunk_samples=chunk_samples,
+                           chunks_per_batch=chunks_per_batch, video_spread_frames=spread,
+                           learning_rate=learning_rate, horizon=horizon, horizon_decay=horizon_decay,
+                           length_weight=length_weight, validation=validation)
+    learning_rate = checked["learning_rate"]             # Keras refuses an int (a library caller's 1)
     split = int(round(frames.shape[0] * (1 - validation)))
     n_samples = check_length(split, width, history, sample_rate, horizon, hop)
     chunk_samples = max(1, min(chunk_samples, n_samples))
@@ -417,8 +404,10 @@ def train(paths, frames, width, sample_rate, source_sha256, *, latent_dim, histo
     steps = plan(n_samples, chunk_samples, chunks_per_batch, epochs, seed, order, spread, split - width + 1)
     keras.utils.set_random_seed(seed)
     per_call = max(d for d in range(1, 17) if steps.shape[1] % d == 0)   # whole epochs, so exactly the plan
-    model = build(frames, width, latent_dim, history, window_seconds, chunk_samples,
-                  alpha, beta, gamma, delta, learning_rate, per_call, horizon, horizon_decay, length_weight, spread)
+    model = build(frames, width=width, latent_dim=latent_dim, history=history, window_seconds=window_seconds,
+                  chunk_samples=chunk_samples, alpha=alpha, beta=beta, gamma=gamma, delta=delta,
+                  learning_rate=learning_rate, steps_per_execution=per_call, horizon=horizon,
+                  horizon_decay=horizon_decay, length_weight=length_weight, spread=spread, source=source)
     tag = (f"{paths.run}|{source_sha256}|{order}|{chunk_samples}x{chunks_per_batch}|lr{learning_rate:g}"
            + (f"|h{horizon}|hd{horizon_decay:g}|lw{length_weight:g}" if horizon > 1 else "")
            + (f"|spread{spread}" if spread > 0 else "")

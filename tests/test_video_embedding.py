@@ -156,7 +156,8 @@ def test_encoding_in_pieces_gives_the_same_loss_and_gradients():
     import tensorflow as tf
     from dae import training
     video = synth.demo_video(seconds=6.0, fps=10, size=(24, 40))
-    model = training.build(video, 1, 3, 5, 0.5, 8, 0.001, 1.0, 0.01, 0.01, 1e-3)
+    model = training.build(video, width=1, latent_dim=3, history=5, window_seconds=0.5, chunk_samples=8, alpha=0.001,
+                           beta=1.0, gamma=0.01, delta=0.01, learning_rate=1e-3)
     for layer in model.forecaster.layers:           # no dropout: two calls must see the same network
         if hasattr(layer, "cell"):
             layer.cell.dropout = 0.0
@@ -185,7 +186,8 @@ def test_spread_frames_are_reconstructed_with_the_chunk():
     from dae import training
     video = synth.demo_video(seconds=6.0, fps=10, size=(24, 40))
     b, l = 8, 5
-    model = training.build(video, 1, 3, l, 0.5, b, 0.001, 1.0, 0.0, 0.0, 1e-3, spread=3)
+    model = training.build(video, width=1, latent_dim=3, history=l, window_seconds=0.5, chunk_samples=b, alpha=0.001,
+                           beta=1.0, gamma=0.0, delta=0.0, learning_rate=1e-3, spread=3)
     starts, spread = tf.constant([2, 30], tf.int32), tf.constant([0, 44, 59], tf.int32)
     _, (recon, forecast, _, _) = model.compute_terms(starts, spread=spread)
     _, (recon0, forecast0, _, _) = model.compute_terms(starts)
