@@ -7,23 +7,21 @@ Runs save_dataset.py once; then, for R-F (ALPHA) and, with COMPARE_R, for the
 plain autoencoder R (ALPHA = 0), train_model.py, embed_audio.py, the latent
 models, the three forecasts, divergence.py and play_embedding.py (for a
 video, SOURCE = "video", with the video's frames beside the path); then the
-notebook divergence_plots.ipynb for the song (`python -m dae.notebook`). Each
-stage runs as its own process, exactly as when typed by hand, and gets every
-shared setting (settings.py's) it reads; EPOCHS and FORMAT go to the one stage
-they belong to. The first stage that fails ends the pipeline with its own one
-line and exit status; run the same command again to go on (a finished
+notebook divergence_plots.ipynb for the song. Each stage is its script's own
+stage function (`dae.stages`), called in this process with a config made
+from settings.py, that script's constants and the settings given here, as
+when the script is typed by hand with them; EPOCHS and FORMAT go to the one
+stage they belong to. The first stage that fails ends the pipeline with its
+one line and exit status 1; run the same command again to go on (a finished
 training is kept, not repeated). `make demo` is this on the demo song.
 """
-import os
-import subprocess
-import sys
+import functools
 from pathlib import Path
 
-from dae import cli, layout
-from dae.errors import UserError
-from settings import (SONG, WINDOW_SECONDS, LATENT_DIM, ALPHA, BETA, GAMMA, DELTA,  # shared settings
-                      HISTORY, HORIZON, HORIZON_DECAY, LENGTH_WEIGHT, SOURCE, FRAME_SIZE, FRAME_STEP,
-                      SEED, DATA_DIR, OUTPUT_DIR)
+import settings  # the settings every stage shares (SONG, WINDOW_SECONDS, ALPHA, ...)
+import divergence, embed_audio, forecast_knn, forecast_lstm, forecast_mlp, play_embedding, save_dataset  # noqa: E401
+import train_latent_lstm, train_latent_mlp, train_model  # noqa: E401  (their constants)
+from dae import cli, config, layout, notebook, stages
 
 EPOCHS = 0           # train_model.py's: 0 = as the original (6 for a 0.5 s window, 7 for 2 s)
 FORMAT = "both"      # play_embedding.py's: "mp4" (the video), "html" (the player page only: no rendering, fast) or "both"
@@ -31,47 +29,50 @@ COMPARE_R = True     # also run the plain autoencoder R (ALPHA = 0) beside R-F, 
 NOTEBOOK = True      # end with divergence_plots.ipynb for the song: outputs/<song>/divergence.png and the R vs R-F figure
 
 ROOT = Path(__file__).resolve().parent
-SPECTROGRAM = ("save_dataset.py", ("SONG", "WINDOW_SECONDS", "SOURCE", "FRAME_SIZE", "FRAME_STEP",
-                                    "DATA_DIR", "OUTPUT_DIR"))  # once a song: the settings it reads
-RUN_STAGES = ("train_model.py", "embed_audio.py", "train_latent_mlp.py", "train_latent_lstm.py",
-              "forecast_knn.py", "forecast_mlp.py", "forecast_lstm.py", "divergence.py", "play_embedding.py")
-OWN = {"train_model.py": ("EPOCHS",), "play_embedding.py": ("FORMAT",)}  # settings here that belong to one stage
+# (script, its config, its stage function) of every stage of one run, in order
+RUN_STAGES = (
+    (train_model, config.Training, stages.train_model),
+    (embed_audio, config.Embedding, stages.embed_audio),
+    (train_latent_mlp, config.LatentTraining, functools.partial(stages.train_latent_model, kind="mlp")),
+    (train_latent_lstm, config.LatentTraining, functools.partial(stages.train_latent_model, kind="lstm")),
+    (forecast_knn, config.KnnForecast, stages.forecast_knn),
+    (forecast_mlp, config.Forecast, functools.partial(stages.forecast_latent_model, kind="mlp")),
+    (forecast_lstm, config.Forecast, functools.partial(stages.forecast_latent_model, kind="lstm")),
+    (divergence, config.Divergence, stages.divergence),
+    (play_embedding, config.Player, stages.play_embedding),
+)
 
 
-def commands(cfg):
-    """(title, argv) of every stage in order, for the settings `cfg` (this script's, parsed)."""
-    shared = {name: cfg[name] for name in layout.RUN_IDENTITY}
-    script, reads = SPECTROGRAM
-    steps = [(script, [sys.executable, str(ROOT / script), *cli.flags({k: shared[k] for k in reads})])]
-    alphas = [cfg["ALPHA"]] + ([0.0] if cfg["COMPARE_R"] and cfg["ALPHA"] > 0 else [])
+def name_of(script):
+    return Path(script.__file__).name
+
+
+def steps(cfg: config.Pipeline):
+    """(title, stage function, its config) of every stage in order, for the pipeline's settings `cfg`."""
+    shared = {name: getattr(cfg, name) for name in config.Run.names()}   # the song, its source and its run
+    song = {k: v for k, v in shared.items() if k in config.Spectrogram.names()}
+    out = [(name_of(save_dataset), stages.save_dataset, config.Spectrogram.from_constants(settings, save_dataset, **song))]
+    alphas = [cfg.alpha] + ([0.0] if cfg.compare_r and cfg.alpha > 0 else [])
+    own = {train_model: {"epochs": cfg.epochs}, play_embedding: {"format": cfg.format}}
     for alpha in alphas:
-        run = shared | {"ALPHA": alpha}
-        name = layout.run_name(*(run[k] for k in layout.RUN_SETTINGS))
-        for script in RUN_STAGES:
-            own = {k: cfg[k] for k in OWN.get(script, ())}
-            steps.append((f"{script} ({name})", [sys.executable, str(ROOT / script), *cli.flags(run | own)]))
-    if cfg["NOTEBOOK"]:
-        notebook = ROOT / "divergence_plots.ipynb"
-        steps.append((f"{notebook.name}", [sys.executable, "-m", "dae.notebook", str(notebook),
-                                           *cli.flags({k: shared[k] for k in ("SONG", "DATA_DIR", "OUTPUT_DIR")})]))
-    return steps
+        for script, kind, function in RUN_STAGES:
+            stage_cfg = kind.from_constants(settings, script, **(shared | {"alpha": alpha} | own.get(script, {})))
+            out.append((f"{name_of(script)} ({layout.run_paths(stage_cfg).run})", function, stage_cfg))
+    if cfg.notebook:
+        book = config.Notebook(song=cfg.song, data_dir=str(Path(cfg.data_dir).resolve()),
+                               output_dir=str(Path(cfg.output_dir).resolve()))
+        out.append(("divergence_plots.ipynb", functools.partial(notebook.run, ROOT / "divergence_plots.ipynb"), book))
+    return out
 
 
 def main():
-    cfg = cli.configure(globals())
-    from play_embedding import FORMATS
-    if cfg["FORMAT"] not in FORMATS:
-        raise UserError(f"FORMAT={cfg['FORMAT']!r} is not one of {', '.join(FORMATS)}")
-    steps = commands(cfg)
-    path = os.environ.get("PYTHONPATH")
-    env = dict(os.environ, DAE_ROOT=str(ROOT), PYTHONPATH=str(ROOT) + (os.pathsep + path if path else ""))
-    for i, (title, argv) in enumerate(steps, 1):
-        print(f"== [{i}/{len(steps)}] {title}", flush=True)
-        code = subprocess.run(argv, env=env).returncode
-        if code:
-            sys.exit(code)   # the stage has said why, in one line
-    print(f"== done: {len(steps)} stages for {layout.song_name(cfg['SONG'])}; "
-          f"pictures, videos and pages under {Path(cfg['OUTPUT_DIR']) / layout.song_name(cfg['SONG'])}")
+    cfg = cli.parse(config.Pipeline, settings, globals())
+    todo = steps(cfg)
+    for i, (title, function, stage_cfg) in enumerate(todo, 1):
+        print(f"== [{i}/{len(todo)}] {title}", flush=True)
+        function(stage_cfg)          # a failure ends the pipeline here, with its one line (cli.run)
+    print(f"== done: {len(todo)} stages for {layout.song_name(cfg.song)}; "
+          f"pictures, videos and pages under {Path(cfg.output_dir) / layout.song_name(cfg.song)}")
 
 
 if __name__ == "__main__":

@@ -56,6 +56,12 @@ class AudioSource:
             raise UserError(f"the encoder of {meta['run']} gives NaN or infinite points; retrain: {TRAIN_HINT}")
         return (Z, *window_times(len(Z), int(meta["width"]), meta["sample_rate"]))
 
+    def model_facts(self, record):
+        return dict(sample_rate=record["sample_rate"])
+
+    def embedding_facts(self, record, model):
+        return dict(points_per_second=model["sample_rate"] / HOP)
+
     def what(self, paths, cfg):
         return f"{cfg.window_seconds:g} s window"
 

@@ -10,9 +10,10 @@ default, unit, allowed range and help, all from `dae.config`. No code is
 executed from the command line, and nothing is written back: the constants
 stay as they are, so a second call in one process starts from them again.
 
-A value the config refuses (outside its range, NaN, not one of its choices)
-ends the script with one line that names the setting as the user spells it
-(ALPHA) and exit status 1.
+A flag that is not a setting, or a value of the wrong form, ends the script
+with argparse's one line; a value the config refuses (outside its range,
+not one of its choices, an edited constant of the wrong type) with
+``error: ALPHA=...``, naming the setting as the user spells it. Both exit 1.
 """
 import argparse
 import dataclasses
@@ -108,8 +109,9 @@ def parse(kind, *namespaces, argv=None, prog=None, doc=None):
     values = vars(parser.parse_args(sys.argv[1:] if argv is None else argv))
     try:
         return kind(**values)
-    except SettingError as e:
-        parser.error(e.line(user_names=True))
+    except SettingError as e:      # a value of the right form that the config refuses: as every bad input
+        print(f"error: {e.line(user_names=True)}", file=sys.stderr)
+        sys.exit(1)
 
 
 def run(main):

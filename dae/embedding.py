@@ -60,11 +60,6 @@ def encode(encoder, frames, width, batch_size=1024):
     return np.concatenate(out).astype(np.float32)
 
 
-def source_record(chain):
-    """The checked dataset record of a chain: the spectrogram, or a video run's frames."""
-    return chain["frames"] if "frames" in chain else chain["spectrogram"]
-
-
 def embed_song(paths):
     """Embed the song (or video) of a trained run; returns (Z, t_start, t_center, t_end, chain).
 
@@ -77,20 +72,18 @@ def embed_song(paths):
 
 def save(paths, Z, start, center, end, chain):
     """Save the embedding with a sidecar that records the encoder and dataset it came from."""
+    from dae import sources
     meta = chain["encoder"]
-    source = source_record(chain)
-    video = "frames" in chain
+    source = sources.record_of(chain)
     with store.group_commit() as group:          # the path and its record as one unit
         target = group.stage(paths.embedding)
         store.save_npz(target, Z=Z, t_start=start, t_center=center, t_end=end)
         provenance.write_sidecar(target, "embedding", meta["settings"],
                                  inputs={source["kind"]: source, "encoder": meta},
                                  run=paths.run, architecture=meta["architecture"], n_points=len(Z),
-                                 latent_dim=int(Z.shape[1]),
-                                 points_per_second=meta["points_per_second"] if video else meta["sample_rate"] / 1024.0,
-                                 width=meta["width"], sample_rate=meta["sample_rate"],
+                                 latent_dim=int(Z.shape[1]), width=meta["width"], sample_rate=meta["sample_rate"],
                                  source=source["source"], model_id=meta["model_id"],
-                                 **({"source_kind": "video", "fps": source["fps"]} if video else {}))
+                                 **sources.of_chain(chain).embedding_facts(source, meta))
 
 
 def load(paths, need_audio=False):

@@ -16,7 +16,7 @@ One folder per song, one per training run, so that R and R-F, 0.5 s and 2 s,
 
 Here: the names (a song's from its file, a run's from every setting that shapes
 it, a video's frames from their size and step), `Paths` of one song and run,
-the settings that select a run (`select_run`, `run_paths`), where a sidecar
+the paths of the run or song a config names (`run_paths`, `song_paths`), where a sidecar
 record sits beside its artifact (`sidecar_path`), where the committed model is
 (`model_folder`), and which files of a folder are a video's frames, in order
 (`folder_images`). It imports no other module of the package but `dae.errors`:

@@ -3,21 +3,20 @@
     python -m dae.notebook divergence_plots.ipynb --song mysong
 
 The notebook file is left as it is; what its cells print is printed here. The
-settings below go to the notebook as the environment variables DAE_SONG,
-DAE_DATA_DIR and DAE_OUTPUT_DIR, which its first cell reads (without them it
-uses settings.py's). A cell that stops on bad input (a UserError: no
-divergence results for the song yet, a stale result) ends the run with that
-one line and exit status 1, after what the cells before it printed; any other
-error is a bug and keeps its traceback.
+settings given (`dae.config.Notebook`: SONG, DATA_DIR, OUTPUT_DIR, on the
+command line or by pipeline.py) go in as a cell after its cell tagged
+"parameters" (as papermill does), the folders made absolute; the others stay
+the notebook's own (settings.py's). The kernel runs in the notebook's folder. A cell that stops on bad input (a
+UserError: no divergence results for the song yet, a stale result) ends the
+run with that one line and exit status 1, after what the cells before it
+printed; any other error is a bug and keeps its traceback.
 """
-import os
 import sys
 import time
 from pathlib import Path
 
+from dae import config
 from dae.errors import UserError
-
-ENVIRONMENT = {"SONG": "DAE_SONG", "DATA_DIR": "DAE_DATA_DIR", "OUTPUT_DIR": "DAE_OUTPUT_DIR"}
 
 
 def printed(nb):
@@ -26,8 +25,20 @@ def printed(nb):
                    for o in cell.get("outputs", []) if o.get("name") == "stdout")
 
 
-def execute(path, cwd=".", timeout=600):
-    """Execute every cell of the notebook at `path` in a fresh kernel; returns its printed text.
+def inject(nb, parameters):
+    """Put a code cell that sets `parameters` (name -> value, given as Python literals) right after
+    the notebook's cell tagged "parameters" (at the top when it has none)."""
+    import nbformat
+    source = "# injected parameters\n" + "".join(f"{name} = {value!r}\n" for name, value in parameters.items())
+    cell = nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-parameters"]})
+    tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    nb.cells.insert(tagged[0] + 1 if tagged else 0, cell)
+    return nb
+
+
+def execute(path, parameters=None, timeout=600):
+    """Execute every cell of the notebook at `path` in a fresh kernel in its folder, with `parameters`
+    (name -> value) injected after its parameters cell; returns the text it printed.
 
     A cell that raises a UserError stops it: a UserError with that message is
     raised here, its `printed` attribute the text printed until then.
@@ -35,11 +46,15 @@ def execute(path, cwd=".", timeout=600):
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
-    if not Path(path).is_file():
+    path = Path(path)
+    if not path.is_file():
         raise UserError(f"no notebook at {path}")
     nb = nbformat.read(path, as_version=4)
+    if parameters:
+        inject(nb, parameters)
     try:
-        NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd)}},
+        NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                       resources={"metadata": {"path": str(path.resolve().parent)}},
                        extra_arguments=["--IPKernelApp.log_level=ERROR"]).execute()  # not its TCP notice
     except CellExecutionError as e:
         if e.ename != "UserError":
@@ -50,23 +65,32 @@ def execute(path, cwd=".", timeout=600):
     return printed(nb)
 
 
-def main(argv=None):
-    import settings
-    from dae import cli
-    argv = sys.argv[1:] if argv is None else list(argv)
-    path = argv.pop(0) if argv and not argv[0].startswith("-") else "divergence_plots.ipynb"
-    namespace = {"__file__": __file__, "__doc__": __doc__,
-                 **{name: getattr(settings, name) for name in ENVIRONMENT}}
-    cfg = cli.configure(namespace, argv)
-    os.environ.update({variable: str(cfg[name]) for name, variable in ENVIRONMENT.items()})
+def run(path, cfg: config.Notebook, names=None):
+    """Execute the notebook at `path` for the song of `cfg` and print what it printed and how long
+    it took. names : the settings given to it (default all; its folders made absolute here); the
+    others are its parameters cell's own (settings.py's)."""
+    values = {"song": cfg.song, "data_dir": str(Path(cfg.data_dir).resolve()),
+              "output_dir": str(Path(cfg.output_dir).resolve())}
+    parameters = {name.upper(): value for name, value in values.items() if names is None or name in names}
     t0 = time.time()
     try:
-        text = execute(path)
+        text = execute(path, parameters)
     except UserError as e:
         print(getattr(e, "printed", ""), end="", flush=True)
         raise
     print(text, end="")
     print(f"ran {path} in {time.time() - t0:.1f} s")
+
+
+def main(argv=None):
+    """The command line: [NOTEBOOK] [--song ...] [--data-dir ...] [--output-dir ...]. Only the settings
+    given on it go into the notebook; the rest are its own (settings.py's)."""
+    from dae import cli
+    argv = sys.argv[1:] if argv is None else list(argv)
+    path = argv.pop(0) if argv and not argv[0].startswith("-") else "divergence_plots.ipynb"
+    cfg = cli.parse(config.Notebook, argv=argv, prog="python -m dae.notebook", doc=__doc__)
+    given = {a[2:].split("=")[0].replace("-", "_") for a in argv if a.startswith("--")}  # no abbreviations: exact
+    run(path, cfg, names=given & set(config.Notebook.names()))
 
 
 if __name__ == "__main__":

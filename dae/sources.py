@@ -63,6 +63,14 @@ class Source(typing.Protocol):
     def embed(self, encoder, meta, chain):
         """Stage 3: every window embedded: (Z (n, d), t_start, t_center, t_end) in seconds."""
 
+    def model_facts(self, record) -> dict:
+        """What a trained model's record says of its input's timing, from the stage-1 `record`
+        (sample_rate, and for a video hop, points_per_second, source_kind, frame_size)."""
+
+    def embedding_facts(self, record, model) -> dict:
+        """What an embedding's record says of its timing, from the stage-1 `record` and the
+        model's record (points_per_second, and for a video source_kind and fps)."""
+
     def what(self, paths, cfg) -> str:
         """A title's words for the run's input: '0.5 s window', 'video, 36x64 frames'."""
 
@@ -77,6 +85,11 @@ def get(name):
         from dae.errors import UserError
         raise UserError(f"SOURCE={name!r} is not one of {', '.join(REGISTRY)}")
     return importlib.import_module(REGISTRY[name]).SOURCE
+
+
+def record_of(chain):
+    """The stage-1 record (the spectrogram's, a video's frames') of a checked record chain."""
+    return chain[of_chain(chain).record_kind]
 
 
 def of_chain(chain):

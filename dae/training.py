@@ -326,10 +326,7 @@ def model_record(settings, spectrogram, scale, alpha):
                  architecture=layout.architecture_tag(alpha), source_sha256=spectrogram.get("source_sha256"),
                  scale_min=float(lo), scale_max=float(hi))
     facts[f"{kind}_sha256"] = spectrogram["sha256"]
-    if kind == "frames":   # a video: the sample rate is the frame rate, one frame per step
-        return facts | dict(sample_rate=spectrogram["fps"], hop=1, points_per_second=spectrogram["fps"],
-                            source_kind="video", frame_size=spectrogram["frame_size"])
-    return facts | dict(sample_rate=spectrogram["sample_rate"])
+    return facts | sources.of_chain({kind: spectrogram}).model_facts(spectrogram)
 
 
 def save_models(paths, model, rows=(), record=None):

@@ -19,6 +19,7 @@ Ctrl-C is this process's to handle: the workers ignore it and ffmpeg runs in a
 session of its own, so an interrupt ends the render with the stage's one line
 and nothing half-written; a worker whose parent is gone ends quietly.
 """
+import gc
 import mmap
 import multiprocessing as mp
 import signal
@@ -594,6 +595,11 @@ class _Workers:
     def __init__(self, n, make, kwargs):
         ctx = mp.get_context("fork")
         self.conns, self.procs = [], []
+        # what this process holds (TensorFlow's objects too, when a stage trained in it before) is
+        # moved out of the collector's reach before the fork: a worker never collects the parent's
+        # objects (collecting a forked copy of TensorFlow's can crash it), only its own
+        gc.collect()
+        gc.freeze()
         try:
             for _ in range(n):
                 ours, theirs = ctx.Pipe()
@@ -605,6 +611,8 @@ class _Workers:
         except BaseException:                 # Ctrl-C while starting them: none is left behind
             self.close(failed=True)
             raise
+        finally:
+            gc.unfreeze()
 
     def submit(self, k, slot, t):
         """Ask for frame k (at t s) in slot `slot`."""

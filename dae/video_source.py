@@ -67,6 +67,14 @@ class VideoSource:
         n = len(Z)
         return Z, times[:n], times[width - 1:width - 1 + n], times[width - 1:width - 1 + n] + 1.0 / record["fps"]
 
+    def model_facts(self, record):
+        """The sample rate is the frame rate, one frame per step."""
+        return dict(sample_rate=record["fps"], hop=1, points_per_second=record["fps"], source_kind="video",
+                    frame_size=record["frame_size"])
+
+    def embedding_facts(self, record, model):
+        return dict(points_per_second=model["points_per_second"], source_kind="video", fps=record["fps"])
+
     def what(self, paths, cfg):
         return f"video, {paths.frames_tag.split('_')[0]} frames"
 

@@ -1,8 +1,11 @@
 """The command line: every bad setting is one line on stderr and exit status 1."""
+import dataclasses
+from dataclasses import dataclass
+
 import pytest
 
 from conftest import run_script
-from dae import cli
+from dae import cli, config
 
 
 def script_namespace(**constants):
@@ -10,14 +13,31 @@ def script_namespace(**constants):
     return {"__file__": "script.py", "__doc__": "A script.", **constants}
 
 
+@dataclass(frozen=True)
+class Script(config.Settings):
+    """A script with settings of several stages, each declared as its stage declares it."""
+    song: str = config.same_as(config.Song, "song")
+    alpha: float = config.same_as(config.Run, "alpha")
+    epochs: int = config.same_as(config.Training, "epochs")
+    seed: int = config.same_as(config.Run, "seed")
+    n_steps: int = config.same_as(config.Forecast, "n_steps")
+    workers: int = config.same_as(config.Player, "workers")
+    width: int = config.same_as(config.Player, "width")
+    height: int = config.same_as(config.Player, "height")
+    batch_size: int = config.same_as(config.LatentTraining, "batch_size")
+    initial_condition: int = config.same_as(config.Forecast, "initial_condition")
+    resume: bool = config.same_as(config.Training, "resume")
+    degrees_per_second: float = config.same_as(config.Player, "degrees_per_second")
+
+
 DEFAULTS = dict(SONG="demo", ALPHA=0.001, EPOCHS=0, SEED=1337, N_STEPS=200, WORKERS=0, BATCH_SIZE=4,
                 INITIAL_CONDITION=-1, RESUME=True)
 
 
-def refused(capsys, argv, namespace=None, limits=None):
-    """Run configure on argv; it must exit 1 with one line on stderr, which is returned."""
+def refused(capsys, argv, namespace=None, kind=Script):
+    """Parse argv; it must exit 1 with one line on stderr, which is returned."""
     with pytest.raises(SystemExit) as e:
-        cli.configure(namespace or script_namespace(**DEFAULTS), argv, limits)
+        cli.parse(kind, namespace or script_namespace(**DEFAULTS), argv=argv)
     assert e.value.code == 1
     err = capsys.readouterr().err
     lines = [l for l in err.splitlines() if l.strip()]
@@ -27,10 +47,21 @@ def refused(capsys, argv, namespace=None, limits=None):
 
 def test_good_settings_pass_and_are_set():
     ns = script_namespace(**DEFAULTS)
-    values = cli.configure(ns, ["--alpha", "0", "--epochs", "3", "--seed", str(2 ** 32 - 1), "--n-steps", "1e3",
-                                "--resume", "false"])
-    assert values["ALPHA"] == 0 and ns["EPOCHS"] == 3 and ns["SEED"] == 2 ** 32 - 1
-    assert ns["N_STEPS"] == 1000 and isinstance(ns["N_STEPS"], int) and ns["RESUME"] is False
+    values = cli.parse(Script, ns, argv=["--alpha", "0", "--epochs", "3", "--seed", str(2 ** 32 - 1), "--n-steps",
+                                         "1e3", "--resume", "false"])
+    assert values.alpha == 0 and values.epochs == 3 and values.seed == 2 ** 32 - 1
+    assert values.n_steps == 1000 and isinstance(values.n_steps, int) and values.resume is False
+    assert ns == script_namespace(**DEFAULTS)                 # the constants are left as they are
+
+
+def test_two_parses_in_one_process_are_independent():
+    ns = script_namespace(**DEFAULTS)
+    first = cli.parse(Script, ns, argv=["--alpha", "0", "--seed", "2"])
+    second = cli.parse(Script, ns, argv=["--epochs", "4"])
+    assert (first.alpha, first.seed, first.epochs) == (0.0, 2, 0)
+    assert (second.alpha, second.seed, second.epochs) == (0.001, 1337, 4)     # nothing carried over
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        first.alpha = 1.0
 
 
 @pytest.mark.parametrize("argv, words", [
@@ -64,11 +95,16 @@ def test_bad_numbers_are_refused_at_the_door(capsys, argv, words):
     assert words in refused(capsys, argv)
 
 
+@dataclass(frozen=True)
+class Unbounded(config.Settings):
+    something_new: int = config.setting(3, "a whole number with no range of its own")
+
+
 def test_a_whole_number_without_its_own_range_still_cannot_overflow(capsys):
     ns = script_namespace(SOMETHING_NEW=3)
-    assert cli.configure(dict(ns), ["--something-new", str(2 ** 31 - 1)])["SOMETHING_NEW"] == 2 ** 31 - 1
+    assert cli.parse(Unbounded, ns, argv=["--something-new", str(2 ** 31 - 1)]).something_new == 2 ** 31 - 1
     assert "SOMETHING_NEW=2147483648 must be at most 2147483647" in refused(
-        capsys, ["--something-new", str(2 ** 31)], ns)
+        capsys, ["--something-new", str(2 ** 31)], ns, kind=Unbounded)
 
 
 def test_edited_constants_are_checked_too(capsys):
@@ -77,10 +113,15 @@ def test_edited_constants_are_checked_too(capsys):
     assert "SEED=-3 must be at least 0" in refused(capsys, [], script_namespace(SEED=-3))
 
 
+@dataclass(frozen=True)
+class Narrow(config.Settings):
+    n_steps: int = config.setting(30, "a stage that needs two steps", least=2, most=100)
+
+
 def test_a_script_can_narrow_a_range(capsys):
-    line = refused(capsys, ["--n-steps", "1"], script_namespace(N_STEPS=30), limits={"N_STEPS": (2, 100)})
+    line = refused(capsys, ["--n-steps", "1"], script_namespace(N_STEPS=30), kind=Narrow)
     assert "N_STEPS=1 must be at least 2" in line
-    assert cli.configure(script_namespace(N_STEPS=30), ["--n-steps", "2"], {"N_STEPS": (2, 100)})["N_STEPS"] == 2
+    assert cli.parse(Narrow, script_namespace(N_STEPS=30), argv=["--n-steps", "2"]).n_steps == 2
 
 
 def test_every_problem_is_named_on_the_one_line(capsys):
@@ -89,9 +130,12 @@ def test_every_problem_is_named_on_the_one_line(capsys):
 
 
 def test_check_accepts_the_bounds_and_ignores_text_and_bools():
-    assert cli.check({"SEED": 0, "SONG": "nan", "RESUME": True, "WORKERS": 0}) == []
-    assert cli.check({"SEED": 2 ** 32 - 1}) == []
-    assert cli.check({"DEGREES_PER_SECOND": float("inf")}) == ["DEGREES_PER_SECOND=inf is not a finite number"]
+    assert config.check(Script, seed=0, song="nan", resume=True, workers=0) == dict(seed=0, song="nan", resume=True,
+                                                                                    workers=0)
+    assert config.check(Script, seed=2 ** 32 - 1) == {"seed": 2 ** 32 - 1}
+    with pytest.raises(config.SettingError) as e:
+        config.check(Script, degrees_per_second=float("inf"))
+    assert e.value.line(user_names=True) == "DEGREES_PER_SECOND=inf is not a finite number"
 
 
 def test_help_shows_the_allowed_range():
@@ -99,7 +143,7 @@ def test_help_shows_the_allowed_range():
     import io
     out = io.StringIO()
     with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as e:
-        cli.configure(script_namespace(**DEFAULTS), ["--help"])
+        cli.parse(Script, script_namespace(**DEFAULTS), argv=["--help"])
     assert e.value.code == 0
     assert "[0..4294967295]" in out.getvalue()
 
@@ -164,5 +208,6 @@ def test_missing_audio_at_play_time_is_one_line(pipeline, tmp_path):
 def test_flags_give_a_script_exactly_these_settings():
     given = dict(SONG="my song/a b.wav", ALPHA=1e-9, EPOCHS=3, SEED=2 ** 32 - 1, N_STEPS=1, WORKERS=0,
                  BATCH_SIZE=4, INITIAL_CONDITION=-1, RESUME=False)
-    values = cli.configure(script_namespace(**DEFAULTS), cli.flags(given))
-    assert values == given and all(type(values[k]) is type(v) for k, v in given.items())
+    argv = [text for name, value in given.items() for text in (f"--{name.lower().replace('_', '-')}", str(value))]
+    values = cli.parse(Script, script_namespace(**DEFAULTS), argv=argv).settings()
+    assert {k: values[k] for k in given} == given and all(type(values[k]) is type(v) for k, v in given.items())

@@ -277,16 +277,11 @@ def test_script_video_lasts_as_long_as_the_song(stages):
 
 
 def test_notebook_executes_and_saves_its_figures(stages):
-    import os
     from conftest import ROOT
     from dae.notebook import execute
     tmp, data, out, song, procs = stages
-    os.environ.update(DAE_SONG=str(song), DAE_DATA_DIR=str(data), DAE_OUTPUT_DIR=str(out), DAE_ROOT=str(ROOT))
-    try:
-        printed = execute(ROOT / "divergence_plots.ipynb", cwd=ROOT)
-    finally:
-        for k in ("DAE_SONG", "DAE_DATA_DIR", "DAE_OUTPUT_DIR", "DAE_ROOT"):
-            os.environ.pop(k)
+    printed = execute(ROOT / "divergence_plots.ipynb", {"SONG": str(song), "DATA_DIR": str(data),
+                                                        "OUTPUT_DIR": str(out)})
     assert (out / "groove" / "divergence.png").stat().st_size > 10_000
     assert (out / "groove" / "smoothness_R_vs_R-F.png").exists()
     assert "turning angle" in printed and "R-F" in printed

@@ -338,12 +338,13 @@ def test_a_model_saved_before_provenance_asks_for_retraining(run):
 # ---------------------------------------------------------------- run identity
 
 def test_run_identity_comes_from_one_declared_place():
-    shared = type("S", (), {k: v for k, v in vars(__import__("settings")).items() if k.isupper()})
-    ns = layout.select_run({"N_STEPS": 5}, shared)
-    assert set(layout.RUN_IDENTITY) <= set(ns) and ns["N_STEPS"] == 5
-    assert layout.run_paths(ns).run == layout.run_name(*(ns[k] for k in layout.RUN_SETTINGS))
-    with pytest.raises(TypeError, match="select_run"):
-        layout.run_paths({"SONG": "x"})
+    from dae import config
+    cfg = config.KnnForecast.from_constants(__import__("settings"), {"N_STEPS": 5})
+    assert set(config.Run.names()) <= set(cfg.names()) and cfg.n_steps == 5
+    assert layout.run_paths(cfg).run == layout.run_name(*(getattr(cfg, k) for k in (
+        "window_seconds", "alpha", "beta", "gamma", "delta", "latent_dim", "history", "seed")))
+    with pytest.raises(AttributeError):
+        layout.run_paths({"SONG": "x"})                                  # a run is named by a config, not a dict
     for script in ("forecast_knn.py", "divergence.py", "embed_audio.py", "play_embedding.py",
                    "train_latent_lstm.py", "forecast_mlp.py"):
         source = (ROOT / script).read_text()

@@ -6,16 +6,17 @@ The runs are `test_reliability_provenance`'s `fake_run` (a real spectrogram and 
 model, an embedding of random points with a real record); its kill-at-an-instant helper `Killed` is
 used as it is.
 """
+import dataclasses
 import os
 
 import pytest
 
 from conftest import user_error
-from dae import layout, player, plotting, provenance, store
+from dae import config, layout, player, plotting, provenance, stages, store
 from dae.embedding import load as load_embedding
 from test_reliability_provenance import Killed, embed, fake_run, song  # noqa: F401 (fixtures)
 
-CFG = {"WINDOW_SECONDS": 0.5}
+CFG = config.Player(window_seconds=0.5)
 
 
 def _leftovers(folder):
@@ -28,7 +29,7 @@ def _leftovers(folder):
 def _publish_page(paths, kbps):
     """What `play_embedding.py --format html` does: the stage's lock, the embedding checked, the page."""
     with store.writing(paths, "play_embedding.py"):
-        player.make(paths, load_embedding(paths, need_audio=True), CFG, kbps=kbps)
+        player.make(paths, load_embedding(paths, need_audio=True), dataclasses.replace(CFG, audio_kbps=kbps))
 
 
 def _page(paths):
@@ -70,17 +71,14 @@ def test_a_kill_at_any_instant_of_writing_the_player_page_leaves_a_page_beside_i
 # ---------------------------------------------------------------- 2. the MP4
 
 @pytest.fixture
-def small_video(monkeypatch):
+def small_video():
     """play_embedding's MP4 at its smallest: 64 x 64 pixels, 4 frames a second, one drawing process."""
-    import play_embedding
-    for name, value in (("WIDTH", 64), ("HEIGHT", 64), ("FPS", 4), ("WORKERS", 1), ("PROGRESS", False)):
-        monkeypatch.setattr(play_embedding, name, value)
-    return play_embedding
+    return dataclasses.replace(CFG, width=64, height=64, fps=4, workers=1, progress=False)
 
 
-def _publish_video(paths, play_embedding):
+def _publish_video(paths, cfg):
     with store.writing(paths, "play_embedding.py"):
-        play_embedding.save_video(paths, load_embedding(paths, need_audio=True), CFG)
+        stages.save_video(paths, load_embedding(paths, need_audio=True), cfg)
 
 
 def _video(paths):

@@ -54,11 +54,13 @@ def test_a_wav_header_with_sample_rate_0_is_one_line(tmp_path):
 
 def test_a_float_setting_given_a_whole_number_is_a_float():
     """Before: `--learning-rate 1` gave the int 1, which Keras refuses with a traceback."""
+    from dae import config
     ns = {"__file__": "script.py", "__doc__": "A script.", "LEARNING_RATE": 1e-3, "ALPHA": 0.001, "EPOCHS": 0}
-    values = cli.configure(ns, ["--learning-rate", "1", "--alpha", "10", "--epochs", "2"])
-    assert values["LEARNING_RATE"] == 1.0 and type(values["LEARNING_RATE"]) is float
-    assert values["ALPHA"] == 10.0 and type(values["ALPHA"]) is float
-    assert values["EPOCHS"] == 2 and type(values["EPOCHS"]) is int        # a whole-number setting stays whole
+    values = cli.parse(config.Training, ns, argv=["--learning-rate", "1", "--alpha", "10", "--epochs", "2"])
+    assert values.learning_rate == 1.0 and type(values.learning_rate) is float
+    assert values.alpha == 10.0 and type(values.alpha) is float
+    assert values.epochs == 2 and type(values.epochs) is int              # a whole-number setting stays whole
+    assert type(config.Training(learning_rate=1).learning_rate) is float  # a library caller's 1 too
 
 
 def test_learning_rate_1_trains(tmp_path):
@@ -170,16 +172,20 @@ def test_a_learning_rate_of_0_is_refused_at_the_door(tmp_path):
     assert not data.exists() and not out.exists()
 
 
-def test_train_reads_its_history_bound_from_the_command_lines_table(monkeypatch):
-    from dae import training
+def test_train_reads_its_history_bound_from_the_one_config(monkeypatch, tmp_path):
+    from dae import config, training
     common_args = dict(latent_dim=3, window_seconds=0.5, alpha=0.001, beta=1.0, gamma=0.0, delta=0.0, epochs=1,
                        chunk_samples=1, chunks_per_batch=8, learning_rate=1e-3, seed=0)
     frames = np.zeros((200, 8), np.float32)
-    with pytest.raises(UserError, match="HISTORY=2 must be at least 3"):
+    with pytest.raises(UserError, match="history=2 must be at least 3"):      # the library's own name
         training.train(None, frames, 12, SR, "x", history=2, **common_args)
-    monkeypatch.setitem(cli.LIMITS, "HISTORY", (5, 100_000))
-    with pytest.raises(UserError, match="HISTORY=4 must be at least 5"):
+    line = one_line(run_script("train_model.py", "--history", 2, *common(tmp_path / "d", tmp_path / "o")))
+    assert "HISTORY=2 must be at least 3" in line                           # the same bound, the user's name
+    field = config.Training.__dataclass_fields__["history"]
+    monkeypatch.setattr(field, "metadata", {**field.metadata, "least": 5})   # the one place it is stated
+    with pytest.raises(UserError, match="history=4 must be at least 5"):
         training.train(None, frames, 12, SR, "x", history=4, **common_args)
+
 
 
 # ---------------------------------------------------------------- 5. stage 1 a block at a time

@@ -181,41 +181,38 @@ def _pictures(paths):
 
 
 def test_a_kill_at_any_instant_of_drawing_leaves_one_embeddings_pictures_each_beside_its_sidecar(fake_run):
-    import embed_audio
-    paths, cfg = fake_run, {"WINDOW_SECONDS": 0.5}
+    from dae import config
+    paths = fake_run
     names = {True: set(PICTURES), False: set(PICTURES[:2])}      # with and without the sections picture
 
     def draw(sections):
-        embed_audio.SECTIONS = "1,2" if sections else ""
+        cfg = config.Embedding(window_seconds=0.5, sections="1,2" if sections else "")
         with store.writing(paths, "embed_audio.py"):            # the stage: finishes or cleans what a kill left
-            embed_audio.draw(paths, cfg)
+            stages.draw_embedding(paths, cfg)
 
-    try:
-        draw(True)                                           # the first drawing also installs plotly.js
-        events = Killed.count(lambda: draw(True))
-        assert events >= 14                                  # 3 drawn, 3 sidecars, journal, 6 renames, its removal
-        current, sections = provenance.file_hash(paths.embedding), True
-        finished = []
-        commit = events - 8                                  # the journal, 6 renames, its removal: every one
-        for i, event in enumerate(e for e in range(1, events + 1) if e > commit or e % 2):
-            previous, was = current, sections
-            current, sections = embed(paths, event), event % 3 == 0       # a new embedding, sections or not
-            if not Killed.at(event, lambda: draw(sections)):
-                finished.append(event)                       # a drawing without sections has fewer operations
-            if i % 2:
-                provenance.check(paths, "embedding")         # a reader completes a commit cut short...
-            else:
-                with store.writing(paths, "embed_audio.py"):       # ...and so does the next writer
-                    pass
-            seen = _pictures(paths)
-            assert set(seen.values()) in ({previous}, {current}), (event, seen)    # one embedding's set...
-            assert set(seen) == names[was if set(seen.values()) == {previous} else sections], (event, seen)
-            draw(sections)                                   # the next run
-            assert _pictures(paths) == dict.fromkeys(names[sections], current), event
-            assert not [p for p in os.listdir(paths.output_dir) if p.startswith(".tmp") or p == ".commit.json"]
-        assert min(finished, default=events) > 10, finished    # 2 drawn, 2 sidecars, journal, 4 renames, removal
-    finally:
-        embed_audio.SECTIONS = ""
+    draw(True)                                           # the first drawing also installs plotly.js
+    events = Killed.count(lambda: draw(True))
+    assert events >= 14                                  # 3 drawn, 3 sidecars, journal, 6 renames, its removal
+    current, sections = provenance.file_hash(paths.embedding), True
+    finished = []
+    commit = events - 8                                  # the journal, 6 renames, its removal: every one
+    for i, event in enumerate(e for e in range(1, events + 1) if e > commit or e % 2):
+        previous, was = current, sections
+        current, sections = embed(paths, event), event % 3 == 0       # a new embedding, sections or not
+        if not Killed.at(event, lambda: draw(sections)):
+            finished.append(event)                       # a drawing without sections has fewer operations
+        if i % 2:
+            provenance.check(paths, "embedding")         # a reader completes a commit cut short...
+        else:
+            with store.writing(paths, "embed_audio.py"):       # ...and so does the next writer
+                pass
+        seen = _pictures(paths)
+        assert set(seen.values()) in ({previous}, {current}), (event, seen)    # one embedding's set...
+        assert set(seen) == names[was if set(seen.values()) == {previous} else sections], (event, seen)
+        draw(sections)                                   # the next run
+        assert _pictures(paths) == dict.fromkeys(names[sections], current), event
+        assert not [p for p in os.listdir(paths.output_dir) if p.startswith(".tmp") or p == ".commit.json"]
+    assert min(finished, default=events) > 10, finished    # 2 drawn, 2 sidecars, journal, 4 renames, removal
 
 
 def test_a_kill_at_any_instant_of_saving_a_forecast_leaves_its_arrays_and_pictures_of_one_save(fake_run):

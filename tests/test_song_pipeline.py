@@ -1,4 +1,5 @@
 """One command for every stage of any song (pipeline.py), and the notebook for a song with one run or none."""
+import dataclasses
 import json
 import sys
 
@@ -85,23 +86,23 @@ def test_the_notebook_for_a_song_with_no_run_ends_in_one_line(tmp_path):
 
 def test_the_pipeline_gives_r_f_and_r_the_same_settings_and_each_stage_its_own():
     import pipeline
-    cfg = {name: getattr(pipeline, name) for name in layout.RUN_IDENTITY} | {
-        "SONG": "a/b.wav", "WINDOW_SECONDS": 2.0, "ALPHA": 0.01, "EPOCHS": 3, "FORMAT": "html",
-        "COMPARE_R": True, "NOTEBOOK": True}
-    steps = pipeline.commands(cfg)
-    names = [argv[1].rsplit("/", 1)[-1] if argv[1] != "-m" else argv[2] for _, argv in steps]
-    assert names == ["save_dataset.py", *pipeline.RUN_STAGES, *pipeline.RUN_STAGES, "dae.notebook"]
-    for _, argv in steps:
-        flags = dict(zip(argv[2::2], argv[3::2])) if argv[1] != "-m" else dict(zip(argv[4::2], argv[5::2]))
-        assert flags["--song"] == "a/b.wav"
-        if argv[1] != "-m":
-            assert flags["--window-seconds"] == "2.0"
-        assert ("--epochs" in flags) == argv[1].endswith("train_model.py")
-        assert ("--format" in flags) == argv[1].endswith("play_embedding.py")
-    alphas = [dict(zip(argv[2::2], argv[3::2]))["--alpha"] for _, argv in steps[1:-1]]
-    assert alphas == ["0.01"] * 9 + ["0.0"] * 9                               # R-F, then R
-    assert len(pipeline.commands(cfg | {"COMPARE_R": False, "NOTEBOOK": False})) == 1 + 9
-    assert len(pipeline.commands(cfg | {"ALPHA": 0.0})) == 1 + 9 + 1          # R asked: R once
+    from dae import config
+    cfg = config.Pipeline(song="a/b.wav", window_seconds=2.0, alpha=0.01, epochs=3, format="html",
+                          compare_r=True, notebook=True)
+    steps = pipeline.steps(cfg)
+    names = [title.split(" ")[0] for title, _, _ in steps]
+    scripts = [pipeline.name_of(script) for script, _, _ in pipeline.RUN_STAGES]
+    assert names == ["save_dataset.py", *scripts, *scripts, "divergence_plots.ipynb"]
+    for title, _, stage_cfg in steps:
+        assert stage_cfg.song == "a/b.wav"
+        if title != "divergence_plots.ipynb":
+            assert stage_cfg.window_seconds == 2.0
+        assert (getattr(stage_cfg, "epochs", None) == 3) == title.startswith("train_model.py")
+        assert (getattr(stage_cfg, "format", None) == "html") == title.startswith("play_embedding.py")
+    alphas = [stage_cfg.alpha for _, _, stage_cfg in steps[1:-1]]
+    assert alphas == [0.01] * 9 + [0.0] * 9                                   # R-F, then R
+    assert len(pipeline.steps(dataclasses.replace(cfg, compare_r=False, notebook=False))) == 1 + 9
+    assert len(pipeline.steps(dataclasses.replace(cfg, alpha=0.0))) == 1 + 9 + 1   # R asked: R once
 
 
 def test_a_stage_that_fails_stops_the_pipeline_with_its_one_line(tmp_path):
