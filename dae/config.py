@@ -25,21 +25,9 @@ import typing
 from dataclasses import dataclass, field
 
 from dae import sources
-from dae.errors import UserError
+from dae.errors import SettingError
 
 WHOLE_RANGE = (-(2 ** 31), 2 ** 31 - 1)   # any whole number without bounds of its own: no int32 overflow
-
-
-class SettingError(UserError):
-    """A setting's value is refused. `name` is the field's (library) name; the message names it as
-    given (`user_names` says how: the command line layer shows the user's spelling, ALPHA)."""
-
-    def __init__(self, problems, user_names=False):
-        self.problems = list(problems)   # (field name, text after the "name=value")
-        super().__init__(self.line(user_names))
-
-    def line(self, user_names=True):
-        return "; ".join(f"{name.upper() if user_names else name}{text}" for name, text in self.problems)
 
 
 def setting(default, help, *, unit="", least=None, most=None, above=False, choices=None, selects=""):

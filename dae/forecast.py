@@ -8,7 +8,7 @@ V[j] = Z[j+1] - Z[j].
 import numpy as np
 from scipy.spatial import cKDTree
 
-from dae.errors import UserError
+from dae.errors import UserError, refused
 
 
 def _path(Z, least=2):
@@ -53,7 +53,7 @@ class KNNField:
         if not 1 <= k <= len(self.points):
             raise UserError(f"K={k} neighbours needs 1 <= K <= {len(self.points)} library points")
         if exclusion is not None and exclusion < 0:
-            raise UserError(f"EXCLUSION_RADIUS={exclusion} must be >= 0")
+            raise refused("exclusion_radius", f"={exclusion} must be >= 0")
         self.k, self.exclusion, self.drop_nearest = int(k), exclusion, bool(drop_nearest)
         if self.drop_nearest:
             self.exclusion = None

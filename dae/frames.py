@@ -24,7 +24,7 @@ import numpy as np
 
 from dae import audio as audio_io
 from dae import ffmpeg, layout, provenance, store
-from dae.errors import UserError
+from dae.errors import UserError, refused
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".flv", ".wmv", ".mpg", ".mpeg", ".ts",
                   ".m2ts", ".mts", ".3gp", ".ogv", ".mj2", ".dv", ".y4m", ".gif")
@@ -71,7 +71,7 @@ def read(source, size, step=1, folder_fps=30.0):
     """
     h, w = layout.parse_size(size) if isinstance(size, str) else size
     if step < 1:
-        raise UserError(f"FRAME_STEP={step} must be at least 1")
+        raise refused("frame_step", f"={step} must be at least 1")
     source = Path(source)
     if not source.exists():
         raise UserError(f"video not found: {source}; give a video file or a folder of frames with --song")
@@ -80,7 +80,7 @@ def read(source, size, step=1, folder_fps=30.0):
     with tempfile.TemporaryDirectory() as tmp:
         if source.is_dir():
             if not folder_fps > 0:
-                raise UserError(f"FOLDER_FPS={folder_fps} must be positive")
+                raise refused("folder_fps", f"={folder_fps} must be positive")
             files = layout.folder_images(source)
             _check_image_sizes(files)
             listing = Path(tmp) / "frames.ffconcat"

@@ -25,7 +25,7 @@ writing (`dae.store`) and provenance (`dae.provenance`) build on it.
 import re
 from pathlib import Path
 
-from dae.errors import UserError
+from dae.errors import UserError, refused
 
 # File names taken as a song's audio: every audio container and codec the bundled ffmpeg
 # decodes, and video files with a sound track. (An existing file is read whatever its
@@ -90,10 +90,10 @@ def parse_size(text):
     """'150x268' (HEIGHTxWIDTH pixels, as the original's 150 x 268) -> (150, 268)."""
     m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", str(text))
     if not m:
-        raise UserError(f"FRAME_SIZE={text!r} is not HEIGHTxWIDTH in pixels, e.g. 150x268")
+        raise refused("frame_size", f"={text!r} is not HEIGHTxWIDTH in pixels, e.g. 150x268")
     h, w = int(m.group(1)), int(m.group(2))
     if not (8 <= h <= 4320 and 8 <= w <= 7680):
-        raise UserError(f"FRAME_SIZE={text!r}: height and width must be 8..4320 and 8..7680 pixels")
+        raise refused("frame_size", f"={text!r}: height and width must be 8..4320 and 8..7680 pixels")
     return h, w
 
 

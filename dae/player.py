@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from dae import ffmpeg, plotting, provenance, store
-from dae.errors import UserError
+from dae.errors import UserError, refused
 from dae.video import Timeline
 
 TEMPLATE = Path(__file__).with_name("player.html")
@@ -69,7 +69,7 @@ def encode_audio(source, dest, kbps=128):
         raise UserError(f"the song's audio {source} is missing; put it back, or run `python save_dataset.py "
                         "--song <file>` and the later stages again with the audio where it is now")
     if not 16 <= int(kbps) <= 512:
-        raise UserError(f"AUDIO_KBPS={kbps} must be between 16 and 512 kbit/s")
+        raise refused("audio_kbps", f"={kbps} must be between 16 and 512 kbit/s")
     with store.atomic_path(dest) as tmp:
         ffmpeg.run(ffmpeg.command("-y", "-i", str(source), "-map", "0:a:0", "-vn", "-c:a", "aac", "-b:a",
                                   f"{int(kbps)}k", "-movflags", "+faststart", "-f", "mp4", str(tmp)),

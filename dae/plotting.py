@@ -30,7 +30,7 @@ import numpy as np
 
 from dae import provenance, store
 from dae.fonts import put_text
-from dae.errors import UserError
+from dae.errors import UserError, refused
 
 DPI = 100
 SPECTROGRAM_DPI = 110          # stage 1's spectrogram picture (12 x 4 in): 1320 x 440 pixels
@@ -288,14 +288,14 @@ def section_bounds(t_end, section_seconds=30.0, starts=""):
         try:
             cuts = [float(x) for x in str(starts).split(",")]
         except ValueError:
-            raise UserError(f"SECTIONS={starts!r} must be start times in seconds separated by commas, "
+            raise refused("sections", f"={starts!r} must be start times in seconds separated by commas, "
                             "e.g. 16,32") from None
         if not all(a < b for a, b in zip([0.0] + cuts, cuts + [t_end])):
-            raise UserError(f"SECTIONS={starts!r} must increase and lie inside the song"
+            raise refused("sections", f"={starts!r} must increase and lie inside the song"
                             + (f" (0 .. {t_end:.1f} s)" if np.isfinite(t_end) else ""))
         return np.array([0.0, *cuts, t_end])
     if not section_seconds > 0:
-        raise UserError(f"SECTION_SECONDS={section_seconds} must be > 0 to draw sections")
+        raise refused("section_seconds", f"={section_seconds} must be > 0 to draw sections")
     n = max(1, int(np.ceil(t_end / section_seconds - 1e-9)))
     return np.minimum(np.arange(n + 1) * float(section_seconds), t_end)
 

@@ -82,8 +82,8 @@ class Source(typing.Protocol):
 def get(name):
     """The `Source` called `name` (a SOURCE)."""
     if name not in REGISTRY:
-        from dae.errors import UserError
-        raise UserError(f"SOURCE={name!r} is not one of {', '.join(REGISTRY)}")
+        from dae.errors import refused
+        raise refused("source", f"={name!r} is not one of {', '.join(REGISTRY)}")
     return importlib.import_module(REGISTRY[name]).SOURCE
 
 

@@ -3,7 +3,7 @@ import numpy as np
 from scipy import signal
 
 from dae.audio import headroom
-from dae.errors import UserError
+from dae.errors import UserError, refused
 
 NPERSEG = 1024      # samples per spectrogram column (no overlap: also the hop)
 TUKEY_ALPHA = 0.4   # taper of the Tukey window
@@ -105,7 +105,7 @@ def window_width(T, seconds):
     Gives 22 for 0.5 s and 88 for 2 s at 44.1 kHz, as the original.
     """
     if not seconds > 0:
-        raise UserError(f"WINDOW_SECONDS={seconds} must be positive, e.g. 0.5 or 2")
+        raise refused("window_seconds", f"={seconds} must be positive, e.g. 0.5 or 2")
     T = np.asarray(T, dtype=np.float64)
     w = int(np.argmin(np.abs(T - seconds))) + 1
     return w + (w % 2)

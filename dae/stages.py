@@ -14,7 +14,7 @@ saving and drawing a forecast).
 import numpy as np
 
 from dae import config, embedding, latent, layout, plotting, provenance, sources, store
-from dae.errors import UserError
+from dae.errors import UserError, refused
 from dae.forecast import KNNField, unit_scale
 
 
@@ -270,7 +270,7 @@ def initial_condition(requested, first, last, seed, n_points):
     if last < first:
         raise UserError(f"the path is too short: no initial condition in {first}..{last}; use a longer song")
     if not first <= requested <= last:
-        raise UserError(f"INITIAL_CONDITION={requested} is out of range: choose an index in {first}..{last} "
+        raise refused("initial_condition", f"={requested} is out of range: choose an index in {first}..{last} "
                         "(or -1 for a seeded choice)")
     return int(requested)
 
@@ -320,10 +320,10 @@ LATENT_HINT = "run `python train_latent_{kind}.py` with the same settings first"
 def train_latent(paths, kind, epochs, batch_size, seed, settings):
     """Train the latent `kind` model on the run's embedding; save it with its held-out scores."""
     if epochs < 1:
-        raise UserError(f"EPOCHS={epochs} would replace {paths.latent_model(kind).name} with an untrained model; "
+        raise refused("epochs", f"={epochs} would replace {paths.latent_model(kind).name} with an untrained model; "
                         "give --epochs 1 or more")
     if batch_size < 1:
-        raise UserError(f"BATCH_SIZE={batch_size} must be at least 1")
+        raise refused("batch_size", f"={batch_size} must be at least 1")
     Z, emb = load_path(paths)
     model, report = latent.train(kind, Z, epochs, batch_size, seed, verbose=2)
     target = paths.latent_model(kind)

@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from dae import config, layout, provenance, sources, store
 from dae.embedding import encode, window_batches
-from dae.errors import UserError
+from dae.errors import UserError, refused
 from dae.model import ConditionedAutoencoder, variant_for
 
 
@@ -96,7 +96,7 @@ def schedule(n_samples, chunk_samples, chunks_per_batch, epochs, seed, order="or
     exactly what it would have seen.
     """
     if order not in ORDERS:
-        raise UserError(f"ORDER={order!r} is not one of {', '.join(ORDERS)}")
+        raise refused("order", f"={order!r} is not one of {', '.join(ORDERS)}")
     n_starts = n_samples - chunk_samples + 1
     if order == "tiled":
         per_epoch = math.ceil(n_samples / chunk_samples) + 1

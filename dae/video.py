@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from dae import ffmpeg, store
-from dae.errors import UserError
+from dae.errors import SettingError, UserError, refused
 
 MARKER_RGB = (255, 0, 0)     # the current point, pure red (the tests find it by colour)
 START_RGB = (255, 255, 255)  # the start of the path, white
@@ -164,7 +164,7 @@ class Renderer:
         if t_center.shape != (len(P),) or not np.all(np.isfinite(t_center)):
             raise UserError(f"t_center must be finite with shape ({len(P)},), got {t_center.shape}")
         if not tail_seconds >= 0:
-            raise UserError(f"TAIL_SECONDS={tail_seconds} must be at least 0")
+            raise refused("tail_seconds", f"={tail_seconds} must be at least 0")
         self.size = (int(width), int(height))
         self.rate, self.elev = float(degrees_per_second), np.radians(elevation)
         self.tail_seconds = float(tail_seconds)
@@ -684,9 +684,9 @@ def render(out_path, audio_path, renderer_kwargs, duration, fps=30, workers=None
     times = frame_times(duration, fps)
     width, height = renderer_kwargs.get("width", 1280), renderer_kwargs.get("height", 720)
     if width < MIN_SIDE or height < MIN_SIDE:
-        raise UserError(f"WIDTH={width} and HEIGHT={height} must both be at least {MIN_SIDE} pixels")
+        raise SettingError([("width", f"={width}"), ("height", f"={height} must both be at least {MIN_SIDE} pixels")])
     if width % 2 or height % 2:
-        raise UserError(f"WIDTH={width} and HEIGHT={height} must be even for H.264 yuv420p")
+        raise SettingError([("width", f"={width}"), ("height", f"={height} must both be even for H.264 yuv420p")])
     if audio_path is not None and not Path(audio_path).is_file():
         raise UserError(f"the song's audio {audio_path} is missing; put it back, or run `python save_dataset.py "
                         "--song <file>` and the later stages again with the audio where it is now")

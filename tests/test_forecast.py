@@ -168,7 +168,7 @@ def test_the_default_start_covers_the_shared_range():
 def test_a_requested_start_is_checked_against_the_method_range():
     from dae import stages
     assert stages.initial_condition(5, 0, 58, 0, 60) == 5
-    with pytest.raises(UserError, match=r"INITIAL_CONDITION=5 is out of range: choose an index in 19\.\.59"):
+    with pytest.raises(UserError, match=r"(?i)INITIAL_CONDITION=5 is out of range: choose an index in 19\.\.59"):
         stages.initial_condition(5, 19, 59, 0, 60)
 
 
