@@ -229,6 +229,10 @@ class Run(Song):
                         selects="the seed it was trained with")
 
 
+#: each term of the training loss (`dae.model.ConditionedAutoencoder.TERMS`, in order) and the setting of
+#: `Run` that weighs it: a new term is its computation in dae/model.py, a weight above and a line here
+LOSS_WEIGHTS = {"reconstruction": "beta", "forecasting": "alpha", "off_centre": "gamma", "curvature": "delta"}
+
 #: the settings of `Run` that shape a model beyond the song (they name its run folder, `dae.layout.run_paths`)
 MODEL_SETTINGS = tuple(name for name in Run.__dataclass_fields__ if name not in Song.__dataclass_fields__)
 

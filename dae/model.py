@@ -12,6 +12,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from dae.config import LOSS_WEIGHTS, Run
 from dae.errors import UserError
 
 LONG_WINDOW_SECONDS = 1.0  # windows at least this long use the original's 2 s architecture
@@ -213,7 +214,8 @@ class ConditionedAutoencoder(keras.Model):
     l + 2 windows per sample.
 
     Loss = beta * reconstruction + alpha * forecasting + gamma * off-centre
-    + delta * curvature; one Mean tracker per term. With horizon H = 1 the
+    + delta * curvature (the weights named in `dae.config.LOSS_WEIGHTS`, given as
+    keywords); one Mean tracker per term. With horizon H = 1 the
     forecasting term is the original's 1 - cos(v̂, v); with H > 1 it is
     `horizon_loss` over the forecaster's own H-step rollout.
 
@@ -225,11 +227,13 @@ class ConditionedAutoencoder(keras.Model):
     it to every step. Validation batches are chunk starts only.
     """
 
-    TERMS = ("reconstruction", "forecasting", "off_centre", "curvature")
+    TERMS = tuple(LOSS_WEIGHTS)   # reconstruction, forecasting, off_centre, curvature
 
-    def __init__(self, encoder, decoder, forecaster, frames, width, chunk_samples,
-                 alpha=0.001, beta=1.0, gamma=0.0, delta=0.0, horizon=1, horizon_decay=1.0,
+    def __init__(self, encoder, decoder, forecaster, frames, width, chunk_samples, horizon=1, horizon_decay=1.0,
                  length_weight=1.0, spread=0, **kwargs):
+        # each term's weight (alpha=, beta=, ...: `dae.config.LOSS_WEIGHTS`), by default the method's
+        weights = {name: float(kwargs.pop(name, Run.__dataclass_fields__[name].default))
+                   for name in LOSS_WEIGHTS.values()}
         super().__init__(**kwargs)
         self.encoder, self.decoder, self.forecaster = encoder, decoder, forecaster
         # (n_time, height) scaled spectrogram (float32), or (n_frames, h, w) video frames kept as uint8
@@ -242,8 +246,7 @@ class ConditionedAutoencoder(keras.Model):
         self.horizon = int(horizon)
         self.spread = int(spread)
         self.horizon_decay, self.length_weight = float(horizon_decay), float(length_weight)
-        self.weights_ = {"alpha": float(alpha), "beta": float(beta),
-                         "gamma": float(gamma), "delta": float(delta)}
+        self.weights_ = weights
         self.trackers = {name: keras.metrics.Mean(name=name) for name in ("loss",) + self.TERMS}
         # video: encode in pieces and recompute their activations in the backward pass, so the memory of a
         # step is one piece's activations, not every encoded frame's (0: encode all at once, keep them)
@@ -259,8 +262,8 @@ class ConditionedAutoencoder(keras.Model):
         A term of weight 0 is still tracked (history.csv keeps every column)
         but is not part of the loss, so progress shows only these.
         """
-        weight_of = dict(zip(self.TERMS, ("beta", "alpha", "gamma", "delta")))
-        return [(name, self.weights_[weight_of[name]]) for name in self.TERMS if self.weights_[weight_of[name]] > 0]
+        return [(name, self.weights_[LOSS_WEIGHTS[name]]) for name in self.TERMS
+                if self.weights_[LOSS_WEIGHTS[name]] > 0]
 
     def chunk_windows(self, starts, n=None):
         """(C,) start indices -> (C, n, *window) windows, gathered in-graph (n: a chunk's
@@ -323,9 +326,10 @@ class ConditionedAutoencoder(keras.Model):
             recon, _, off_centre, curvature = loss_terms(x_t, x_hat, z_hist, z_next, z_pred[:, 0] - z_hist[:, -1])
             forecast = horizon_loss(z_hist[:, -1], z_true, z_pred, self.horizon_decay, self.length_weight)
             terms = (recon, forecast, off_centre, curvature)
-        w = self.weights_
-        total = (w["beta"] * terms[0] + w["alpha"] * terms[1]
-                 + w["gamma"] * terms[2] + w["delta"] * terms[3])
+        weighted = [self.weights_[LOSS_WEIGHTS[name]] * term for name, term in zip(self.TERMS, terms)]
+        total = weighted[0]
+        for term in weighted[1:]:           # summed in TERMS' order
+            total = total + term
         return total, terms
 
     def _record(self, total, terms):

@@ -42,12 +42,12 @@ def train_model(cfg: config.Training):
         print(f"training {paths.run} on {paths.song}: {data.what}, {epochs} epochs")
         model, rows = training.train(
             paths, data.frames, data.width, data.rate, data.record["source_sha256"], latent_dim=cfg.latent_dim,
-            history=cfg.history, window_seconds=cfg.window_seconds, alpha=cfg.alpha, beta=cfg.beta,
-            gamma=cfg.gamma, delta=cfg.delta, epochs=epochs, chunk_samples=data.chunk_samples,
+            history=cfg.history, window_seconds=cfg.window_seconds, epochs=epochs, chunk_samples=data.chunk_samples,
             chunks_per_batch=data.chunks_per_batch, learning_rate=cfg.learning_rate, seed=cfg.seed,
             order=data.order, horizon=cfg.horizon, horizon_decay=cfg.horizon_decay,
             length_weight=cfg.length_weight, resume=cfg.resume, verbose=cfg.verbose, validation=data.validation,
             hop=data.hop, spread=data.spread, source=source,
+            **{weight: getattr(cfg, weight) for weight in config.LOSS_WEIGHTS.values()},
             record=training.model_record(cfg.settings() | {"EPOCHS": epochs}, data.record, data.scale, cfg.alpha))
     if model is None:  # nothing to train: the committed model must still be the one for this spectrogram
         try:

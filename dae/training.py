@@ -141,22 +141,26 @@ def plan(n_samples, chunk_samples, chunks_per_batch, epochs, seed, order="origin
     return np.concatenate([starts, spread_draws(epochs, starts.shape[1], spread, n_windows, seed)], axis=-1)
 
 
-def build(frames, *, width, latent_dim, history, window_seconds, chunk_samples, alpha, beta, gamma, delta,
-          learning_rate, steps_per_execution=1, horizon=1, horizon_decay=1.0, length_weight=1.0, spread=0,
-          source=None):
+def build(frames, *, width, latent_dim, history, window_seconds, chunk_samples, learning_rate,
+          steps_per_execution=1, horizon=1, horizon_decay=1.0, length_weight=1.0, spread=0, source=None,
+          **weights):
     """The compiled training model for a scaled spectrogram `frames` (n_time, height), or a video's
     frames (n, h, w): `source` (a `dae.sources.Source`) builds its encoder, decoder and forecaster
-    (None: the one whose frames these are).
+    (None: the one whose frames these are). weights : each loss term's weight by its setting's
+    name (alpha=, beta=, gamma=, delta=: `dae.config.LOSS_WEIGHTS`); one not given is the method's.
 
     steps_per_execution : training steps run per call into the graph (fewer
     Python round trips; the steps and their order are unchanged).
     """
     source = sources.get("video" if frames.ndim == 3 else "audio") if source is None else source
+    unknown = sorted(set(weights) - set(config.LOSS_WEIGHTS.values()))
+    if unknown:
+        raise TypeError(f"build() got unexpected keyword arguments {unknown} (the loss weights are "
+                        f"{', '.join(config.LOSS_WEIGHTS.values())})")
     encoder, decoder, forecaster = source.build_models(frames, width, latent_dim, history, window_seconds)
     model = ConditionedAutoencoder(
-        encoder, decoder, forecaster, frames, width, chunk_samples,
-        alpha=alpha, beta=beta, gamma=gamma, delta=delta, horizon=horizon, horizon_decay=horizon_decay,
-        length_weight=length_weight, spread=spread)
+        encoder, decoder, forecaster, frames, width, chunk_samples, horizon=horizon, horizon_decay=horizon_decay,
+        length_weight=length_weight, spread=spread, **weights)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
                   steps_per_execution=steps_per_execution)
     model(tf.zeros((1,), tf.int32))  # build the weights
@@ -368,11 +372,14 @@ def load_models(paths):
 
 
 def train(paths, frames, width, sample_rate, source_sha256, *, latent_dim, history, window_seconds,
-          alpha, beta, gamma, delta, epochs, chunk_samples, chunks_per_batch, learning_rate, seed,
-          order="original", horizon=1, horizon_decay=1.0, length_weight=1.0, resume=True, verbose=1,
-          record=None, validation=0.0, hop=1024, spread=0, source=None):
+          epochs, chunk_samples, chunks_per_batch, learning_rate, seed, order="original", horizon=1,
+          horizon_decay=1.0, length_weight=1.0, resume=True, verbose=1, record=None, validation=0.0, hop=1024,
+          spread=0, source=None, **weights):
     """Train (or resume) the run at `paths` on scaled frames (n_time, height), or on a
     video's uint8 frames (n_frames, h, w) (`hop` = 1: one frame per step).
+
+    weights : each loss term's weight by its setting's name (alpha=, beta=,
+    gamma=, delta=: `dae.config.LOSS_WEIGHTS`; the stage's config has checked them).
 
     validation : the fraction of the frames at the end held out (never trained
     on, nor seen by the batch-norm statistics); their loss terms are reported
@@ -402,9 +409,9 @@ def train(paths, frames, width, sample_rate, source_sha256, *, latent_dim, histo
     keras.utils.set_random_seed(seed)
     per_call = max(d for d in range(1, 17) if steps.shape[1] % d == 0)   # whole epochs, so exactly the plan
     model = build(frames, width=width, latent_dim=latent_dim, history=history, window_seconds=window_seconds,
-                  chunk_samples=chunk_samples, alpha=alpha, beta=beta, gamma=gamma, delta=delta,
-                  learning_rate=learning_rate, steps_per_execution=per_call, horizon=horizon,
-                  horizon_decay=horizon_decay, length_weight=length_weight, spread=spread, source=source)
+                  chunk_samples=chunk_samples, learning_rate=learning_rate, steps_per_execution=per_call,
+                  horizon=horizon, horizon_decay=horizon_decay, length_weight=length_weight, spread=spread,
+                  source=source, **weights)
     tag = (f"{paths.run}|{source_sha256}|{order}|{chunk_samples}x{chunks_per_batch}|lr{learning_rate:g}"
            + (f"|h{horizon}|hd{horizon_decay:g}|lw{length_weight:g}" if horizon > 1 else "")
            + (f"|spread{spread}" if spread > 0 else "")
