@@ -12,6 +12,11 @@ HOP = 1024   # samples per spectrogram column (Tukey(1024), no overlap)
 class AudioSource:
     name = "audio"
     record_kind = "spectrogram"
+    record_facts = ("source", "source_sha256", "sample_rate", "duration_s", "n_time", "window_width")
+    maker = "save_dataset.py"
+
+    def record_path(self, paths):
+        return paths.spectrogram
 
     def run_tag(self, cfg):
         return None

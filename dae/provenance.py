@@ -30,19 +30,19 @@ from dae.errors import UserError, first_line
 _PACKAGES = ("numpy", "scipy", "tensorflow-cpu", "tensorflow", "keras", "matplotlib",
              "scikit-learn", "imageio", "imageio-ffmpeg", "plotly")
 
-# The script that makes each kind of artifact: the stage a stale one names.
-MAKERS = {"audio": "save_dataset.py", "spectrogram": "save_dataset.py", "encoder": "train_model.py",
+# The script that makes each kind of artifact: the stage a stale one names (a source's stage-1
+# record, the spectrogram or a video's frames, is its `dae.sources.Source`'s: `maker`).
+MAKERS = {"audio": "save_dataset.py", "encoder": "train_model.py",
           "decoder": "train_model.py", "forecaster": "train_model.py", "embedding": "embed_audio.py",
           "latent mlp": "train_latent_mlp.py", "latent lstm": "train_latent_lstm.py",
           "knn forecast": "forecast_knn.py", "knn-original forecast": "forecast_knn.py",
           "mlp forecast": "forecast_mlp.py", "lstm forecast": "forecast_lstm.py",
-          "divergence": "divergence.py", "video": "play_embedding.py", "frames": "save_dataset.py --source video"}
+          "divergence": "divergence.py", "video": "play_embedding.py"}
 MODEL_PARTS = ("encoder", "decoder", "forecaster")
 
-# Facts the loaders rely on, by kind (a record without them is refused, not half-used).
+# Facts the loaders rely on, by kind (a record without them is refused, not half-used; a source's
+# stage-1 record: its Source's `record_facts`).
 REQUIRED_FACTS = {
-    "spectrogram": ("source", "source_sha256", "sample_rate", "duration_s", "n_time", "window_width"),
-    "frames": ("source", "source_sha256", "fps", "duration_s", "n_frames", "frame_size", "frame_step"),
     "encoder": ("run", "model_id", "unit", "width", "height", "latent_dim", "scale_min", "scale_max",
                 "sample_rate", "architecture"),
     "decoder": ("run", "model_id", "unit"),
@@ -89,9 +89,21 @@ def source_hash(path):
     return h.hexdigest()
 
 
+def _source(kind):
+    """The `dae.sources.Source` whose stage-1 record is of `kind` ("spectrogram", "frames"), or None."""
+    from dae import sources
+    return sources.by_record_kind().get(kind)
+
+
+def _maker(kind):
+    """The script that makes an artifact of `kind`, or None for a kind this project does not keep."""
+    source = _source(kind)
+    return source.maker if source is not None else MAKERS.get(kind)
+
+
 def rerun(kind):
     """How to remake an artifact of `kind`, for error messages."""
-    return f"`python {MAKERS.get(kind, 'the stage that made it')}` with the same settings"
+    return f"`python {_maker(kind) or 'the stage that made it'}` with the same settings"
 
 
 def _input_record(source):
@@ -161,8 +173,10 @@ def read_sidecar(path, kind, missing_hint):
         raise UserError(f"{path} holds a {meta.get('kind')!r}, expected a {kind!r}; {remake}")
     shape = {"settings": dict, "sha256": str, "inputs": dict, RECORD_HASH: str}
     bad = [k for k, t in shape.items() if not isinstance(meta.get(k), t)]
-    bad += [k for k in REQUIRED_FACTS.get(kind, ()) if k not in meta]
-    bad += [k for k in REQUIRED_FACTS.get(kind, ()) if k in meta and k in _NUMBERS and not _is_number(meta[k])]
+    source = _source(kind)
+    required = source.record_facts if source is not None else REQUIRED_FACTS.get(kind, ())
+    bad += [k for k in required if k not in meta]
+    bad += [k for k in required if k in meta and k in _NUMBERS and not _is_number(meta[k])]
     bad += [f"inputs.{r}" for r, rec in meta.get("inputs", {}).items()
             if not (isinstance(rec, dict) and isinstance(rec.get("sha256"), str))] \
         if isinstance(meta.get("inputs"), dict) else []
@@ -211,12 +225,9 @@ def check(paths, kind, path=None, need_audio=False):
 def _locate(paths, kind, chain, rec=None):
     """Where the artifact of `kind` is (for an input, `rec` is its record there); None for a
     kind without a place: the caller must give the path."""
-    if kind == "spectrogram":
-        return paths.spectrogram
-    if kind == "frames":
-        if paths.frames is None:
-            raise UserError(f"{paths.run or paths.song} is not a video run; give --source video")
-        return paths.frames
+    source = _source(kind)
+    if source is not None:
+        return source.record_path(paths)
     if kind in MODEL_PARTS:
         if "model folder" not in chain:
             chain["model folder"] = layout.model_folder(paths)
@@ -235,9 +246,10 @@ def _locate(paths, kind, chain, rec=None):
 def _input_path(paths, path, kind, role, rec, chain):
     """Where input `role` (its record `rec`) of the `kind` at `path` is. A role that names no
     kind of artifact kept for the run is a UserError naming the sidecar."""
-    if role in MAKERS and role in chain:
+    known = _maker(role) is not None
+    if known and role in chain:
         return chain[role]["path"]
-    where = _locate(paths, role, chain, rec) if role in MAKERS else None
+    where = _locate(paths, role, chain, rec) if known else None
     if where is None:
         raise UserError(f"{layout.sidecar_path(path)} names an unknown input role {role!r}; "
                         f"remake it: {rerun(kind)}")

@@ -47,6 +47,11 @@ class Source(typing.Protocol):
     """The interface of an input kind (see `dae.audio_source` and `dae.video_source`)."""
     name: str            # its SOURCE
     record_kind: str     # the stage-1 artifact a run trains on: "spectrogram", "frames"
+    record_facts: tuple  # what that artifact's record must hold (`dae.provenance` refuses one without)
+    maker: str           # the command that makes it, for error messages
+
+    def record_path(self, paths):
+        """Where the stage-1 artifact of the song (and run) `paths` is."""
 
     def run_tag(self, cfg) -> typing.Optional[str]:
         """What a run folder's name says of the source beyond the window (None: nothing)."""
@@ -85,6 +90,11 @@ def get(name):
         from dae.errors import refused
         raise refused("source", f"={name!r} is not one of {', '.join(REGISTRY)}")
     return importlib.import_module(REGISTRY[name]).SOURCE
+
+
+def by_record_kind():
+    """{record kind: the `Source` whose stage-1 artifact it is}."""
+    return {source.record_kind: source for source in map(get, REGISTRY)}
 
 
 def record_of(chain):

@@ -13,6 +13,13 @@ VIDEO_FORECASTER_UNITS = 32   # the original's video forecaster (the audio one h
 class VideoSource:
     name = "video"
     record_kind = "frames"
+    record_facts = ("source", "source_sha256", "fps", "duration_s", "n_frames", "frame_size", "frame_step")
+    maker = "save_dataset.py --source video"
+
+    def record_path(self, paths):
+        if paths.frames is None:
+            raise UserError(f"{paths.run or paths.song} is not a video run; give --source video")
+        return paths.frames
 
     def run_tag(self, cfg):
         return layout.frames_tag(cfg.frame_size, cfg.frame_step)
