@@ -11,9 +11,11 @@ pair of variants across (song, seed) pairs.
     python experiment.py --songs path/to/folder --seeds 1,2 --variants R,R-F
     python experiment.py --address 10.0.0.5:6379          # an existing Ray cluster
 """
-from dae import cli
-from dae.experiment import run_experiment
-from settings import ALPHA, BETA, GAMMA, DELTA, HISTORY, DATA_DIR, OUTPUT_DIR  # shared settings
+import divergence as divergence_stage  # the divergence stage's settings (K, EXCLUSION_RADIUS, N_STEPS, ...)
+import settings  # the settings every stage shares (ALPHA, HISTORY, DATA_DIR, ...): a variant's defaults
+import train_model  # the training stage's settings (LEARNING_RATE, CHUNK_SAMPLES, ...): a variant's defaults
+from dae import cli, config
+from dae.trials import run_experiment
 
 SONGS = "synth-0,synth-1,synth-2"  # comma-separated songs or audio paths, or a folder (every audio file in it); synth-<n> is synthesised from seed n
 VARIANTS = "R,R-F,R-FH,PCA"  # comma-separated names from VARIANT_SETTINGS, PCA (trains nothing), or NAME:SETTING=VALUE+SETTING=VALUE
@@ -35,7 +37,7 @@ TRUST_POINTS = 1000        # trustworthiness is measured on at most this many ev
 
 # Named sets of training settings: any run setting that names a run folder
 # (ALPHA, BETA, GAMMA, DELTA, HISTORY, HORIZON, HORIZON_DECAY, LENGTH_WEIGHT)
-# and LEARNING_RATE, CHUNK_SAMPLES, CHUNKS_PER_BATCH, EPOCHS; the rest come from
+# and LEARNING_RATE, CHUNK_SAMPLES, CHUNKS_PER_BATCH, ORDER, EPOCHS; the rest come from
 # settings.py and train_model.py. PCA is always available and trains nothing.
 VARIANT_SETTINGS = {
     "R": {"ALPHA": 0.0},
@@ -45,8 +47,9 @@ VARIANT_SETTINGS = {
 
 
 def main():
-    cfg = cli.configure(globals())
-    run_experiment(cfg, VARIANT_SETTINGS)
+    cfg = cli.parse(config.Experiment, settings, globals())
+    run_experiment(cfg, VARIANT_SETTINGS, training=config.Training.from_constants(settings, train_model),
+                   divergence=config.Divergence.from_constants(settings, divergence_stage))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import ROOT, SR, one_line_error, run_script, write_song
 from dae import synth
-from dae.experiment import METRICS
+from dae.report import METRICS
 
 FLAGS = ["--variants", "R,R-F", "--seeds", "1", "--epochs", "1", "--name", "tiny", "--num-cpus", "2"]
 
@@ -165,7 +165,7 @@ def test_songs_from_a_seed_differ_and_repeat():
 
 
 def test_publish_copies_the_report_and_fills_only_its_readme_section(tmp_path):
-    from dae.experiment import publish
+    from dae.report import publish
     exp = tmp_path / "outputs" / "experiments" / "x"
     exp.mkdir(parents=True)
     (exp / "summary.md").write_text(

@@ -92,7 +92,7 @@ def test_a_model_trained_longer_than_asked_is_not_used_nor_replaced(tried):
 
 def test_a_saved_trial_is_not_reused_once_its_song_changed(tried, tmp_path):
     """still_valid: the saved result names the audio's sha256; other audio under the same name is a new trial."""
-    from dae.experiment import still_valid
+    from dae.trials import still_valid
     saved = tried["first_trial"]
     song = tried["tmp"] / "songs" / "song1.wav"
     t = {"song": str(song), "settings": saved["settings"], "data_dir": str(tried["tmp"] / "data"),

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from dae import stats
-from dae.experiment import compare, sentence
+from dae.report import compare, sentence
 from dae.forecast import KNNField, divergence
 
 
