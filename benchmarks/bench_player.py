@@ -19,9 +19,12 @@ its first frame is shown, and how many frames a second are drawn while it plays
 in the 3-D view, against the video's frame rate.
 
 Writes benchmarks/results/player.json and the README's "bench_player" section
-(``--report``: the section again from the saved results, without measuring).
+(``--report true``: the section again from the saved results, without
+measuring; another ``--results`` file is written or read without touching
+the README). Every setting below can be given on the command line
+(``--help`` lists them).
 
-    .venv/bin/python benchmarks/bench_player.py
+    .venv/bin/python benchmarks/bench_player.py [--repeats 5]
 """
 import json
 import os
@@ -29,6 +32,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,29 +41,50 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import numpy as np  # noqa: E402
 
-from dae import audio, docs, player, plotting, synth  # noqa: E402
+from dae import audio, cli, config, docs, layout, player, plotting, synth  # noqa: E402
 from dae.spectrogram import magnitude_spectrogram, window_times, window_width  # noqa: E402
 
 SECONDS = 240.0
 SR = 44100
 WINDOW_SECONDS = 0.5
-REPEATS = int(os.environ.get("REPEATS", 5))
+REPEATS = 5
 PLAY_SECONDS = 3.0
 KBPS = 128
-TARGET_S = 2.0                                           # the issue's figure: open and start playing
 VIDEO_FPS = 30
-VIDEO_SIZE = (150, 268)                                  # the original's frame size
-RESULTS = ROOT / "benchmarks" / "results" / "player.json"
+VIDEO_SIZE = "150x268"                                   # the original's frame size
+REPORT = False                                           # true: the README section again from RESULTS
+RESULTS = "benchmarks/results/player.json"               # the default also updates the README's section
+RESULTS_DEFAULT = RESULTS
+TARGET_S = 2.0                                           # the issue's figure: open and start playing
 
 
-def synthetic_page(folder):
-    x = synth.song(seed=3, seconds=SECONDS, sr=SR)
+@dataclass(frozen=True)
+class Bench(config.Settings):
+    """The benchmark's settings; `cli.parse(Bench, globals())` takes their defaults from the constants above."""
+    seconds: float = config.setting(SECONDS, "the synthesised song's (and video's) length", unit="s", least=2.0,
+                                    most=3600.0)
+    sr: int = config.same_as(config.Experiment, "synth_rate")
+    window_seconds: float = config.same_as(config.Run, "window_seconds")
+    repeats: int = config.setting(REPEATS, "times each page is opened, each in a fresh browser", least=1,
+                                  most=1000)
+    play_seconds: float = config.setting(PLAY_SECONDS, "seconds each page plays in the 3-D view while its paints "
+                                                       "are counted", unit="s", least=0.0, above=True, most=600.0)
+    kbps: int = config.same_as(config.Player, "audio_kbps")
+    video_fps: int = config.setting(VIDEO_FPS, "the video run's frame rate", unit="frames/s", least=1, most=240)
+    video_size: str = config.setting(VIDEO_SIZE, "the video run's frame size (HEIGHTxWIDTH pixels)")
+    report: bool = config.setting(REPORT, "write the README section again from RESULTS, without measuring")
+    results: str = config.setting(RESULTS, "the results' JSON file, from the repository root (the default also "
+                                           "updates the README's section)")
+
+
+def synthetic_page(cfg, folder):
+    x = synth.song(seed=3, seconds=cfg.seconds, sr=cfg.sr)
     song = folder / "song4min.wav"
-    audio.write_wav(song, x, SR)
-    F, T, S = magnitude_spectrogram(x, SR)
-    width = window_width(T, WINDOW_SECONDS)
+    audio.write_wav(song, x, cfg.sr)
+    F, T, S = magnitude_spectrogram(x, cfg.sr)
+    width = window_width(T, cfg.window_seconds)
     n = S.shape[1] - width + 1
-    _, t_center, _ = window_times(n, width, SR)
+    _, t_center, _ = window_times(n, width, cfg.sr)
     rng = np.random.default_rng(0)                      # a smooth wandering 12-D path, shown by its PCA
     steps = rng.normal(size=(n, 12))
     kernel = np.hanning(41) / np.hanning(41).sum()
@@ -67,24 +92,25 @@ def synthetic_page(folder):
     P, labels, note = plotting.project3(Z)
     started = time.perf_counter()
     facts = player.write(folder / "outputs" / "song4min" / "run", folder / "outputs" / plotting.LIBRARY_NAME,
-                         P, t_center, song, SECONDS, spec=(F, T, S), title="song4min · synthetic path",
-                         note=note, labels=labels, tail=12, kbps=KBPS)
+                         P, t_center, song, cfg.seconds, spec=(F, T, S), title="song4min · synthetic path",
+                         note=note, labels=labels, tail=12, kbps=cfg.kbps)
     facts["write_s"] = time.perf_counter() - started
     facts["points"] = int(n)
     return Path(facts["page"]), facts
 
 
-def synthetic_video_page(folder, song):
-    images = synth.demo_video(seconds=SECONDS, fps=VIDEO_FPS, size=VIDEO_SIZE)
-    times = np.arange(len(images)) / VIDEO_FPS
+def synthetic_video_page(cfg, folder, song):
+    fps = cfg.video_fps
+    images = synth.demo_video(seconds=cfg.seconds, fps=fps, size=layout.parse_size(cfg.video_size))
+    times = np.arange(len(images)) / fps
     rng = np.random.default_rng(1)                      # a smooth wandering 3-D path, a point per frame
     kernel = np.hanning(31) / np.hanning(31).sum()
     steps = rng.normal(size=(len(images), 3))
     P = np.cumsum(np.stack([np.convolve(steps[:, k], kernel, mode="same") for k in range(3)], 1), 0)
     started = time.perf_counter()
     facts = player.write(folder / "outputs" / "video4min" / "run", folder / "outputs" / plotting.LIBRARY_NAME,
-                         P, times, song, SECONDS, title="video4min · synthetic path", tail=VIDEO_FPS // 2,
-                         kbps=KBPS, frames=(images, times))
+                         P, times, song, cfg.seconds, title="video4min · synthetic path", tail=fps // 2,
+                         kbps=cfg.kbps, frames=(images, times))
     facts["write_s"] = time.perf_counter() - started
     facts["points"] = len(P)
     return Path(facts["page"]), facts
@@ -93,7 +119,7 @@ def synthetic_video_page(folder, song):
 UP = "return window.player && window.player.pointAt() !== null && window.player.view() === '3d'"
 
 
-def open_once(url):
+def open_once(url, play_seconds):
     from test_player import severe, start_browser, wait_for
     driver = start_browser()
     try:
@@ -109,7 +135,7 @@ def open_once(url):
         now = ("const f = window.player.frame(); return [window.player.frames(), window.player.time(), "
                "performance.now(), f ? f.draws : 0]")
         f0, t0, c0, d0 = driver.execute_script(now)
-        time.sleep(PLAY_SECONDS)
+        time.sleep(play_seconds)
         f1, t1, c1, d1 = driver.execute_script(now)
         errors = severe(driver)
         driver.get("about:blank")                       # the same page again in the same browser
@@ -127,26 +153,28 @@ def open_once(url):
             "audio_rate": (t1 - t0) / seconds, "severe": [e["message"] for e in errors]}
 
 
-def measure():
+def measure(cfg, results):
+    layout.parse_size(cfg.video_size)                   # a bad size is refused before anything is measured
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
-        page, facts = synthetic_page(Path(tmp))
-        runs = [open_once(page.as_uri() + "#autoplay&muted") for _ in range(REPEATS)]
-        video_page, video_facts = synthetic_video_page(Path(tmp), Path(tmp) / "song4min.wav")
-        video_runs = [open_once(video_page.as_uri() + "#autoplay&muted") for _ in range(REPEATS)]
-    result = summary(runs, facts, load_before)
-    result["video"] = summary(video_runs, video_facts, load_before, video=True)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+        page, facts = synthetic_page(cfg, Path(tmp))
+        runs = [open_once(page.as_uri() + "#autoplay&muted", cfg.play_seconds) for _ in range(cfg.repeats)]
+        video_page, video_facts = synthetic_video_page(cfg, Path(tmp), Path(tmp) / "song4min.wav")
+        video_runs = [open_once(video_page.as_uri() + "#autoplay&muted", cfg.play_seconds)
+                      for _ in range(cfg.repeats)]
+    result = summary(cfg, runs, facts, load_before)
+    result["video"] = summary(cfg, video_runs, video_facts, load_before, video=True)
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps(result, indent=2) + "\n")
     if any(r["severe"] for r in runs + video_runs):
         print("console errors:", [r["severe"] for r in runs + video_runs], file=sys.stderr)
     return result
 
 
-def summary(runs, facts, load_before, video=False):
+def summary(cfg, runs, facts, load_before, video=False):
     marks = lambda key, name: [r[key][name] / 1000 for r in runs]  # noqa: E731
-    result = {"seconds": SECONDS, "points": facts["points"], "bytes": facts["bytes"], "audio_kbps": KBPS,
-              "write_s": facts["write_s"], "repeats": REPEATS, "cpus": os.cpu_count(),
+    result = {"seconds": cfg.seconds, "points": facts["points"], "bytes": facts["bytes"], "audio_kbps": cfg.kbps,
+              "write_s": facts["write_s"], "repeats": cfg.repeats, "cpus": os.cpu_count(),
               "load_average_1min": [load_before, os.getloadavg()[0]], "runs": runs}
     for name, values in (("music", marks("marks_ms", "music")), ("library", marks("marks_ms", "library loaded")),
                          ("point", marks("marks_ms", "point moving")), ("view3d", marks("marks_ms", "3-D view up")),
@@ -158,7 +186,7 @@ def summary(runs, facts, load_before, video=False):
         result[f"median_{name}_s"], result[f"max_{name}_s"] = statistics.median(values), max(values)
     result["median_fps"] = statistics.median(r["fps"] for r in runs)
     if video:
-        result["frame_size"], result["video_fps"] = list(VIDEO_SIZE), VIDEO_FPS
+        result["frame_size"], result["video_fps"] = list(layout.parse_size(cfg.video_size)), cfg.video_fps
         result["median_frame_s"], result["max_frame_s"] = (statistics.median(marks("marks_ms", "frame shown")),
                                                            max(marks("marks_ms", "frame shown")))
         result["median_frames_per_s"] = statistics.median(r["frames_per_s"] for r in runs)
@@ -235,11 +263,14 @@ def video_report(v):
 
 
 def main():
-    result = json.loads(RESULTS.read_text()) if "--report" in sys.argv[1:] else measure()
+    cfg = cli.parse(Bench, globals())
+    results = ROOT / cfg.results
+    result = json.loads(results.read_text()) if cfg.report else measure(cfg, results)
     text = report(result)
     print(text)
-    docs.splice(ROOT / "README.md", "bench_player", text)
+    if cfg.results == RESULTS_DEFAULT:
+        docs.splice(ROOT / "README.md", "bench_player", text)
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

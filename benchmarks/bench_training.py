@@ -20,17 +20,20 @@ and not the running averages. Writes the table to
 benchmarks/results/bench_training.md (the README quotes it). Run:
 
     .venv/bin/python benchmarks/bench_training.py [--seeds 5] [--epochs 6]
+
+Every setting below can be given on the command line (``--help`` lists them).
 """
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from dae import audio, cli, dataset, docs, layout, store, synth, training  # noqa: E402
+from dae import audio, cli, config, dataset, docs, layout, store, synth, training  # noqa: E402
 from dae.embedding import encode  # noqa: E402
 from dae.errors import UserError  # noqa: E402
 from dae.forecast import KNNField, divergence, turning_angle, unit_scale  # noqa: E402
@@ -40,7 +43,10 @@ from dae.spectrogram import scale_unit, window_width  # noqa: E402
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+import settings  # noqa: E402
 import train_model  # noqa: E402  (the default runs with the script's own defaults)
+
+TRAINING = config.Training.from_constants(settings, train_model)   # train_model.py's defaults
 
 SONGS = "demo,second"   # comma-separated; "second" is synthesised below (90 bpm, another structure)
 SEEDS = 5               # seeds 0 .. SEEDS-1 for every song and method
@@ -52,8 +58,8 @@ OUT_DEFAULT = OUT
 
 # name: (chunk samples, chunks per batch, order, learning rate, what it changes)
 ALTERNATIVES = {
-    "default": (train_model.CHUNK_SAMPLES, train_model.CHUNKS_PER_BATCH, train_model.ORDER,
-                train_model.LEARNING_RATE, "train_model.py defaults"),
+    "default": (TRAINING.chunk_samples, TRAINING.chunks_per_batch, TRAINING.order, TRAINING.learning_rate,
+                "train_model.py defaults"),
     "batch16": (1, 16, "original", 1e-3, "16 samples drawn like the original's: batch 16, half the updates "
                 "(isolates the update count)"),
     "chunks8x1": (8, 1, "original", 1e-3, "1 chunk of 8 consecutive samples per step: the original's number of "
@@ -65,8 +71,29 @@ ALTERNATIVES = {
     "tiled8x2": (8, 2, "tiled", 1e-3, "2 chunks of 8 consecutive samples, random phase tiling "
                  "(the schedule before this benchmark)"),
 }
-HISTORY, ALPHA, BETA = train_model.HISTORY, train_model.ALPHA, train_model.BETA
+HISTORY, ALPHA, BETA = TRAINING.history, TRAINING.alpha, TRAINING.beta   # as train_model.py
 K, EVERY, STEPS = 5, 10, 10   # divergence: as divergence.py, steps 1 and 10 reported
+
+
+@dataclass(frozen=True)
+class Bench(config.Settings):
+    """The benchmark's settings; `cli.parse(Bench, globals())` takes their defaults from the constants above."""
+    songs: str = config.setting(SONGS, "comma-separated songs; \"demo\" and \"second\" (90 bpm, another "
+                                       "structure) are synthesised")
+    seeds: int = config.setting(SEEDS, "seeds 0 .. SEEDS-1 for every song and method", least=1, most=10_000)
+    epochs: int = config.setting(EPOCHS, "epochs of every method (6: as the original for a 0.5 s window)",
+                                 least=1, most=100_000)
+    window_seconds: float = config.same_as(config.Run, "window_seconds")
+    methods: str = config.setting(METHODS, "comma-separated rows of the table: reference and any of "
+                                           + ", ".join(ALTERNATIVES))
+    out: str = config.setting(OUT, "the table's Markdown file (the default also updates the README's table)")
+    history: int = config.same_as(config.Run, "history")
+    alpha: float = config.same_as(config.Run, "alpha")
+    beta: float = config.same_as(config.Run, "beta")
+    k: int = config.same_as(config.KnnRule, "k")
+    every: int = config.same_as(config.Divergence, "every")
+    steps: int = config.setting(STEPS, "divergence δ is reported at steps 1 and STEPS", unit="steps",
+                                least=1, most=30)
 
 
 def second_song(sr=synth.SR, bpm=90):
@@ -124,78 +151,82 @@ def generator(frames, width, history):
         yield (clip, top), 0.0
 
 
-def run_reference(frames, width, seed):
+def run_reference(cfg, frames, width, seed):
     keras.utils.set_random_seed(seed)
-    variant = variant_for(WINDOW_SECONDS)
-    h = frames.shape[1]
+    variant = variant_for(cfg.window_seconds)
+    h, history = frames.shape[1], cfg.history
     enc, dec = build_encoder(width, h, 3, variant), build_decoder(width, h, 3, variant)
-    model = Straightforward(enc, dec, build_forecaster(HISTORY, 3, unroll=False), ALPHA, BETA)
-    model.compile(optimizer=keras.optimizers.Adam(train_model.LEARNING_RATE))
-    n_samples = frames.shape[0] - width + 1 - HISTORY
-    spec = ((tf.TensorSpec((HISTORY, width, h), tf.float32), tf.TensorSpec((2, width, h), tf.float32)),
+    model = Straightforward(enc, dec, build_forecaster(history, 3, unroll=False), cfg.alpha, cfg.beta)
+    model.compile(optimizer=keras.optimizers.Adam(TRAINING.learning_rate))
+    n_samples = frames.shape[0] - width + 1 - history
+    spec = ((tf.TensorSpec((history, width, h), tf.float32), tf.TensorSpec((2, width, h), tf.float32)),
             tf.TensorSpec((), tf.float32))
-    ds = tf.data.Dataset.from_generator(lambda: generator(frames, width, HISTORY), output_signature=spec)
+    ds = tf.data.Dataset.from_generator(lambda: generator(frames, width, history), output_signature=spec)
     ds = (ds.shuffle(int(0.7 * n_samples), seed=seed, reshuffle_each_iteration=False)
-          .batch(8, drop_remainder=True).repeat(EPOCHS + 1))
+          .batch(8, drop_remainder=True).repeat(cfg.epochs + 1))
     t0 = time.perf_counter()
-    hist = model.fit(ds, epochs=EPOCHS, steps_per_epoch=n_samples // 8 - 1, shuffle=False, verbose=0)
+    hist = model.fit(ds, epochs=cfg.epochs, steps_per_epoch=n_samples // 8 - 1, shuffle=False, verbose=0)
     seconds = time.perf_counter() - t0
     training.recalibrate_batch_norm(dec, encode(enc, frames, width))
     return seconds, hist.history["forecasting"][-1], enc, dec
 
 
-def run_ours(frames, width, meta, seed, chunk_samples, chunks_per_batch, order, learning_rate):
+def run_ours(cfg, frames, width, meta, seed, chunk_samples, chunks_per_batch, order, learning_rate):
     with tempfile.TemporaryDirectory() as tmp:
         paths = layout.Paths("bench", Path(tmp) / "data", Path(tmp) / "outputs", run="bench")
         t0 = time.perf_counter()
         model, rows = training.train(
-            paths, frames, width, meta["sample_rate"], meta["source_sha256"], latent_dim=3, history=HISTORY,
-            window_seconds=WINDOW_SECONDS, alpha=ALPHA, beta=BETA, gamma=0.0, delta=0.0, epochs=EPOCHS,
+            paths, frames, width, meta["sample_rate"], meta["source_sha256"], latent_dim=3, history=cfg.history,
+            window_seconds=cfg.window_seconds, alpha=cfg.alpha, beta=cfg.beta, gamma=0.0, delta=0.0,
+            epochs=cfg.epochs,
             chunk_samples=chunk_samples, chunks_per_batch=chunks_per_batch, order=order,
             learning_rate=learning_rate, seed=seed, resume=False, verbose=0)
         seconds = time.perf_counter() - t0
     return seconds, rows[-1]["forecasting"], model.encoder, model.decoder
 
 
-def path_metrics(encoder, decoder, frames, width):
+def path_metrics(cfg, encoder, decoder, frames, width):
     """Reconstruction BCE over all windows, mean turning angle, δ at steps 1 and STEPS."""
     Z = encode(encoder, frames, width).astype(np.float64)
     Zs, _, _ = unit_scale(Z)
-    field = KNNField(Zs, K, exclusion=width)
-    delta = divergence(Zs, field, np.arange(0, len(Zs) - 30, EVERY), STEPS).mean(axis=0)
+    field = KNNField(Zs, cfg.k, exclusion=width)
+    delta = divergence(Zs, field, np.arange(0, len(Zs) - 30, cfg.every), cfg.steps).mean(axis=0)
     return {"bce": training.reconstruction_bce(encoder, decoder, frames, width),
-            "angle": turning_angle(Z), "delta1": delta[1], f"delta{STEPS}": delta[STEPS]}
+            "angle": turning_angle(Z), "delta1": delta[1], f"delta{cfg.steps}": delta[cfg.steps]}
 
 
-def load_song(name):
+def load_song(name, window_seconds):
     with tempfile.TemporaryDirectory() as tmp:
         paths = layout.Paths(name, Path(tmp), Path(tmp) / "outputs")
         if name == "second":
             audio.write_wav(Path(tmp) / "second.wav", second_song(), synth.SR, "int16")
-        dataset.make(name, paths, WINDOW_SECONDS)
+        dataset.make(name, paths, window_seconds)
         F, T, S, meta = dataset.load(paths)
     frames, _, _ = scale_unit(S.T)
-    return frames, window_width(T, WINDOW_SECONDS), meta
+    return frames, window_width(T, window_seconds), meta
 
 
-COLUMNS = ("seconds", "bce", "forecasting", "angle", "delta1", f"delta{STEPS}")
+def columns(steps):
+    """The measured quantities, in the table's order (δ at steps 1 and `steps`)."""
+    return ("seconds", "bce", "forecasting", "angle", "delta1", f"delta{steps}")
 
 
-def table(name, rows, methods):
+def table(cfg, name, rows, methods):
     """Markdown rows: mean ± sd over seeds per method, speed-up against the reference's mean."""
     ref = rows["reference"]
     ref_s = np.mean(ref["seconds"])
-    out = [f"\n**{name}** ({len(ref['seconds'])} seeds, {EPOCHS} epochs; mean ± sd over seeds, "
+    steps = cfg.steps
+    out = [f"\n**{name}** ({len(ref['seconds'])} seeds, {cfg.epochs} epochs; mean ± sd over seeds, "
            "[min, max] for the reference)\n",
            "| method | fit seconds | speed-up | reconstruction BCE | vs reference | final forecasting loss "
-           f"| turning angle (deg) | δ step 1 | δ step {STEPS} |", "|---|---|---|---|---|---|---|---|---|"]
+           f"| turning angle (deg) | δ step 1 | δ step {steps} |", "|---|---|---|---|---|---|---|---|---|"]
     for m in methods:
         r = {k: np.asarray(v) for k, v in rows[m].items()}
         cell = (lambda k, f: f"{r[k].mean():{f}} ± {r[k].std():{f}}"
                 + (f" [{r[k].min():{f}}, {r[k].max():{f}}]" if m == "reference" else ""))
         out.append(f"| {m} | {cell('seconds', '.1f')} | {ref_s / r['seconds'].mean():.2f}x | {cell('bce', '.4f')} "
                    f"| {r['bce'].mean() / np.mean(ref['bce']):.3f} | {cell('forecasting', '.3f')} "
-                   f"| {cell('angle', '.1f')} | {cell('delta1', '.4f')} | {cell(f'delta{STEPS}', '.4f')} |")
+                   f"| {cell('angle', '.1f')} | {cell('delta1', '.4f')} | {cell(f'delta{steps}', '.4f')} |")
     return out
 
 
@@ -213,46 +244,47 @@ def verdict(rows, m):
 
 
 def main():
-    cli.configure(globals())
-    methods = [m.strip() for m in METHODS.split(",") if m.strip()]
+    cfg = cli.parse(Bench, globals())
+    methods = [m.strip() for m in cfg.methods.split(",") if m.strip()]
     unknown = [m for m in methods if m != "reference" and m not in ALTERNATIVES]
     if unknown or "reference" not in methods:
         raise UserError(f"METHODS must include 'reference' and come from {', '.join(ALTERNATIVES)}; "
                             f"unknown: {unknown}")
-    lines = [f"# Training benchmark: {EPOCHS} epochs, {WINDOW_SECONDS:g} s window, alpha {ALPHA:g}, "
-             f"seeds 0-{SEEDS - 1}", "",
+    lines = [f"# Training benchmark: {cfg.epochs} epochs, {cfg.window_seconds:g} s window, alpha {cfg.alpha:g}, "
+             f"seeds 0-{cfg.seeds - 1}", "",
              "Written by `benchmarks/bench_training.py` (one run; every row measured in this run).", "",
              "| method | schedule |", "|---|---|",
              "| reference | the original's: generator, 70% shuffle buffer, batch 8, TimeDistributed encoder |"]
     lines += [f"| {m} | {ALTERNATIVES[m][2]} order, {ALTERNATIVES[m][1]} chunks x {ALTERNATIVES[m][0]} samples, "
               f"lr {ALTERNATIVES[m][3]:g}: {ALTERNATIVES[m][4]} |" for m in methods if m != "reference"]
     verdicts = []
-    for song in SONGS.split(","):
-        frames, width, meta = load_song(song)
+    for song in cfg.songs.split(","):
+        frames, width, meta = load_song(song, cfg.window_seconds)
         print(f"{song}: {frames.shape[0]} columns, window {width} x {frames.shape[1]}", flush=True)
-        rows = {m: {c: [] for c in COLUMNS} for m in methods}
-        for seed in range(SEEDS):
+        rows = {m: {c: [] for c in columns(cfg.steps)} for m in methods}
+        for seed in range(cfg.seeds):
             for m in methods:   # interleaved, so that load on the machine touches every method alike
                 if m == "reference":
-                    seconds, fc, enc, dec = run_reference(frames, width, seed)
+                    seconds, fc, enc, dec = run_reference(cfg, frames, width, seed)
                 else:
                     c, k, order, lr, _ = ALTERNATIVES[m]
-                    seconds, fc, enc, dec = run_ours(frames, width, meta, seed, c, k, order, lr)
-                got = {"seconds": seconds, "forecasting": fc, **path_metrics(enc, dec, frames, width)}
-                for c in COLUMNS:
+                    seconds, fc, enc, dec = run_ours(cfg, frames, width, meta, seed, c, k, order, lr)
+                got = {"seconds": seconds, "forecasting": fc, **path_metrics(cfg, enc, dec, frames, width)}
+                for c in columns(cfg.steps):
                     rows[m][c].append(float(got[c]))
-                print(f"  seed {seed} {m}: " + ", ".join(f"{c} {got[c]:.4g}" for c in COLUMNS), flush=True)
+                print(f"  seed {seed} {m}: " + ", ".join(f"{c} {got[c]:.4g}" for c in columns(cfg.steps)),
+                      flush=True)
                 keras.backend.clear_session()
-        lines += table(f"{song} ({frames.shape[0]} columns)", rows, methods)
+        lines += table(cfg, f"{song} ({frames.shape[0]} columns)", rows, methods)
         verdicts += [f"\n{song}:"] + [verdict(rows, m) for m in methods if m != "reference"]
     lines += ["", "Against the reference's spread over seeds (mean of the method <= the reference's max; "
               "lower is better for all three), BCE within 2% of the reference's mean:"] + verdicts
     text = "\n".join(lines) + "\n"
-    store.save_text(Path(OUT), text)
+    store.save_text(Path(cfg.out), text)
     print(text)
     readme = Path(__file__).resolve().parents[1] / "README.md"
-    spliced = docs.splice(readme, "bench_training", text.split("\n", 1)[1]) if OUT == OUT_DEFAULT else False
-    print(f"saved {OUT}" + (" and its section of README.md" if spliced else ""))
+    spliced = docs.splice(readme, "bench_training", text.split("\n", 1)[1]) if cfg.out == OUT_DEFAULT else False
+    print(f"saved {cfg.out}" + (" and its section of README.md" if spliced else ""))
 
 
 if __name__ == "__main__":

@@ -24,15 +24,19 @@ At 1280 x 720, 30 fps, with the spectrogram panel, for each song:
    the song: CPU milliseconds per frame, without encoding.
 
 Writes benchmarks/results/video.json and the README's "bench_video" section
-(``--report``: the section again from the saved results, without measuring).
+(``--report true``: the section again from the saved results, without
+measuring; another ``--results`` file is written or read without touching
+the README). Every setting below can be given on the command line
+(``--help`` lists them).
 
-    .venv/bin/python benchmarks/bench_video.py
+    .venv/bin/python benchmarks/bench_video.py [--songs-s 60,240] [--excerpt-s 8]
 """
 import json
 import os
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,18 +46,51 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import numpy as np  # noqa: E402
 
 import video_reference  # noqa: E402
-from dae import audio, docs, plotting, synth, video  # noqa: E402
+from dae import audio, cli, config, docs, plotting, synth, video  # noqa: E402
+from dae.errors import UserError  # noqa: E402
 from dae.spectrogram import magnitude_spectrogram, window_times, window_width  # noqa: E402
 
-SONGS_S = tuple(float(s) for s in os.environ.get("SONGS_S", "60,240").split(","))   # seconds
+SONGS_S = "60,240"             # the songs' lengths (s), comma-separated: the first and last are compared
 SR = 44100
 WINDOW_SECONDS = 0.5
 FPS, WIDTH, HEIGHT = 30, 1280, 720
-EXCERPT_S = float(os.environ.get("EXCERPT_S", 8.0))
-DRAW_FRAMES = 24
+EXCERPT_S = 8.0                # the old renderer's excerpt (s)
+DRAW_FRAMES = 24               # frames drawn (without encoding) for the CPU cost of a frame
+REPORT = False                 # true: the README section again from RESULTS, without measuring
+RESULTS = "benchmarks/results/video.json"   # the default also updates the README's section
+RESULTS_DEFAULT = RESULTS
 TARGET_REALTIME = 2.0          # the issue's figures: at least 2x real time for the 4-minute song,
 TARGET_FPS_SPREAD = 0.20       # and frames per second within 20% between the 1- and 4-minute songs
-RESULTS = ROOT / "benchmarks" / "results" / "video.json"
+
+
+@dataclass(frozen=True)
+class Bench(config.Settings):
+    """The benchmark's settings; `cli.parse(Bench, globals())` takes their defaults from the constants above."""
+    songs_s: str = config.setting(SONGS_S, "the synthesised songs' lengths, comma-separated (more than 2 s each; "
+                                           "the first and the last are compared)", unit="s")
+    sr: int = config.same_as(config.Experiment, "synth_rate")
+    window_seconds: float = config.same_as(config.Run, "window_seconds")
+    fps: int = config.same_as(config.Player, "fps")
+    width: int = config.same_as(config.Player, "width")
+    height: int = config.same_as(config.Player, "height")
+    excerpt_s: float = config.setting(EXCERPT_S, "the first seconds of each song rendered by both renderers",
+                                      unit="s", least=0.0, above=True)
+    draw_frames: int = config.setting(DRAW_FRAMES, "frames drawn by each renderer alone, for its CPU time per "
+                                                   "frame", least=1, most=100_000)
+    report: bool = config.setting(REPORT, "write the README section again from RESULTS, without measuring")
+    results: str = config.setting(RESULTS, "the results' JSON file, from the repository root (the default also "
+                                           "updates the README's section)")
+
+
+def song_lengths(cfg):
+    """SONGS_S as seconds."""
+    try:
+        lengths = tuple(float(v) for v in cfg.songs_s.split(","))
+    except ValueError:
+        lengths = ()
+    if not lengths or not all(2.0 < v < 1e6 for v in lengths):
+        raise UserError(f"SONGS_S={cfg.songs_s!r}: give comma-separated song lengths in seconds, each more than 2")
+    return lengths
 
 
 def music_path(t, seed=0, dim=12):
@@ -74,14 +111,14 @@ def music_path(t, seed=0, dim=12):
     return centres[section] + loops + drift + jitter
 
 
-def song(folder, seconds):
-    """Write the song; returns (wav path, P (N, 3), t_center (N,), spec tuple)."""
-    x = synth.song(seed=3, seconds=seconds, sr=SR)
+def song(folder, seconds, sr, window_seconds):
+    """Write the song; returns (samples, wav path, P (N, 3), t_center (N,), spec tuple)."""
+    x = synth.song(seed=3, seconds=seconds, sr=sr)
     wav = folder / f"song{seconds:.0f}s.wav"
-    audio.write_wav(wav, x, SR)
-    F, T, S = magnitude_spectrogram(x, SR)
-    width = window_width(T, WINDOW_SECONDS)
-    _, t_center, _ = window_times(S.shape[1] - width + 1, width, SR)
+    audio.write_wav(wav, x, sr)
+    F, T, S = magnitude_spectrogram(x, sr)
+    width = window_width(T, window_seconds)
+    _, t_center, _ = window_times(S.shape[1] - width + 1, width, sr)
     P, _, _ = plotting.project3(music_path(t_center))
     return x, wav, P, t_center, (F, T, S, seconds)
 
@@ -93,11 +130,11 @@ def _cpu():
                                                   resource.getrusage(resource.RUSAGE_CHILDREN)))
 
 
-def timed_render(module, out, wav, kwargs, seconds):
+def timed_render(module, out, wav, kwargs, seconds, fps):
     load = os.getloadavg()[0]
     cpu = _cpu()
     started = time.perf_counter()
-    frames = module.render(out, wav, kwargs, seconds, FPS, progress=False)
+    frames = module.render(out, wav, kwargs, seconds, fps, progress=False)
     wall = time.perf_counter() - started
     cpu = _cpu() - cpu
     return {"frames": frames, "wall_s": wall, "fps": frames / wall, "realtime": seconds / wall,
@@ -105,9 +142,9 @@ def timed_render(module, out, wav, kwargs, seconds):
             "load_before": load, "load_after": os.getloadavg()[0]}
 
 
-def draw_cost(renderer, seconds):
-    """CPU ms per frame of renderer.draw over DRAW_FRAMES times spread over the song (one process)."""
-    times = np.linspace(1.0, seconds - 1.0, DRAW_FRAMES)
+def draw_cost(renderer, seconds, n):
+    """CPU ms per frame of renderer.draw over `n` times spread over the song (one process)."""
+    times = np.linspace(1.0, seconds - 1.0, n)
     renderer.draw(times[0])
     started = time.process_time()
     for t in times:
@@ -115,44 +152,47 @@ def draw_cost(renderer, seconds):
     return 1000 * (time.process_time() - started) / len(times)
 
 
-def check_video(path, seconds):
-    """The encoded file: H.264 yuv420p video of round(seconds * FPS) frames and an AAC audio stream."""
+def check_video(path, seconds, fps):
+    """The encoded file: H.264 yuv420p video of round(seconds * fps) frames and an AAC audio stream."""
     import imageio_ffmpeg
     n, _ = imageio_ffmpeg.count_frames_and_secs(str(path))
     meta = next(imageio_ffmpeg.read_frames(str(path)))
     x, sr = audio.read_audio(path)
-    return {"frames": n, "expected_frames": round(seconds * FPS), "codec": meta["codec"], "pix_fmt": meta["pix_fmt"],
+    return {"frames": n, "expected_frames": round(seconds * fps), "codec": meta["codec"], "pix_fmt": meta["pix_fmt"],
             "audio_s": len(x) / sr}
 
 
-def measure_song(folder, seconds):
-    x, wav, P, t_center, spec = song(folder, seconds)
-    new_kwargs = dict(P=P, t_center=t_center, spec=spec, width=WIDTH, height=HEIGHT, title="benchmark",
+def measure_song(cfg, folder, seconds):
+    x, wav, P, t_center, spec = song(folder, seconds, cfg.sr, cfg.window_seconds)
+    new_kwargs = dict(P=P, t_center=t_center, spec=spec, width=cfg.width, height=cfg.height, title="benchmark",
                       duration=seconds)
-    old_kwargs = dict(P=P, t_center=t_center, spec=spec, width=WIDTH, height=HEIGHT, title="benchmark")
+    old_kwargs = dict(P=P, t_center=t_center, spec=spec, width=cfg.width, height=cfg.height, title="benchmark")
     r = {"seconds": seconds, "points": len(P)}
     renderer = video.Renderer(**new_kwargs)
     r["samples"], r["cube_px"] = len(renderer.samples[0]), renderer.samples[3]
-    r["draw_ms"] = {"new": draw_cost(renderer, seconds),
-                    "old": draw_cost(video_reference.Renderer(**old_kwargs), seconds)}
+    r["draw_ms"] = {"new": draw_cost(renderer, seconds, cfg.draw_frames),
+                    "old": draw_cost(video_reference.Renderer(**old_kwargs), seconds, cfg.draw_frames)}
     excerpt = folder / f"excerpt{seconds:.0f}s.wav"
-    audio.write_wav(excerpt, x[:int(EXCERPT_S * SR)], SR)
-    r["excerpt"] = {"old": timed_render(video_reference, folder / "old.mp4", excerpt, old_kwargs, EXCERPT_S),
-                    "new": timed_render(video, folder / "new_excerpt.mp4", excerpt, new_kwargs, EXCERPT_S)}
+    audio.write_wav(excerpt, x[:int(cfg.excerpt_s * cfg.sr)], cfg.sr)
+    r["excerpt"] = {"old": timed_render(video_reference, folder / "old.mp4", excerpt, old_kwargs, cfg.excerpt_s,
+                                        cfg.fps),
+                    "new": timed_render(video, folder / "new_excerpt.mp4", excerpt, new_kwargs, cfg.excerpt_s,
+                                        cfg.fps)}
     out = folder / "new.mp4"
-    r["full"] = timed_render(video, out, wav, new_kwargs, seconds)
-    r["full"]["check"] = check_video(out, seconds)
+    r["full"] = timed_render(video, out, wav, new_kwargs, seconds, cfg.fps)
+    r["full"]["check"] = check_video(out, seconds, cfg.fps)
     return r
 
 
-def measure():
+def measure(cfg, results):
+    lengths = song_lengths(cfg)
     with tempfile.TemporaryDirectory() as tmp:
-        runs = [measure_song(Path(tmp), s) for s in SONGS_S]
-    result = {"cpus": os.cpu_count(), "fps": FPS, "width": WIDTH, "height": HEIGHT,
+        runs = [measure_song(cfg, Path(tmp), s) for s in lengths]
+    result = {"cpus": os.cpu_count(), "fps": cfg.fps, "width": cfg.width, "height": cfg.height,
               "preset": f"{video.PRESET}, {video.X264_PARAMS}" if video.X264_PARAMS else video.PRESET,
-              "excerpt_s": EXCERPT_S, "draw_frames": DRAW_FRAMES, "songs": runs}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+              "excerpt_s": cfg.excerpt_s, "draw_frames": cfg.draw_frames, "songs": runs}
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps(result, indent=2) + "\n")
     return result
 
 
@@ -203,11 +243,14 @@ def report(r):
 
 
 def main():
-    result = json.loads(RESULTS.read_text()) if "--report" in sys.argv[1:] else measure()
+    cfg = cli.parse(Bench, globals())
+    results = ROOT / cfg.results
+    result = json.loads(results.read_text()) if cfg.report else measure(cfg, results)
     text = report(result)
     print(text)
-    docs.splice(ROOT / "README.md", "bench_video", text)
+    if cfg.results == RESULTS_DEFAULT:
+        docs.splice(ROOT / "README.md", "bench_video", text)
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -32,6 +32,8 @@ Writes benchmarks/results/bench_video_training.md and the README section
 `bench_video_training`. Run:
 
     .venv/bin/python benchmarks/bench_video_training.py [--seconds 120] [--ref-steps 64]
+
+Every setting below can be given on the command line (``--help`` lists them).
 """
 import os
 import signal
@@ -40,6 +42,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,8 +51,11 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import numpy as np  # noqa: E402
 
-from dae import cli, docs, frames as video_frames, layout, synth, training  # noqa: E402
+import settings  # noqa: E402
+from dae import cli, config, docs, frames as video_frames, layout, synth, training  # noqa: E402
 from dae.embedding import encode  # noqa: E402
+from dae.errors import UserError  # noqa: E402
+from dae.video_source import VIDEO_FORECASTER_UNITS  # noqa: E402
 
 SECONDS = 120.0          # the speed part's video: 2 minutes ...
 FPS = 30                 # ... at 30 frames per second
@@ -74,6 +80,54 @@ MEMORY_SCHEDULES = (("the video defaults: 1 chunk of 16 samples per step", ()),
                     ("4 chunks of 16 samples per step", ("--video-chunks-per-batch", "4")))
 
 
+@dataclass(frozen=True)
+class Bench(config.Settings):
+    """The benchmark's settings; `cli.parse(Bench, globals())` takes their defaults from the constants above."""
+    seconds: float = config.setting(SECONDS, "the speed part's video length", unit="s", least=1.0, most=3600.0)
+    fps: int = config.setting(FPS, "the speed part's frame rate", unit="frames/s", least=1, most=1000)
+    frame_size: str = config.same_as(config.Song, "frame_size")
+    speed_frame_size: str = config.setting(SPEED_FRAME_SIZE, "the speed part's frame size (HEIGHTxWIDTH) if not "
+                                                             "FRAME_SIZE; empty = FRAME_SIZE")
+    history: int = config.same_as(config.Run, "history")
+    seed: int = config.same_as(config.Run, "seed")
+    block: int = config.setting(BLOCK, "training steps between BCE measurements", unit="steps", least=1,
+                                most=100_000)
+    ref_steps: int = config.setting(REF_STEPS, "the reference's training steps (whole blocks of BLOCK)",
+                                    unit="steps", least=1, most=1_000_000)
+    max_steps: int = config.setting(MAX_STEPS, "the chunked model's most steps", unit="steps", least=1,
+                                    most=1_000_000)
+    spreads: str = config.setting(SPREADS, "the chunked runs: comma-separated frames drawn from across the video "
+                                           "per step (\"default\": train_model.py's VIDEO_SPREAD_FRAMES)")
+    eval_every: int = config.setting(EVAL_EVERY, "the BCE is measured over every EVAL_EVERY-th frame", least=1)
+    memory_minutes: float = config.setting(MEMORY_MINUTES, "the memory part's video length (0 = skip the memory "
+                                                           "part)", unit="min", least=0.0, most=60.0)
+    fps_memory: int = config.setting(FPS_MEMORY, "the memory part's frame rate", unit="frames/s", least=1,
+                                     most=1000)
+    train_seconds: int = config.setting(TRAIN_SECONDS, "stage 2 runs this long after it starts training, then is "
+                                                       "stopped", unit="s", least=0)
+    memory_limit_gb: float = config.setting(MEMORY_LIMIT_GB, "stage 2 is stopped at once when it holds more than "
+                                                             "this (the machine is shared)", unit="GB", least=0.0,
+                                            above=True)
+    margin: float = config.setting(MARGIN, "the reference must lower its BCE by this fraction of the initial BCE "
+                                           "for a speed-up claim", least=0.0, most=1.0)
+    out: str = config.setting(OUT, "the report's Markdown file (the default also updates the README's section)")
+
+
+def spreads_of(cfg, default):
+    """The chunked runs' spread frames from SPREADS ("default" = `default`), each once, in order."""
+    out = []
+    for v in cfg.spreads.split(","):
+        v = v.strip()
+        if v == "default":
+            out.append(default)
+        elif v.isdigit():
+            out.append(int(v))
+        else:
+            raise UserError(f"SPREADS={cfg.spreads!r}: each must be \"default\" or a whole number of frames, "
+                            f"not {v!r}")
+    return list(dict.fromkeys(out))
+
+
 def scene(seconds, fps, size):
     """The demo video's scene at `size` (height, width), `seconds` long."""
     return synth.demo_video(seconds=seconds, fps=fps, size=size)
@@ -85,7 +139,7 @@ def load():
 
 # ---------------------------------------------------------------- the reference
 
-def reference_model(shape, seed):
+def reference_model(shape, seed, history):
     import keras
     from bench_training import Straightforward
     from dae.model import build_forecaster, build_frame_decoder, build_frame_encoder
@@ -95,30 +149,30 @@ def reference_model(shape, seed):
             return super().train_step((data[0], None))
 
     model = Reference(build_frame_encoder(shape, 3), build_frame_decoder(shape, 3),
-                            build_forecaster(HISTORY, 3, units=VIDEO_FORECASTER_UNITS, unroll=False),
+                            build_forecaster(history, 3, units=VIDEO_FORECASTER_UNITS, unroll=False),
                             0.001, 1.0)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     return model
 
 
-def reference_batches(frames, seed, batch=4):
+def reference_batches(frames, seed, history, batch=4):
     """Batches of ((l history frames, 2 top frames), 0) per sample, each sample's frames copied and
     scaled, in the order of the original's shuffle buffer."""
-    n_samples = len(frames) - HISTORY
-    order = HISTORY - 1 + training.shuffle_buffer_order(n_samples, int(0.7 * n_samples),
+    n_samples = len(frames) - history
+    order = history - 1 + training.shuffle_buffer_order(n_samples, int(0.7 * n_samples),
                                                         np.random.default_rng(seed))
     for i in range(0, len(order) - batch + 1, batch):
         ts = order[i:i + batch]
-        clip = np.stack([frames[t - HISTORY + 1:t + 1] for t in ts]).astype(np.float32)[..., None] / 255
+        clip = np.stack([frames[t - history + 1:t + 1] for t in ts]).astype(np.float32)[..., None] / 255
         top = np.stack([frames[t:t + 2] for t in ts]).astype(np.float32)[..., None] / 255
         yield (clip, top), np.zeros(batch, np.float32)
 
 
-def bce(encoder, decoder, frames):
-    """The reconstruction BCE over every EVAL_EVERY-th frame of the model as train_model.py saves it: the
+def bce(encoder, decoder, frames, every):
+    """The reconstruction BCE over every `every`-th frame of the model as train_model.py saves it: the
     decoder's batch-norm statistics recalibrated (on those frames) first, then put back as they were, so
     that training goes on untouched (its running averages lag far behind early in training)."""
-    sample = frames[::EVAL_EVERY]
+    sample = frames[::every]
     layers = [l for l in decoder.layers if hasattr(l, "moving_mean")]
     kept = [(l.moving_mean.numpy(), l.moving_variance.numpy()) for l in layers]
     training.recalibrate_batch_norm(decoder, encode(encoder, sample, 1, batch_size=64))
@@ -129,45 +183,46 @@ def bce(encoder, decoder, frames):
     return value
 
 
-def train_reference(frames, shape):
-    model = reference_model(shape, SEED)
-    batches = reference_batches(frames, SEED)
-    curve, seconds = [(0, 0.0, bce(model.encoder, model.decoder, frames))], 0.0
+def train_reference(cfg, frames, shape):
+    model = reference_model(shape, cfg.seed, cfg.history)
+    batches = reference_batches(frames, cfg.seed, cfg.history)
+    curve, seconds = [(0, 0.0, bce(model.encoder, model.decoder, frames, cfg.eval_every))], 0.0
     print(f"reference: initial BCE {curve[0][2]:.5f}", flush=True)
-    for _ in range(REF_STEPS // BLOCK):
+    for _ in range(cfg.ref_steps // cfg.block):
         t0 = time.perf_counter()                 # the generator's copying is part of the reference's cost
-        for (clip, top), y in (next(batches) for _ in range(BLOCK)):
+        for (clip, top), y in (next(batches) for _ in range(cfg.block)):
             model.train_on_batch((clip, top), y)
         seconds += time.perf_counter() - t0
-        curve.append((len(curve) * BLOCK, seconds, bce(model.encoder, model.decoder, frames)))
+        curve.append((len(curve) * cfg.block, seconds, bce(model.encoder, model.decoder, frames, cfg.eval_every)))
         print(f"reference: {curve[-1][0]} steps, {seconds:.1f} s, BCE {curve[-1][2]:.5f}", flush=True)
     return curve
 
 
 # ---------------------------------------------------------------- the chunked default
 
-def train_chunked(frames, target, spread):
+def train_chunked(cfg, defaults, frames, target, spread):
+    """defaults : train_model.py's `config.Training` (its video schedule)."""
     import tensorflow as tf
-    import train_model
-    c, k, order = train_model.VIDEO_CHUNK_SAMPLES, train_model.VIDEO_CHUNKS_PER_BATCH, train_model.VIDEO_ORDER
-    n_samples = training.check_length(len(frames), 1, HISTORY, FPS, 1, hop=1)
-    epochs = int(np.ceil(MAX_STEPS / max(1, n_samples // (c * k)))) + 1
-    plan = training.plan(n_samples, c, k, epochs, SEED, order, spread, len(frames))
+    c, k, order = defaults.video_chunk_samples, defaults.video_chunks_per_batch, defaults.video_order
+    block, history = cfg.block, cfg.history
+    n_samples = training.check_length(len(frames), 1, history, cfg.fps, 1, hop=1)
+    epochs = int(np.ceil(cfg.max_steps / max(1, n_samples // (c * k)))) + 1
+    plan = training.plan(n_samples, c, k, epochs, cfg.seed, order, spread, len(frames))
     plan = plan.reshape(-1, plan.shape[-1])
     import keras
-    keras.utils.set_random_seed(SEED)
-    model = training.build(frames, width=1, latent_dim=3, history=HISTORY, window_seconds=0.5, chunk_samples=c,
-                           alpha=0.001, beta=1.0, gamma=0.0, delta=0.0, learning_rate=1e-3, steps_per_execution=BLOCK,
+    keras.utils.set_random_seed(cfg.seed)
+    model = training.build(frames, width=1, latent_dim=3, history=history, window_seconds=0.5, chunk_samples=c,
+                           alpha=0.001, beta=1.0, gamma=0.0, delta=0.0, learning_rate=1e-3, steps_per_execution=block,
                            spread=spread)
-    curve, seconds, step = [(0, 0.0, bce(model.encoder, model.decoder, frames))], 0.0, 0
+    curve, seconds, step = [(0, 0.0, bce(model.encoder, model.decoder, frames, cfg.eval_every))], 0.0, 0
     print(f"chunked, spread {spread}: initial BCE {curve[0][2]:.5f}", flush=True)
-    while step < MAX_STEPS:
-        data = tf.data.Dataset.from_tensor_slices(plan[step:step + BLOCK])
+    while step < cfg.max_steps:
+        data = tf.data.Dataset.from_tensor_slices(plan[step:step + block])
         t0 = time.perf_counter()
-        model.fit(data, epochs=1, steps_per_epoch=BLOCK, shuffle=False, verbose=0)
+        model.fit(data, epochs=1, steps_per_epoch=block, shuffle=False, verbose=0)
         seconds += time.perf_counter() - t0
-        step += BLOCK
-        curve.append((step, seconds, bce(model.encoder, model.decoder, frames)))
+        step += block
+        curve.append((step, seconds, bce(model.encoder, model.decoder, frames, cfg.eval_every)))
         print(f"chunked, spread {spread}: {step} steps, {seconds:.1f} s, BCE {curve[-1][2]:.5f}", flush=True)
         if curve[-1][2] <= target:
             break
@@ -187,14 +242,15 @@ def _hwm(pid):
     return 0
 
 
-def peak_rss(cmd, stop_after=None, when=None):
+def peak_rss(cmd, limit_gb, stop_after=None, when=None):
     """Run `cmd`; its peak resident memory in bytes, its exit status and output.
 
     The peak is the kernel's high-water mark of the process's own memory (VmHWM,
     read every 0.1 s while it runs: it only grows, so the last reading is the peak
     up to 0.1 s before the end). (ru_maxrss would also count the memory of this
     process, which the child shares between fork and exec.) stop_after : seconds
-    after a stdout line containing `when` to send SIGINT (as Ctrl-C).
+    after a stdout line containing `when` to send SIGINT (as Ctrl-C). limit_gb : the process is
+    sent SIGINT at once when its peak passes this many GB.
     """
     env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
@@ -210,7 +266,7 @@ def peak_rss(cmd, stop_after=None, when=None):
     peak, over = 0, False
     while proc.poll() is None:
         peak = max(peak, _hwm(proc.pid))
-        if peak > MEMORY_LIMIT_GB * 1e9 and not over:   # enough to know; do not crowd the machine
+        if peak > limit_gb * 1e9 and not over:   # enough to know; do not crowd the machine
             over = True
             proc.send_signal(signal.SIGINT)
         time.sleep(0.1)
@@ -218,15 +274,16 @@ def peak_rss(cmd, stop_after=None, when=None):
     return peak, proc.returncode, "".join(lines), over
 
 
-def memory_part(tmp, size):
-    n = int(round(MEMORY_MINUTES * 60 * FPS_MEMORY))
+def memory_part(cfg, tmp, size):
+    minutes, fps = cfg.memory_minutes, cfg.fps_memory
+    n = int(round(minutes * 60 * fps))
     video = Path(tmp) / "long.mp4"
     t0 = time.perf_counter()
     # synthesised in 1-minute pieces and concatenated by ffmpeg, so this process never holds it all
     pieces = []
-    for i in range(int(np.ceil(MEMORY_MINUTES))):
-        part = scene(min(60.0, MEMORY_MINUTES * 60 - 60 * i), FPS_MEMORY, size)
-        pieces.append(video_frames.write_video(Path(tmp) / f"part{i}.mp4", part, FPS_MEMORY))
+    for i in range(int(np.ceil(minutes))):
+        part = scene(min(60.0, minutes * 60 - 60 * i), fps, size)
+        pieces.append(video_frames.write_video(Path(tmp) / f"part{i}.mp4", part, fps))
         del part
     listing = Path(tmp) / "parts.txt"
     listing.write_text("".join(f"file '{p}'\n" for p in pieces))
@@ -234,67 +291,71 @@ def memory_part(tmp, size):
     subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-f", "concat", "-safe", "0",
                     "-i", str(listing), "-c", "copy", str(video)], check=True)
     print(f"memory: synthesised {n} frames in {time.perf_counter() - t0:.0f} s", flush=True)
-    args = ["--song", str(video), "--source", "video", "--frame-size", FRAME_SIZE, "--history", str(HISTORY),
-            "--data-dir", str(Path(tmp) / "data"), "--output-dir", str(Path(tmp) / "out")]
-    rss1, code1, out1, _ = peak_rss([sys.executable, str(ROOT / "save_dataset.py"), *args[:6], *args[8:]])
+    args = ["--song", str(video), "--source", "video", "--frame-size", cfg.frame_size, "--history",
+            str(cfg.history), "--data-dir", str(Path(tmp) / "data"), "--output-dir", str(Path(tmp) / "out")]
+    rss1, code1, out1, _ = peak_rss([sys.executable, str(ROOT / "save_dataset.py"), *args[:6], *args[8:]],
+                                    cfg.memory_limit_gb)
     if code1 != 0:
         raise SystemExit(f"stage 1 failed: {out1[-500:]}")
     print(f"memory: stage 1 peak {rss1 / 1e9:.2f} GB", flush=True)
     stage2 = []
     for label, extra in MEMORY_SCHEDULES:
         rss2, code2, out2, over = peak_rss([sys.executable, str(ROOT / "train_model.py"), *args, *extra,
-                                            "--verbose", "0"], stop_after=TRAIN_SECONDS, when="training ")
+                                            "--verbose", "0"], cfg.memory_limit_gb,
+                                           stop_after=cfg.train_seconds, when="training ")
         if code2 not in (0, 130):
             raise SystemExit(f"stage 2 failed: {out2[-500:]}")
         stage2.append((label, rss2 / 1e9, over, code2 == 130))
         print(f"memory: stage 2 ({label}) peak {rss2 / 1e9:.2f} GB{' (over the limit: stopped)' if over else ''}",
               flush=True)
-    h, w = layout.parse_size(FRAME_SIZE)
+    h, w = layout.parse_size(cfg.frame_size)
     return {"frames": n, "uint8_mb": n * h * w / 1e6, "float32_mb": 4 * n * h * w / 1e6,
             "stage1_gb": rss1 / 1e9, "stage2": stage2}
 
 
 # ---------------------------------------------------------------- report
 
-def report(ref, chunked, mem, loads, n_frames, size):
+def report(cfg, ref, chunked, mem, loads, n_frames, size):
     """The README section; chunked : [(curve, (c, k, order, spread)), ...], the first is the default."""
     target = ref[-1][2]
-    learned = ref[0][2] - target >= MARGIN * ref[0][2]
+    learned = ref[0][2] - target >= cfg.margin * ref[0][2]
+    history = cfg.history
     h, w = size
     lines = [f"Measured by `benchmarks/bench_video_training.py` in one run on this 2-core machine, shared with "
              f"other jobs (1-minute load average {loads[0]:.1f} at the start, {loads[1]:.1f} after the speed "
              f"part)."]
     if mem:
-        lines += ["", f"**Memory**, a {MEMORY_MINUTES:g}-minute video at {FPS_MEMORY} frames/s ({mem['frames']} "
-                  f"frames at {FRAME_SIZE}; {mem['uint8_mb']:.0f} MB as uint8, {mem['float32_mb']:.0f} MB as "
-                  f"float32), peak resident memory of each stage's process:", "",
+        lines += ["", f"**Memory**, a {cfg.memory_minutes:g}-minute video at {cfg.fps_memory} frames/s "
+                  f"({mem['frames']} frames at {cfg.frame_size}; {mem['uint8_mb']:.0f} MB as uint8, "
+                  f"{mem['float32_mb']:.0f} MB as float32), peak resident memory of each stage's process:", "",
                   "| stage | peak memory |", "|---|---|",
                   f"| 1: `save_dataset.py --source video` | {mem['stage1_gb']:.2f} GB |"]
         for label, gb, over, stopped in mem["stage2"]:
-            how = (f"over {MEMORY_LIMIT_GB:g} GB: stopped there" if over else
-                   f"stopped {TRAIN_SECONDS} s into training" if stopped else "whole run")
+            how = (f"over {cfg.memory_limit_gb:g} GB: stopped there" if over else
+                   f"stopped {cfg.train_seconds} s into training" if stopped else "whole run")
             lines.append(f"| 2: `train_model.py`, {label} ({how}) | {'> ' if over else ''}{gb:.2f} GB |")
         lines += ["", "Under 4 GB: stage 1 " + ("yes" if mem["stage1_gb"] < 4 else "NO") + "; stage 2 " +
                   "; ".join(f"{label}: {'yes' if gb < 4 and not over else 'NO'}" for label, gb, over, _ in mem["stage2"])
                   + ". The frames stay uint8 (once in numpy, once in TensorFlow); what grows with the schedule "
                   "is the activations of the frames encoded per step (chunks x (chunk samples + l))."]
-    lines += ["", f"**Speed**, a {SECONDS:g} s synthesised video at {FPS} frames/s ({n_frames} frames) read at "
-              f"{h}x{w}, history l = {HISTORY}, seed {SEED}; reconstruction BCE over every {EVAL_EVERY}th frame "
-              f"before training and after every {BLOCK} steps (graph tracing counts in the first block of both):", "",
+    lines += ["", f"**Speed**, a {cfg.seconds:g} s synthesised video at {cfg.fps} frames/s ({n_frames} frames) "
+              f"read at {h}x{w}, history l = {history}, seed {cfg.seed}; reconstruction BCE over every "
+              f"{cfg.eval_every}th frame before training and after every {cfg.block} steps (graph tracing counts "
+              "in the first block of both):", "",
               "| method | steps | samples | training seconds | BCE (initial -> last) |", "|---|---|---|---|---|"]
-    lines.append(f"| reference (TimeDistributed over l + 2 = {HISTORY + 2} frames per sample, batch 4) | "
+    lines.append(f"| reference (TimeDistributed over l + 2 = {history + 2} frames per sample, batch 4) | "
                  f"{ref[-1][0]} | {ref[-1][0] * 4} | {ref[-1][1]:.1f} | {ref[0][2]:.5f} -> {ref[-1][2]:.5f} |")
     verdicts = []
     for n, (chunk, (c, k, order, spread)) in enumerate(chunked):
         reached = next((r for r in chunk[1:] if r[2] <= target), None)
         last = reached or chunk[-1]
         name = (f"chunked{' (the default)' if n == 0 else ''}: {k} chunk{'s' if k > 1 else ''} of {c} samples, "
-                f"{order}, {c + HISTORY} frames per chunk, {spread} spread frames per step")
+                f"{order}, {c + history} frames per chunk, {spread} spread frames per step")
         lines.append(f"| {name} | {last[0]} | {last[0] * c * k} | {last[1]:.1f} | {chunk[0][2]:.5f} -> "
                      f"{last[2]:.5f} |")
         per_sample = (f"{last[0] * c * k / last[1]:.1f} samples per second of training against the reference's "
-                      f"{ref[-1][0] * 4 / ref[-1][1]:.1f}, encoding {(c + HISTORY + spread / k) / c:.1f} frames per "
-                      f"sample against {HISTORY + 2}")
+                      f"{ref[-1][0] * 4 / ref[-1][1]:.1f}, encoding {(c + history + spread / k) / c:.1f} frames per "
+                      f"sample against {history + 2}")
         if not learned:
             verdicts.append(f"With {spread} spread frames: {per_sample}.")
         elif reached:
@@ -304,41 +365,42 @@ def report(ref, chunked, mem, loads, n_frames, size):
                             f"reconstruction loss ({per_sample}).")
         else:
             verdicts.append(f"With {spread} spread frames the chunked training did not reach the reference's BCE "
-                            f"({target:.5f}) within {MAX_STEPS} steps ({chunk[-1][1]:.1f} s, BCE {chunk[-1][2]:.5f}): "
+                            f"({target:.5f}) within {cfg.max_steps} steps ({chunk[-1][1]:.1f} s, "
+                            f"BCE {chunk[-1][2]:.5f}): "
                             f"no speed-up at equal loss is claimed ({per_sample}).")
     lines.append("")
     if not learned:
-        lines.append(f"The reference did not lower its BCE by {MARGIN:.0%} within {ref[-1][0]} steps, so no "
+        lines.append(f"The reference did not lower its BCE by {cfg.margin:.0%} within {ref[-1][0]} steps, so no "
                      f"speed-up at equal reconstruction loss is claimed from this run.")
     lines.append(" ".join(verdicts))
     return "\n".join(lines) + "\n"
 
 
 def main():
-    global SECONDS, REF_STEPS, MAX_STEPS, MEMORY_MINUTES, FRAME_SIZE, TRAIN_SECONDS, BLOCK, HISTORY
-    cfg = cli.configure(globals(), limits={"SECONDS": (1.0, 3600.0), "MEMORY_MINUTES": (0.0, 60.0)})
-    SECONDS, REF_STEPS, MAX_STEPS, HISTORY = cfg["SECONDS"], cfg["REF_STEPS"], cfg["MAX_STEPS"], cfg["HISTORY"]
+    cfg = cli.parse(Bench, globals())
+    if cfg.ref_steps < cfg.block:
+        raise UserError(f"REF_STEPS={cfg.ref_steps} must be at least BLOCK={cfg.block} (the reference trains "
+                        "whole blocks)")
     import train_model
-    spreads = [train_model.VIDEO_SPREAD_FRAMES if v.strip() == "default" else int(v) for v in cfg["SPREADS"].split(",")]
-    MEMORY_MINUTES, FRAME_SIZE, TRAIN_SECONDS, BLOCK = (cfg["MEMORY_MINUTES"], cfg["FRAME_SIZE"],
-                                                        cfg["TRAIN_SECONDS"], cfg["BLOCK"])
-    size = layout.parse_size(cfg["SPEED_FRAME_SIZE"] or FRAME_SIZE)
+    defaults = config.Training.from_constants(settings, train_model)   # train_model.py's video schedule
+    spreads = spreads_of(cfg, defaults.video_spread_frames)
+    size = layout.parse_size(cfg.speed_frame_size or cfg.frame_size)
     loads = [load()]
     with tempfile.TemporaryDirectory() as tmp:
         # memory first, while this process holds no TensorFlow (the machine is shared)
-        mem = memory_part(tmp, layout.parse_size(FRAME_SIZE)) if MEMORY_MINUTES > 0 else None
-        video = video_frames.write_video(Path(tmp) / "speed.mp4", scene(SECONDS, FPS, size), FPS)
+        mem = memory_part(cfg, tmp, layout.parse_size(cfg.frame_size)) if cfg.memory_minutes > 0 else None
+        video = video_frames.write_video(Path(tmp) / "speed.mp4", scene(cfg.seconds, cfg.fps, size), cfg.fps)
         frames = video_frames.read(video, size)[0]
         print(f"speed: {len(frames)} frames of {size[0]}x{size[1]}", flush=True)
-        ref = train_reference(frames, size)
-        chunked = [train_chunked(frames, ref[-1][2], spread) for spread in dict.fromkeys(spreads)]
+        ref = train_reference(cfg, frames, size)
+        chunked = [train_chunked(cfg, defaults, frames, ref[-1][2], spread) for spread in spreads]
         loads.append(load())
-    text = report(ref, chunked, mem, loads, len(frames), size)
+    text = report(cfg, ref, chunked, mem, loads, len(frames), size)
     print(text)
-    out = ROOT / cfg["OUT"]
+    out = ROOT / cfg.out
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
-    if cfg["OUT"] == OUT_DEFAULT and docs.splice(ROOT / "README.md", "bench_video_training", text):
+    if cfg.out == OUT_DEFAULT and docs.splice(ROOT / "README.md", "bench_video_training", text):
         print("README section bench_video_training updated")
 
 

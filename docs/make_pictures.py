@@ -9,19 +9,21 @@ runs saved (sizes, forecast facts, held-out scores).
 
 Stages whose results are already there and current are reused (training
 says so and stops), so running it again after a change to the plots only
-redraws. Training the 4-minute song takes a few minutes on 2 cores.
+redraws. Training the 4-minute song takes a few minutes on 2 cores. The
+settings below can be given on the command line (``--help`` lists them).
 """
 import json
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import settings  # noqa: E402
-from dae import audio, docs, layout, plotting, store, synth  # noqa: E402
+from dae import audio, cli, config, docs, layout, plotting, store, synth  # noqa: E402
 
 DATA_DIR, OUTPUT_DIR = ROOT / "data", ROOT / "outputs"
 DOCS = ROOT / "docs"
@@ -33,6 +35,16 @@ LONG_SECONDS = 240.0
 DEMO_STAGES = ("train_latent_mlp.py", "train_latent_lstm.py", "forecast_knn.py", "forecast_mlp.py",
                "forecast_lstm.py")
 LONG_STAGES = ("forecast_knn.py",)
+
+
+@dataclass(frozen=True)
+class Pictures(config.Settings):
+    """The script's settings; `cli.parse(Pictures, globals())` takes their defaults from the constants above."""
+    demo_sections: str = config.setting(DEMO_SECTIONS, "the demo's sections' start times (s), given to "
+                                                       "embed_audio.py --sections")
+    long_song: str = config.setting(LONG_SONG, "the long song's name: data/<LONG_SONG>.wav is synthesised")
+    long_seed: int = config.setting(LONG_SEED, "the long song's seed (dae.synth.song)", least=0, most=2 ** 32 - 1)
+    long_seconds: float = config.setting(LONG_SECONDS, "the long song's length", unit="s", least=0.0, above=True)
 
 
 def run(script, *args):
@@ -52,9 +64,13 @@ def song_pictures(song, embed_args, stages):
     run("embed_audio.py", "--song", song, *embed_args)
     for script in stages:
         run(script, "--song", song)
-    cfg = {k: getattr(settings, k) for k in dir(settings) if k.isupper()}
-    cfg.update(SONG=song, DATA_DIR=str(DATA_DIR), OUTPUT_DIR=str(OUTPUT_DIR))
-    return layout.run_paths(cfg)
+    return run_paths(song)
+
+
+def run_paths(song):
+    """The paths of the run of `song` that the stage scripts made with settings.py's settings."""
+    return layout.run_paths(config.Run.from_constants(settings, song=song, data_dir=str(DATA_DIR),
+                                                      output_dir=str(OUTPUT_DIR)))
 
 
 def copy_png(src, name):
@@ -72,9 +88,11 @@ def forecast_facts(paths, method):
 
 
 def main():
-    audio.write_wav(DATA_DIR / f"{LONG_SONG}.wav", synth.song(LONG_SEED, LONG_SECONDS), synth.SR, "int16")
-    demo = song_pictures("demo", ("--sections", DEMO_SECTIONS), DEMO_STAGES)
-    long = song_pictures(LONG_SONG, (), LONG_STAGES)
+    cfg = cli.parse(Pictures, globals())
+    audio.write_wav(DATA_DIR / f"{cfg.long_song}.wav", synth.song(cfg.long_seed, cfg.long_seconds), synth.SR,
+                    "int16")
+    demo = song_pictures("demo", ("--sections", cfg.demo_sections), DEMO_STAGES)
+    long = song_pictures(cfg.long_song, (), LONG_STAGES)
     sizes, lines = {}, []
     sizes["demo_trajectory_R-F.png"] = copy_png(demo.trajectory_png, "demo_trajectory_R-F.png")
     sizes["demo_trajectory_sections_R-F.png"] = copy_png(demo.trajectory_sections_png,
@@ -120,12 +138,13 @@ def main():
         "",
         f"![The demo, one section at a time](docs/demo_trajectory_sections_R-F.png)",
         "",
-        f"*The demo ({d['n_points']} points) one section at a time (`--sections {DEMO_SECTIONS}`): the whole path "
+        f"*The demo ({d['n_points']} points) one section at a time (`--sections {cfg.demo_sections}`): the whole path "
         "faint, the section coloured by time, its first point marked.*",
         "",
         f"![A synthesised 4-minute song](docs/long_trajectory_R-F.png)",
         "",
-        f"*A synthesised {LONG_SECONDS / 60:g}-minute song (`dae.synth.song({LONG_SEED}, seconds={LONG_SECONDS:g})`, "
+        f"*A synthesised {cfg.long_seconds / 60:g}-minute song (`dae.synth.song({cfg.long_seed}, "
+        f"seconds={cfg.long_seconds:g})`, "
         f"{g['n_points']} points): thin translucent lines in a shuffled order, the start on top; right, the "
         "spectrogram over the coordinates against time, numbered by section, and the strip that maps colour "
         "to time.*",
@@ -159,4 +178,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)
