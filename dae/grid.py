@@ -133,11 +133,12 @@ def find_songs(text):
 def variant_settings(cfg: config.Experiment, variants, training: config.Training):
     """{variant: its full training settings (TRAIN_KEYS -> value), or None for PCA}.
 
-    The run settings a variant leaves out are the experiment's (cfg.alpha, ...), how training
+    The run settings a variant leaves out are the experiment's (cfg.alpha, ...; the training stage's
+    for one the experiment does not list), how training
     runs is the training stage's (training.learning_rate, ...), epochs are cfg.epochs.
     Two variants that would share a run folder but train differently are refused.
     """
-    base = {k: getattr(cfg, k.lower()) for k in NAMING_KEYS}
+    base = {k: getattr(cfg, k.lower(), getattr(training, k.lower())) for k in NAMING_KEYS}   # cfg's, if it has it
     base.update({k: getattr(training, k.lower()) for k in TRAIN_KEYS if k not in NAMING_KEYS}, EPOCHS=cfg.epochs)
     full = {v: (None if s is None else base | s) for v, s in variants.items()}
     folders = {}

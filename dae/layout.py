@@ -69,13 +69,15 @@ def architecture_tag(alpha):
 
 
 def run_name(window_seconds, alpha, beta, gamma, delta, latent_dim, history, seed, horizon=1,
-             horizon_decay=1.0, length_weight=1.0, frames=None):
+             horizon_decay=1.0, length_weight=1.0, frames=None, **more):
     """A folder name that spells out every setting that shapes a trained model.
 
     The forecasting horizon and its two knobs appear only when the horizon is
     not 1, so one-step runs keep the names they always had. A video run
     (`frames`, e.g. '150x268_s1': frame size and step) starts with
-    'v150x268s1' where an audio run names its window ('w0.5s').
+    'v150x268s1' where an audio run names its window ('w0.5s'). `more`: any
+    other setting that shapes a model (a new loss weight, say), appended as
+    '_<name><value>' (`run_paths` gives those that differ from their default).
     """
     window = f"v{frames.replace('_', '')}" if frames else f"w{float(window_seconds):g}s"
     name = (f"{window}_{architecture_tag(alpha)}"
@@ -83,6 +85,8 @@ def run_name(window_seconds, alpha, beta, gamma, delta, latent_dim, history, see
             f"_z{int(latent_dim)}_l{int(history)}_s{int(seed)}")
     if int(horizon) != 1:
         name += f"_h{int(horizon)}_hd{float(horizon_decay):g}_lw{float(length_weight):g}"
+    for key, value in sorted(more.items()):
+        name += f"_{key}{value:g}" if isinstance(value, float) else f"_{key}{value}"
     return name
 
 
@@ -213,10 +217,15 @@ def folder_images(folder):
 
 def run_paths(cfg):
     """Paths of the run that `cfg` (a `dae.config.Run`, or any stage's settings that include it) describes."""
-    from dae import sources
+    import inspect
+    from dae import config, sources
     frames = sources.get(cfg.source).run_tag(cfg)
+    named = inspect.signature(run_name).parameters            # the settings every run name spells out
+    fields = config.Run.__dataclass_fields__
+    more = {name: getattr(cfg, name) for name in config.MODEL_SETTINGS
+            if name not in named and getattr(cfg, name) != fields[name].default}
     name = run_name(cfg.window_seconds, cfg.alpha, cfg.beta, cfg.gamma, cfg.delta, cfg.latent_dim, cfg.history,
-                    cfg.seed, cfg.horizon, cfg.horizon_decay, cfg.length_weight, frames=frames)
+                    cfg.seed, cfg.horizon, cfg.horizon_decay, cfg.length_weight, frames=frames, **more)
     return Paths(cfg.song, cfg.data_dir, cfg.output_dir, run=name, frames=frames)
 
 

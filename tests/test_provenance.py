@@ -353,3 +353,14 @@ def test_run_identity_comes_from_one_declared_place():
     assert p.returncode == 0
     assert "selects the run: the forecasting-loss weight it was trained with" in " ".join(p.stdout.split())
     assert "plain autoencoder" not in p.stdout                          # not the training meaning
+
+
+def test_a_model_setting_beyond_the_named_ones_names_the_run_unless_it_is_its_default(monkeypatch):
+    """A new setting that shapes the model (a new loss weight, say) names its run folder without an
+    edit of run_name, and runs that leave it at its default keep the names they always had."""
+    from dae import config
+    base = layout.run_name(0.5, 0.001, 1.0, 0.0, 0.0, 3, 45, 1)
+    assert layout.run_name(0.5, 0.001, 1.0, 0.0, 0.0, 3, 45, 1, zeta=0.25) == base + "_zeta0.25"
+    monkeypatch.setattr(config, "MODEL_SETTINGS", config.MODEL_SETTINGS + ("frame_step",))   # as if it shaped it
+    assert layout.run_paths(config.Run(seed=1)).run == base
+    assert layout.run_paths(config.Run(seed=1, frame_step=3)).run == base + "_frame_step3"
