@@ -4,9 +4,15 @@ import numpy as np
 from dae import dataset, plotting, provenance, store
 from dae.errors import UserError
 from dae.sources import TrainingData
-from dae.spectrogram import scale_unit, window_times, window_width
+from dae.spectrogram import scale_unit, variant_for, window_times, window_width
 
 HOP = 1024   # samples per spectrogram column (Tukey(1024), no overlap)
+EPOCHS = {"short": 6, "long": 7}   # the original's epochs for its 0.5 s and 2 s models
+
+
+def default_epochs(window_seconds):
+    """As the original: 6 epochs for the 0.5 s window, 7 for the 2 s one."""
+    return EPOCHS[variant_for(window_seconds)]
 
 
 class AudioSource:
@@ -36,8 +42,14 @@ class AudioSource:
                 provenance.write_sidecar(png, "spectrogram plot", cfg.settings(), inputs={"spectrogram": spec})
             print(f"saved {paths.spectrogram_png}")
 
+    def saved(self, paths, cfg):
+        if provenance.up_to_date(paths, "spectrogram", {"window_seconds": float(cfg.window_seconds)},
+                                 need_audio=True) is None:
+            return False
+        return not cfg.plot or provenance.up_to_date(paths, "spectrogram plot", cfg.settings(),
+                                                     path=paths.spectrogram_png) is not None
+
     def training_data(self, paths, cfg):
-        from dae.training import default_epochs
         F, T, S, record = dataset.load(paths)   # checked against its record and its audio
         frames, lo, hi = scale_unit(S.T)           # (n_time, n_freq) in [0, 1]
         width = window_width(T, cfg.window_seconds)

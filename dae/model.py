@@ -14,14 +14,9 @@ from keras import layers
 
 from dae.config import LOSS_WEIGHTS, Run
 from dae.errors import UserError
+from dae.spectrogram import variant_for  # noqa: F401  (the architecture a window length gets)
 
-LONG_WINDOW_SECONDS = 1.0  # windows at least this long use the original's 2 s architecture
 ENCODE_PIECE = 4           # video: chunk positions encoded per piece, their activations recomputed in the backward pass
-
-
-def variant_for(window_seconds):
-    """'long' (valid padding, extra 1x1 conv: the original's 2 s model) or 'short' (0.5 s)."""
-    return "long" if window_seconds >= LONG_WINDOW_SECONDS else "short"
 
 
 def _conv(filters, kernel, padding="same", activation="relu", name=None):

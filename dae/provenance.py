@@ -13,6 +13,7 @@ ends the stage with one line naming the stage to rerun. `arrays` and
 """
 import contextlib
 import datetime
+import functools
 import hashlib
 import io
 import json
@@ -58,9 +59,20 @@ _NUMBERS = {"fps", "n_frames", "frame_size", "frame_step", "sample_rate", "durat
             "growth_per_step", "growth_per_second"}
 
 
+@functools.lru_cache(maxsize=1)
+def code_hash():
+    """sha256 of this package's code (every dae/*.py and dae/player.html, by name and bytes): which
+    version of the project made an artifact, so that a stage never reuses what older code made."""
+    h = hashlib.sha256()
+    folder = Path(__file__).resolve().parent
+    for f in sorted([*folder.glob("*.py"), folder / "player.html"]):
+        h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
 def versions():
-    """Python and package versions, for the record."""
-    found = {"python": platform.python_version()}
+    """Python and package versions and the project's code (`code_hash`), for the record."""
+    found = {"python": platform.python_version(), "dae": code_hash()}
     for name in _PACKAGES:
         try:
             found[name] = metadata.version(name)
@@ -219,6 +231,32 @@ def check(paths, kind, path=None, need_audio=False):
         store.recover(*folders)            # a commit a crash left half done is completed first
     chain = {}
     _check(paths, kind, chain, need_audio, path or _locate(paths, kind, chain))
+    return chain
+
+
+# settings that change how a stage runs or talks, never what it makes
+VOLATILE = frozenset({"SONG", "DATA_DIR", "OUTPUT_DIR", "VERBOSE", "PROGRESS", "WORKERS", "RESUME", "PLOT", "FORMAT"})
+
+
+def up_to_date(paths, kind, settings=None, path=None, need_audio=False):
+    """The checked chain of the `kind` artifact (at `path`, or where `paths` puts it) when a stage
+    may keep it instead of making it again, else None.
+
+    It may when `check` passes (its bytes and everything it was made from are as recorded, down to
+    the audio), it was made by this code with these package versions (`versions`), and every one
+    of `settings` (USER_NAME -> value; the VOLATILE ones aside) is recorded with the same value.
+    """
+    try:
+        chain = check(paths, kind, path=path, need_audio=need_audio)
+    except (UserError, OSError):
+        return None
+    record = chain[kind]
+    recorded = record.get("settings", {})
+    if record.get("versions") != versions():
+        return None
+    if any(name not in recorded or recorded[name] != value
+           for name, value in (settings or {}).items() if name not in VOLATILE):
+        return None
     return chain
 
 

@@ -59,6 +59,10 @@ class Source(typing.Protocol):
     def save(self, paths, cfg) -> None:
         """Stage 1: read the song or video named by cfg.song and save its arrays (and picture)."""
 
+    def saved(self, paths, cfg) -> bool:
+        """Whether stage 1's arrays (and, with cfg.plot, picture) are up to date for `cfg`: made by
+        this code from the song or video there now, read the same way (`provenance.up_to_date`)."""
+
     def training_data(self, paths, cfg) -> TrainingData:
         """Stage 2's input, checked against its record."""
 

@@ -98,6 +98,15 @@ def bins_per_second(sr):
     return float(sr) / NPERSEG
 
 
+LONG_WINDOW_SECONDS = 1.0  # windows at least this long use the original's 2 s architecture
+
+
+def variant_for(window_seconds):
+    """The model a window of `window_seconds` (s) gets: 'long' (valid padding, an extra 1x1 conv: the
+    original's 2 s model) or 'short' (the 0.5 s one)."""
+    return "long" if window_seconds >= LONG_WINDOW_SECONDS else "short"
+
+
 def window_width(T, seconds):
     """Window width in spectrogram columns: ``argmin(|T - seconds|) + 1``, rounded up to even.
 

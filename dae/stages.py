@@ -7,7 +7,10 @@ The scripts (save_dataset.py, train_model.py, ...) build the config from their
 constants and the command line and call one of these; pipeline.py and the
 experiment call them in one process. A stage reads nothing but its config and
 what earlier stages saved (checked with its chain), so two calls with
-different settings in one process are two independent runs. Below them: what
+different settings in one process are two independent runs. A stage whose
+outputs are up to date (`provenance.up_to_date`: made by this code from the
+inputs there now, with the same settings) keeps them and says so in one line
+(`skipped`), so a rerun with nothing changed costs seconds. Below them: what
 stages 5-7 share (loading a run's embedding, choosing an initial condition,
 saving and drawing a forecast).
 """
@@ -20,11 +23,27 @@ from dae.forecast import KNNField, unit_scale
 
 # ---------------------------------------------------------------- stages 1-4
 
+def skipped(script, what):
+    """Say, in one line, that a stage kept its up-to-date outputs."""
+    print(f"{script}: {what} up to date (same inputs, settings and code), skipped", flush=True)
+
+
+def current(paths, kind, settings, *files, need_audio=False):
+    """Whether every one of `files` (the `kind` artifact, or its pictures: (kind, path) pairs) is
+    up to date for `settings` ({USER_NAME: value}; `provenance.up_to_date`)."""
+    return all(provenance.up_to_date(paths, k, settings, path=f, need_audio=need_audio) is not None
+               for k, f in (files or ((kind, None),)))
+
+
 def save_dataset(cfg: config.Spectrogram):
     """Stage 1: read the song (or the video's frames) named by cfg.song and save its arrays. Returns its Paths."""
     paths = layout.song_paths(cfg)
+    source = sources.get(cfg.source)
     with store.writing(paths, "save_dataset.py"):
-        sources.get(cfg.source).save(paths, cfg)
+        if source.saved(paths, cfg):
+            skipped("save_dataset.py", source.record_path(paths).name)
+            return paths
+        source.save(paths, cfg)
     return paths
 
 
@@ -33,13 +52,16 @@ def train_model(cfg: config.Training):
 
     Returns (paths, the training model or None when every epoch was already done, history rows).
     """
-    from dae import training  # TensorFlow loads only for the stages that need it
     paths = layout.run_paths(cfg)
     source = sources.get(cfg.source)
     with store.writing(paths, "train_model.py"):
         data = source.training_data(paths, cfg)   # checked against its record and its audio
         epochs = cfg.epochs or data.epochs
+        if current(paths, "encoder", cfg.settings() | {"EPOCHS": epochs}):
+            skipped("train_model.py", f"{paths.run}'s {epochs}-epoch model")
+            return paths, None, []
         print(f"training {paths.run} on {paths.song}: {data.what}, {epochs} epochs")
+        from dae import training  # TensorFlow loads only for the stages that need it
         model, rows = training.train(
             paths, data.frames, data.width, data.rate, data.record["source_sha256"], latent_dim=cfg.latent_dim,
             history=cfg.history, window_seconds=cfg.window_seconds, epochs=epochs, chunk_samples=data.chunk_samples,
@@ -72,6 +94,9 @@ def embed_audio(cfg: config.Embedding):
     with store.writing(paths, "embed_audio.py"):
         if cfg.plot:
             store.check_folder(paths.output_dir)         # whatever is in its way is said before the work
+        if current(paths, "embedding", None) and (not cfg.plot or pictures_current(paths, cfg)):
+            skipped("embed_audio.py", f"{paths.run}'s embedding" + (" and its pictures" if cfg.plot else ""))
+            return paths, []
         Z, start, center, end, chain = embedding.embed_song(paths)
         embedding.save(paths, Z, start, center, end, chain)
         print(f"embedded {len(Z)} windows of {paths.song} into {Z.shape[1]}-D: saved {paths.embedding}")
@@ -81,6 +106,17 @@ def embed_audio(cfg: config.Embedding):
             print("saved " + ", ".join(str(p) if i == 0 else p.name for i, p in enumerate(drawn)))
             written += drawn
     return paths, written
+
+
+def pictures_current(paths, cfg: config.Embedding):
+    """Whether the trajectory pictures are up to date for the saved embedding and `cfg`, the sections
+    picture there exactly when these settings draw one."""
+    emb = embedding.load(paths)
+    end = emb["t_end"][-1]
+    sections = bool(cfg.sections.strip() or (cfg.section_seconds > 0 and end > cfg.section_seconds))
+    pictures = [paths.trajectory_png, paths.trajectory_html] + ([paths.trajectory_sections_png] if sections else [])
+    return (sections or not paths.trajectory_sections_png.exists()) and current(
+        paths, None, cfg.settings(), *(("trajectory plot", p) for p in pictures))
 
 
 def draw_embedding(paths, cfg: config.Embedding):
@@ -122,6 +158,12 @@ def play_embedding(cfg: config.Player):
         # the embedding, the spectrogram and the audio must be one chain: the audio that is muxed in
         # is the one the spectrogram (shown) was made from, and the path was embedded from that spectrogram
         emb = embedding.load(paths, need_audio=True)
+        wanted = [("player page", player.page_path(paths))] * (cfg.format in ("html", "both")) \
+            + [("video", paths.video)] * (cfg.format in ("mp4", "both"))
+        if current(paths, None, cfg.settings(), *wanted, need_audio=True):
+            skipped("play_embedding.py", " and ".join(
+                {"player page": "the player page", "video": "the video"}[k] for k, _ in wanted))
+            return paths, made
         step = float(emb["t_center"][1] - emb["t_center"][0]) if len(emb["t_center"]) > 1 else 1.0
         tail_points = int(round(cfg.tail_seconds / step))            # the player page counts its tail in points
         if cfg.format in ("html", "both"):
@@ -172,6 +214,10 @@ def train_latent_model(cfg: config.LatentTraining, kind):
     Returns (paths, its held-out report)."""
     paths = layout.run_paths(cfg)
     with store.writing(paths, f"train_latent_{kind}.py"):
+        chain = provenance.up_to_date(paths, f"latent {kind}", cfg.settings())
+        if chain is not None:
+            skipped(f"train_latent_{kind}.py", paths.latent_model(kind).name)
+            return paths, chain[f"latent {kind}"]
         report = train_latent(paths, kind, cfg.epochs, cfg.batch_size, cfg.seed, cfg.settings())
     print_report(report)
     print(f"saved {paths.latent_model(kind)}")
@@ -185,19 +231,33 @@ def forecast_knn(cfg: config.KnnForecast):
     with store.writing(paths, "forecast_knn.py"):
         Z, Zs, meta, field, rule = knn_setup(paths, cfg.k, cfg.exclusion_radius, cfg.original_rule)
         ic = initial_condition(cfg.initial_condition, 0, len(Z) - 2, cfg.seed, len(Z))
-        forecast = rollout(field, Zs[ic], cfg.n_steps, origin=ic)
         method = "knn-original" if cfg.original_rule else "knn"
+        files = paths.forecast(method, ic)
+        if forecast_current(paths, method, files, cfg.settings()):
+            skipped("forecast_knn.py", files[0].name)
+            return paths, ic, files
+        forecast = rollout(field, Zs[ic], cfg.n_steps, origin=ic)
         files = save_forecast(paths, method, ic, forecast, Z, cfg.settings(), {"embedding": meta}, **rule)
     print(f"KNN forecast, {cfg.n_steps} steps from index {ic}: saved {files[0]}, {files[1]} and {files[2].name}")
     return paths, ic, files
+
+
+def forecast_current(paths, method, files, settings):
+    """Whether a forecast's arrays (data) and pictures (png, html) are up to date for `settings`."""
+    data, png, html = files
+    return current(paths, None, settings, (f"{method} forecast", data), (f"{method} forecast plot", png),
+                   (f"{method} forecast plot", html))
 
 
 def forecast_latent_model(cfg: config.Forecast, kind):
     """Stage 6: roll the path forward with the trained latent `kind` model. Returns (paths, ic, (data, png, html))."""
     paths = layout.run_paths(cfg)
     with store.writing(paths, f"forecast_{kind}.py"):
-        ic, files = forecast_latent(paths, kind, cfg.initial_condition, cfg.n_steps, cfg.seed, cfg.settings())
-    print(f"forecast {cfg.n_steps} steps from index {ic}: saved {files[0]}, {files[1]} and {files[2].name}")
+        ic, files, made = forecast_latent(paths, kind, cfg.initial_condition, cfg.n_steps, cfg.seed, cfg.settings())
+    if not made:
+        skipped(f"forecast_{kind}.py", files[0].name)
+    else:
+        print(f"forecast {cfg.n_steps} steps from index {ic}: saved {files[0]}, {files[1]} and {files[2].name}")
     return paths, ic, files
 
 
@@ -206,6 +266,15 @@ def divergence(cfg: config.Divergence):
     (`divergence_run`). Returns (paths, the saved file, δ (M, n_steps + 1), origins (M,), facts)."""
     paths = layout.run_paths(cfg)
     with store.writing(paths, "divergence.py"):
+        meta = embedding.load(paths)["meta"]
+        radius = None if cfg.original_rule else (meta["width"] if cfg.exclusion_radius < 0 else cfg.exclusion_radius)
+        chain = provenance.up_to_date(paths, "divergence", cfg.settings(),
+                                      path=paths.divergence(divergence_tag(cfg.k, cfg.original_rule, radius)))
+        if chain is not None:
+            record = chain["divergence"]
+            skipped("divergence.py", record["path"].name)
+            saved = provenance.arrays(record, ("delta", "origins"))
+            return paths, record["path"], saved["delta"], saved["origins"], record
         target, delta, origins, facts = divergence_run(
             paths, cfg.settings(), k=cfg.k, exclusion_radius=cfg.exclusion_radius, original_rule=cfg.original_rule,
             n_steps=cfg.n_steps, every=cfg.every, fit_steps=cfg.fit_steps)
@@ -346,19 +415,23 @@ def print_report(report):
 
 
 def forecast_latent(paths, kind, requested_ic, steps, seed, settings):
-    """Roll the trained latent `kind` model forward from an initial condition; save and plot it."""
+    """Roll the trained latent `kind` model forward from an initial condition; save and plot it.
+    Returns (ic, (data, png, html), whether it was made: False when they were up to date)."""
     chain = provenance.check(paths, f"latent {kind}")
     meta = chain[f"latent {kind}"]
     Z, emb = load_path(paths)
     if emb["sha256"] != chain["embedding"]["sha256"]:   # replaced between the two reads
         raise UserError(f"{paths.embedding} changed while it was read; run this again")
-    model = latent.load(meta)
     history = int(meta["history"])
     lo, hi = np.asarray(meta["lo"], dtype=float), np.asarray(meta["hi"], dtype=float)
     if lo.shape != (Z.shape[1],) or hi.shape != (Z.shape[1],) or history != latent.forecaster(kind).history:
         raise UserError(f"{layout.sidecar_path(meta['path'])} does not fit the {Z.shape[1]}-D path; "
                         f"rerun {provenance.rerun(meta['kind'])}")
     ic = initial_condition(requested_ic, history - 1, len(Z) - 1, seed, len(Z))
+    files = paths.forecast(kind, ic)
+    if forecast_current(paths, kind, files, settings):
+        return ic, files, False
+    model = latent.load(meta)
     raw = latent.rollout(latent.predictor(model, kind, lo, hi), Z[ic - history + 1:ic + 1], steps)
     if not np.all(np.isfinite(raw)):
         raise UserError(f"the latent {kind} forecast from index {ic} is not finite; "
@@ -369,7 +442,12 @@ def forecast_latent(paths, kind, requested_ic, steps, seed, settings):
     if flag:
         print(f"WARNING: {flag}")
     return ic, save_forecast(paths, kind, ic, forecast, Z, settings,
-                             inputs={"embedding": emb, f"latent {kind}": meta}, history=history, flag=flag)
+                             inputs={"embedding": emb, f"latent {kind}": meta}, history=history, flag=flag), True
+
+
+def divergence_tag(k, original_rule, radius):
+    """The part of a divergence file's name that says its KNN rule: 'k5_x22' (exclusion radius 22), 'k5_original'."""
+    return f"k{k}_original" if original_rule else f"k{k}_x{radius}"
 
 
 def divergence_run(paths, settings, *, k, exclusion_radius, original_rule, n_steps, every, fit_steps):
@@ -392,8 +470,7 @@ def divergence_run(paths, settings, *, k, exclusion_radius, original_rule, n_ste
     slope, _ = growth_rate(delta, 1, fit)
     mean, std = delta.mean(axis=0), delta.std(axis=0)
     marks = sorted({1, min(5, n_steps), min(29, n_steps)})
-    tag = f"k{k}_original" if original_rule else f"k{k}_x{rule['exclusion_radius']}"
-    target = paths.divergence(tag)
+    target = paths.divergence(divergence_tag(k, original_rule, rule["exclusion_radius"]))
     facts = dict(run=paths.run, architecture=meta["architecture"], latent_dim=int(Z.shape[1]),
                  n_initial_conditions=len(origins), **rule, growth_per_step=slope,
                  growth_per_second=slope * meta["points_per_second"], fit_steps=[1, fit],

@@ -14,16 +14,17 @@ import tensorflow as tf
 from dae import config, layout, provenance, sources, store
 from dae.embedding import encode, window_batches
 from dae.errors import UserError, refused
-from dae.model import ConditionedAutoencoder, variant_for
+from dae.model import ConditionedAutoencoder
 
 
 
 def default_epochs(window_seconds, video=False):
-    """As the original: 6 epochs for the 0.5 s window, 7 for the 2 s one, 12 for a video."""
+    """As the original: 6 epochs for the 0.5 s window, 7 for the 2 s one, 12 for a video (the sources')."""
     if video:
         from dae.video_source import VIDEO_EPOCHS
         return VIDEO_EPOCHS
-    return 7 if variant_for(window_seconds) == "long" else 6
+    from dae.audio_source import default_epochs as audio_epochs
+    return audio_epochs(window_seconds)
 
 
 def check_length(n_time, width, history, sr, horizon=1, hop=1024):

@@ -41,6 +41,15 @@ class VideoSource:
                 provenance.write_sidecar(png, "frames plot", cfg.settings(), inputs={"frames": rec})
             print(f"saved {paths.frames_png}")
 
+    def saved(self, paths, cfg):
+        chain = provenance.up_to_date(paths, "frames", {"frame_size": list(layout.parse_size(cfg.frame_size)),
+                                                        "frame_step": int(cfg.frame_step)}, need_audio=True)
+        folder_fps = chain["frames"].get("folder_fps") if chain is not None else None   # None: a video file
+        if chain is None or (folder_fps is not None and folder_fps != cfg.folder_fps):
+            return False
+        return not cfg.plot or provenance.up_to_date(paths, "frames plot", cfg.settings(),
+                                                     path=paths.frames_png) is not None
+
     def training_data(self, paths, cfg):
         """A video run's frames (uint8, one frame per window), kept as they are: scaled per batch by 1/255."""
         frames, times, record = video_frames.load(paths)
