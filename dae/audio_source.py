@@ -43,8 +43,13 @@ class AudioSource:
             print(f"saved {paths.spectrogram_png}")
 
     def saved(self, paths, cfg):
-        if provenance.up_to_date(paths, "spectrogram", {"window_seconds": float(cfg.window_seconds)},
-                                 need_audio=True) is None:
+        chain = provenance.up_to_date(paths, "spectrogram", {"window_seconds": float(cfg.window_seconds)},
+                                      need_audio=True)
+        try:   # and made from the audio asked for (another file of the same name is not it)
+            asked = provenance.file_hash(dataset.find_audio(cfg.song, paths))
+        except (UserError, OSError):
+            return False                        # `save` says what is wrong
+        if chain is None or chain["spectrogram"]["source_sha256"] != asked:
             return False
         return not cfg.plot or provenance.up_to_date(paths, "spectrogram plot", cfg.settings(),
                                                      path=paths.spectrogram_png) is not None

@@ -45,7 +45,12 @@ class VideoSource:
         chain = provenance.up_to_date(paths, "frames", {"frame_size": list(layout.parse_size(cfg.frame_size)),
                                                         "frame_step": int(cfg.frame_step)}, need_audio=True)
         folder_fps = chain["frames"].get("folder_fps") if chain is not None else None   # None: a video file
-        if chain is None or (folder_fps is not None and folder_fps != cfg.folder_fps):
+        try:   # and made from the video asked for (another file of the same name is not it)
+            asked = provenance.source_hash(video_frames.find(cfg.song, paths))
+        except (UserError, OSError):
+            return False                        # `save` says what is wrong
+        if chain is None or chain["frames"]["source_sha256"] != asked or \
+                (folder_fps is not None and folder_fps != cfg.folder_fps):
             return False
         return not cfg.plot or provenance.up_to_date(paths, "frames plot", cfg.settings(),
                                                      path=paths.frames_png) is not None
