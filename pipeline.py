@@ -12,8 +12,9 @@ stage function (`dae.stages`), called in this process with a config made
 from settings.py, that script's constants and the settings given here, as
 when the script is typed by hand with them; EPOCHS and FORMAT go to the one
 stage they belong to. The first stage that fails ends the pipeline with its
-one line and exit status 1; run the same command again to go on (a finished
-training is kept, not repeated). `make demo` is this on the demo song.
+one line and exit status 1; run the same command again to go on: every stage
+whose outputs are up to date (same inputs, settings and code) says so and is
+skipped. `make demo` is this on the demo song.
 """
 import functools
 from pathlib import Path
