@@ -25,6 +25,7 @@ import typing
 from dataclasses import dataclass, field
 
 from dae import sources
+from dae.clock import parse_clock
 from dae.errors import SettingError
 
 WHOLE_RANGE = (-(2 ** 31), 2 ** 31 - 1)   # any whole number without bounds of its own: no int32 overflow
@@ -303,6 +304,13 @@ class Forecast(Run):
     n_steps: int = setting(200, "steps to forecast", unit="steps", least=1, most=1_000_000)
     initial_condition: int = setting(-1, "index of the starting point on the path; -1 = a fixed choice drawn with "
                                          "SEED", least=-1)
+    at: str = setting("", "or the song time to start from, m:ss or seconds (e.g. 2:02 or 122): the window centred "
+                          "nearest it; overrides INITIAL_CONDITION", unit="m:ss")
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.at.strip():
+            parse_clock(self.at)        # a time that cannot be read is refused at the door
 
 
 @dataclass(frozen=True)

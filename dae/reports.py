@@ -52,6 +52,11 @@ def plot_divergence(results, path, title):
         sem = r["std"] / np.sqrt(r["count"])
         ax.errorbar(r["steps"], r["mean"], yerr=sem, capsize=2, lw=1.5, label=label(r))
     ax.set(xlabel="forecasting step", ylabel="mean δ (distance to the true path, scaled units)")
+    rates = {float(r["meta"]["points_per_second"]) for r in results if "points_per_second" in r["meta"]}
+    if len(rates) == 1:                                 # one time step for every run: seconds ahead on top
+        pps = rates.pop()
+        top = ax.secondary_xaxis("top", functions=(lambda step: step / pps, lambda s: s * pps))
+        top.set_xlabel("seconds of song ahead")
     put_text(ax.set_title, title)                       # a song's name: drawable
     ax.legend(fontsize=8)
     with store.atomic_path(path) as tmp:

@@ -17,6 +17,7 @@ saving and drawing a forecast).
 import numpy as np
 
 from dae import config, embedding, latent, layout, plotting, provenance, sources, store
+from dae.clock import clock, parse_clock
 from dae.errors import UserError, refused
 from dae.forecast import KNNField, unit_scale
 
@@ -230,15 +231,19 @@ def forecast_knn(cfg: config.KnnForecast):
     paths = layout.run_paths(cfg)
     with store.writing(paths, "forecast_knn.py"):
         Z, Zs, meta, field, rule = knn_setup(paths, cfg.k, cfg.exclusion_radius, cfg.original_rule)
-        ic = initial_condition(cfg.initial_condition, 0, len(Z) - 2, cfg.seed, len(Z))
+        times = embedding.load(paths)["t_center"]
+        ic = index_at(times, cfg.at, 0, len(Z) - 2) if cfg.at.strip() else \
+            initial_condition(cfg.initial_condition, 0, len(Z) - 2, cfg.seed, len(Z))
         method = "knn-original" if cfg.original_rule else "knn"
         files = paths.forecast(method, ic)
         if forecast_current(paths, method, files, cfg.settings()):
             skipped("forecast_knn.py", files[0].name)
             return paths, ic, files
         forecast = rollout(field, Zs[ic], cfg.n_steps, origin=ic)
-        files = save_forecast(paths, method, ic, forecast, Z, cfg.settings(), {"embedding": meta}, **rule)
-    print(f"KNN forecast, {cfg.n_steps} steps from index {ic}: saved {files[0]}, {files[1]} and {files[2].name}")
+        files = save_forecast(paths, method, ic, forecast, Z, cfg.settings(), {"embedding": meta}, t_center=times,
+                              **rule)
+    print(f"KNN forecast, {span(cfg.n_steps, times, ic, meta)}: saved {files[0]}, {files[1]} and "
+          f"{files[2].name}")
     return paths, ic, files
 
 
@@ -253,11 +258,14 @@ def forecast_latent_model(cfg: config.Forecast, kind):
     """Stage 6: roll the path forward with the trained latent `kind` model. Returns (paths, ic, (data, png, html))."""
     paths = layout.run_paths(cfg)
     with store.writing(paths, f"forecast_{kind}.py"):
-        ic, files, made = forecast_latent(paths, kind, cfg.initial_condition, cfg.n_steps, cfg.seed, cfg.settings())
+        ic, files, made = forecast_latent(paths, kind, cfg.initial_condition, cfg.n_steps, cfg.seed, cfg.settings(),
+                                          at=cfg.at)
     if not made:
         skipped(f"forecast_{kind}.py", files[0].name)
     else:
-        print(f"forecast {cfg.n_steps} steps from index {ic}: saved {files[0]}, {files[1]} and {files[2].name}")
+        emb = embedding.load(paths)
+        print(f"{kind.upper()} forecast, {span(cfg.n_steps, emb['t_center'], ic, emb['meta'])}: saved {files[0]}, "
+              f"{files[1]} and {files[2].name}")
     return paths, ic, files
 
 
@@ -278,12 +286,16 @@ def divergence(cfg: config.Divergence):
         target, delta, origins, facts = divergence_run(
             paths, cfg.settings(), k=cfg.k, exclusion_radius=cfg.exclusion_radius, original_rule=cfg.original_rule,
             n_steps=cfg.n_steps, every=cfg.every, fit_steps=cfg.fit_steps)
-    marks = [int(i) for i in facts["delta_at"]]
-    print(f"{paths.run}: {len(origins)} initial conditions, mean δ at steps {'/'.join(map(str, marks))}: "
+    marks, pps = [int(i) for i in facts["delta_at"]], float(facts["points_per_second"])
+    print(f"{paths.run}: {len(origins)} initial conditions, mean δ at steps {'/'.join(map(str, marks))} "
+          f"({'/'.join(f'{i / pps:.2f}' for i in marks)} s ahead): "
           + " / ".join(f"{facts['delta_at'][str(i)]:.4f}" for i in marks))
-    print(f"growth of mean ln δ over steps 1-{facts['fit_steps'][1]}: {facts['growth_per_step']:.4f} per step = "
-          f"{facts['growth_per_second']:.2f} per second; "
-          f"smoothness: mean turning angle {facts['turning_angle_deg']:.1f} degrees")
+    rate = facts["growth_per_second"]
+    print(f"growth of mean ln δ over steps 1-{facts['fit_steps'][1]} (the first {facts['fit_steps'][1] / pps:.2f} s): "
+          f"{facts['growth_per_step']:.4f} per step = {rate:.2f} per second"
+          + (f" (the forecast's error grows e-fold every {1 / rate:.2f} s of song)" if rate > 0 else
+             " (the forecast's error does not grow over those steps)")
+          + f"; smoothness: mean turning angle {facts['turning_angle_deg']:.1f} degrees")
     print(f"saved {target}")
     return paths, target, delta, origins, facts
 
@@ -321,6 +333,28 @@ def start_range(n_points):
     return latent.LSTM_HISTORY - 1, int(n_points) - 2
 
 
+def index_at(t_center, at, first, last):
+    """The index of the window centred nearest the song time `at` (text: m:ss or seconds,
+    `dae.clock.parse_clock`), which must be one of first..last (the indices the method accepts).
+
+    t_center : (N,) s, each window's centre. Returns an int.
+    """
+    seconds, t = parse_clock(at), np.asarray(t_center, dtype=float)
+    step = float(t[1] - t[0]) if len(t) > 1 else 1.0
+    i = int(np.argmin(np.abs(t - seconds)))
+    if last < first or not first <= i <= last or not t[0] - step <= seconds <= t[-1] + step:
+        within = f"{clock(t[first])}..{clock(t[last])}" if first <= last else "none"
+        raise refused("at", f"={at!r} ({clock(max(seconds, 0.0))}) is not a time this forecast can start from: "
+                            f"choose one in {within}")
+    return i
+
+
+def span(steps, t_center, ic, meta):
+    """'200 steps (4.6 s) from 2:02.5 (index 5266)': a forecast's length and start in song time."""
+    return (f"{steps} steps ({steps / float(meta['points_per_second']):.1f} s) from {clock(t_center[ic])} "
+            f"(index {ic})")
+
+
 def initial_condition(requested, first, last, seed, n_points):
     """The index to forecast from.
 
@@ -344,7 +378,7 @@ def initial_condition(requested, first, last, seed, n_points):
     return int(requested)
 
 
-def save_forecast(paths, method, ic, forecast, Z, settings, inputs, flag="", **facts):
+def save_forecast(paths, method, ic, forecast, Z, settings, inputs, flag="", t_center=None, **facts):
     """Save a forecast from index `ic` over the run's path Z (N, d, as embedded), with its pictures.
 
     forecast : (steps + 1, d) in `plotting.FORECAST_UNITS` (the path scaled per
@@ -362,8 +396,10 @@ def save_forecast(paths, method, ic, forecast, Z, settings, inputs, flag="", **f
     forecast = np.asarray(forecast, dtype=np.float64)
     truth = Zs[ic:ic + len(forecast)]
     data, png, html = paths.forecast(method, ic)
-    title = (f"{paths.song} {paths.run}: {method.upper()} forecast, {len(forecast) - 1} steps from index {ic}"
-             + (f"\n{flag}" if flag else ""))
+    steps = len(forecast) - 1
+    told = span(steps, t_center, ic, inputs["embedding"]) if t_center is not None else \
+        f"{steps} steps from index {ic}"
+    title = f"{paths.song} {paths.run}: {method.upper()} forecast, {told}" + (f"\n{flag}" if flag else "")
     with store.group_commit() as group:
         arrays = group.stage(data)
         store.save_npz(arrays, forecast=forecast, initial_condition=ic, Z=Zs, truth=truth, lo=lo, hi=hi,
@@ -414,9 +450,10 @@ def print_report(report):
         print(f"WARNING: {flag}")
 
 
-def forecast_latent(paths, kind, requested_ic, steps, seed, settings):
-    """Roll the trained latent `kind` model forward from an initial condition; save and plot it.
-    Returns (ic, (data, png, html), whether it was made: False when they were up to date)."""
+def forecast_latent(paths, kind, requested_ic, steps, seed, settings, at=""):
+    """Roll the trained latent `kind` model forward from an initial condition (or from the song time
+    `at`, m:ss); save and plot it. Returns (ic, (data, png, html), whether it was made: False when
+    they were up to date)."""
     chain = provenance.check(paths, f"latent {kind}")
     meta = chain[f"latent {kind}"]
     Z, emb = load_path(paths)
@@ -427,7 +464,9 @@ def forecast_latent(paths, kind, requested_ic, steps, seed, settings):
     if lo.shape != (Z.shape[1],) or hi.shape != (Z.shape[1],) or history != latent.forecaster(kind).history:
         raise UserError(f"{layout.sidecar_path(meta['path'])} does not fit the {Z.shape[1]}-D path; "
                         f"rerun {provenance.rerun(meta['kind'])}")
-    ic = initial_condition(requested_ic, history - 1, len(Z) - 1, seed, len(Z))
+    times = embedding.load(paths)["t_center"]
+    ic = index_at(times, at, history - 1, len(Z) - 1) if at.strip() else \
+        initial_condition(requested_ic, history - 1, len(Z) - 1, seed, len(Z))
     files = paths.forecast(kind, ic)
     if forecast_current(paths, kind, files, settings):
         return ic, files, False
@@ -441,8 +480,8 @@ def forecast_latent(paths, kind, requested_ic, steps, seed, settings):
     flag = latent.persistence_flag(meta)
     if flag:
         print(f"WARNING: {flag}")
-    return ic, save_forecast(paths, kind, ic, forecast, Z, settings,
-                             inputs={"embedding": emb, f"latent {kind}": meta}, history=history, flag=flag), True
+    return ic, save_forecast(paths, kind, ic, forecast, Z, settings, inputs={"embedding": emb, f"latent {kind}": meta},
+                             history=history, flag=flag, t_center=times), True
 
 
 def divergence_tag(k, original_rule, radius):
