@@ -295,6 +295,9 @@ class LatentTraining(Run):
     READS_RUN = True
     epochs: int = setting(8, "as the original (8 for the MLP, 10 for the LSTM)", least=0, most=100_000)
     batch_size: int = setting(4, "as the original", least=1, most=1_000_000)
+    holdout: str = setting("blocks", "the 20% the model is tested on, never trained on: \"blocks\", five blocks "
+                                     "spread across the song; \"end\": its last 20% (a coda is often unlike the rest)",
+                           choices=("blocks", "end"))
 
 
 @dataclass(frozen=True)

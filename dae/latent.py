@@ -1,6 +1,7 @@
 """Models in the embedding space that predict the displacement v from z (MLP)
-or from the last points of the path (LSTM), trained on the first 80% of the
-path and scored on the held-out last 20%.
+or from the last points of the path (LSTM), scored on a held-out 20% of the
+path that they never train on: five blocks spread across the song by default
+("blocks"), or its last 20% ("end": a song's coda is often unlike the rest).
 
 All of them work on Z scaled per dimension to [0, 1] by the min and max of
 the training part (as the original, which scaled by the whole path).
@@ -15,24 +16,49 @@ from dae import provenance, store
 from dae.errors import UserError
 from dae.forecast import unit_scale
 
-HOLDOUT = 0.2     # fraction of the path held out at its end
+HOLDOUT = 0.2     # fraction of the path held out
+BLOCKS = 5        # "blocks": the held-out part is this many blocks, one at the end of each fifth of the song
+SPLITS = ("blocks", "end")
 LSTM_HISTORY = 20  # points the latent LSTM reads
 
 
-def split(n_points, history, holdout=HOLDOUT):
+def held_out_ranges(n_points, holdout=HOLDOUT, scheme="blocks", blocks=BLOCKS, history=1):
+    """The held-out parts of a path of `n_points`: [(first, end)] point ranges (end excluded).
+
+    "end": the last `holdout` of the path. "blocks": `blocks` ranges of holdout / blocks of
+    the path each, the last of each of `blocks` equal parts, so that every part of the song
+    is both trained on and tested; fewer on a short path, so that each block is at least
+    twice the samples' `history` (one block: the end).
+    """
+    if scheme not in SPLITS:
+        raise ValueError(f"scheme={scheme!r}; expected one of {', '.join(map(repr, SPLITS))}")
+    parts = 1 if scheme == "end" else max(1, min(int(blocks), int(holdout * n_points // (2 * history))))
+    edges = [int(round(n_points * k / parts)) for k in range(parts + 1)]
+    size = holdout * n_points / parts
+    return [(int(round(end - size)), end) for end in edges[1:]]
+
+
+def split(n_points, history, holdout=HOLDOUT, scheme="blocks", blocks=BLOCKS):
     """Sample indices t (predict v_t = z_{t+1} - z_t) for training and for the held-out test.
 
-    Training samples read and predict points before the split only; held-out
-    samples read (their `history` points) and predict points after it only.
-    Returns (train t's, test t's, split index).
+    A sample reads points t-history+1 .. t and predicts t+1: training samples
+    read and predict training points only, held-out ones held-out points of
+    one range only (`held_out_ranges`), so no sample straddles a boundary.
+    Returns (train t's, test t's, the held-out ranges [(first, end)]).
     """
-    s = int(round(n_points * (1 - holdout)))
-    train = np.arange(history - 1, s - 1)
-    test = np.arange(s + history - 1, n_points - 1)
+    ranges = held_out_ranges(n_points, holdout, scheme, blocks, history)
+    test = np.concatenate([np.arange(a + history - 1, b - 1) for a, b in ranges])
+    held = np.zeros(n_points, bool)
+    for a, b in ranges:
+        held[a:b] = True
+    t = np.arange(history - 1, n_points - 1)
+    window = np.lib.stride_tricks.sliding_window_view(held, history + 1)   # points t-history+1 .. t+1
+    train = t[~window[:len(t)].any(axis=1)]
     if len(train) < 8 or len(test) < 2:
         raise UserError(f"a path of {n_points} points is too short to train on {1 - holdout:.0%} and test on "
-                        f"{holdout:.0%} with a history of {history}; use a longer song")
-    return train, test, s
+                        f"{holdout:.0%} ({scheme}) with a history of {history}; use a longer song"
+                        + (" or --holdout end" if scheme == "blocks" else ""))
+    return train, test, ranges
 
 
 def windows(Zs, t, history):
@@ -85,8 +111,12 @@ def persistence_flag(report):
         worse.append(f"mean cosine {h['cosine']:.3f} < {p['cosine']:.3f}")
     if not worse:
         return ""
+    blocks = len(report.get("held_out_ranges", ()))
+    where = f"{blocks} blocks across the song" if report.get("holdout") == "blocks" and blocks > 1 else \
+        f"last {HOLDOUT:.0%}"
     return (f"the latent {report.get('model', 'model')} does worse than persistence (v_t = v_t-1) on the held-out "
-            f"last {HOLDOUT:.0%}: " + ", ".join(worse))
+            f"{where}: " + ", ".join(worse) + "; its forecasts say less than repeating the last step: "
+            "try more --epochs, or trust the KNN forecast for this song")
 
 
 @dataclass(frozen=True)
@@ -116,16 +146,21 @@ def forecaster(kind):
     return FORECASTERS[kind]
 
 
-def train(kind, Z, epochs, batch_size=4, seed=0, verbose=0):
-    """Train the latent forecaster `kind` (a name in FORECASTERS) on Z (N, d).
+def train(kind, Z, epochs, batch_size=4, seed=0, verbose=0, holdout="blocks"):
+    """Train the latent forecaster `kind` (a name in FORECASTERS) on Z (N, d), holding out the
+    part `holdout` names (`split`: "blocks" or "end").
 
-    Returns (model, report): report holds the scaler (lo, hi), the split and
-    the held-out scores of the model and of persistence (v_t predicted as v_{t-1}).
+    Returns (model, report): report holds the scaler (lo, hi: the training points' min and
+    max), the split and the held-out scores of the model and of persistence (v_t predicted
+    as v_{t-1}).
     """
     import keras
     spec = forecaster(kind)
-    t_train, t_test, s = split(len(Z), max(spec.history, 2))
-    Zs, lo, hi = unit_scale(Z, Z[:s].min(axis=0), Z[:s].max(axis=0))
+    t_train, t_test, ranges = split(len(Z), max(spec.history, 2), scheme=holdout)
+    trained = np.ones(len(Z), bool)
+    for a, b in ranges:
+        trained[a:b] = False
+    Zs, lo, hi = unit_scale(Z, Z[trained].min(axis=0), Z[trained].max(axis=0))
     V = np.diff(Zs, axis=0)
     keras.utils.set_random_seed(seed)
     model = spec.build(Z.shape[1])
@@ -133,7 +168,8 @@ def train(kind, Z, epochs, batch_size=4, seed=0, verbose=0):
     model.compile(optimizer="adam", loss="mse")
     model.fit(x_train, V[t_train], batch_size=batch_size, epochs=epochs, shuffle=True, verbose=verbose)
     v_hat = model.predict(x_test, verbose=0)
-    report = {"model": kind, "lo": lo.tolist(), "hi": hi.tolist(), "split_index": s, "history": spec.history,
+    report = {"model": kind, "lo": lo.tolist(), "hi": hi.tolist(), "holdout": holdout,
+              "held_out_ranges": [list(r) for r in ranges], "split_index": ranges[0][0], "history": spec.history,
               "n_train": len(t_train), "n_test": len(t_test), "test_first_index": int(t_test[0]),
               "held_out": scores(v_hat, V[t_test]), "persistence": scores(V[t_test - 1], V[t_test])}
     report["worse_than_persistence"] = persistence_flag(report)

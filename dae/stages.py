@@ -219,7 +219,7 @@ def train_latent_model(cfg: config.LatentTraining, kind):
         if chain is not None:
             skipped(f"train_latent_{kind}.py", paths.latent_model(kind).name)
             return paths, chain[f"latent {kind}"]
-        report = train_latent(paths, kind, cfg.epochs, cfg.batch_size, cfg.seed, cfg.settings())
+        report = train_latent(paths, kind, cfg.epochs, cfg.batch_size, cfg.seed, cfg.settings(), holdout=cfg.holdout)
     print_report(report)
     print(f"saved {paths.latent_model(kind)}")
     return paths, report
@@ -422,7 +422,7 @@ def save_forecast(paths, method, ic, forecast, Z, settings, inputs, flag="", t_c
 LATENT_HINT = "run `python train_latent_{kind}.py` with the same settings first"
 
 
-def train_latent(paths, kind, epochs, batch_size, seed, settings):
+def train_latent(paths, kind, epochs, batch_size, seed, settings, holdout="blocks"):
     """Train the latent `kind` model on the run's embedding; save it with its held-out scores."""
     if epochs < 1:
         raise refused("epochs", f"={epochs} would replace {paths.latent_model(kind).name} with an untrained model; "
@@ -430,7 +430,7 @@ def train_latent(paths, kind, epochs, batch_size, seed, settings):
     if batch_size < 1:
         raise refused("batch_size", f"={batch_size} must be at least 1")
     Z, emb = load_path(paths)
-    model, report = latent.train(kind, Z, epochs, batch_size, seed, verbose=2)
+    model, report = latent.train(kind, Z, epochs, batch_size, seed, verbose=2, holdout=holdout)
     target = paths.latent_model(kind)
     with store.group_commit() as group:          # the model and its record as one unit
         latent.save(model, group.stage(target))
@@ -442,7 +442,10 @@ def train_latent(paths, kind, epochs, batch_size, seed, settings):
 def print_report(report):
     """Print the held-out scores beside persistence's, and a warning line when the model does worse."""
     h, p = report["held_out"], report["persistence"]
-    print(f"held-out last 20% ({report['n_test']} samples from index {report['test_first_index']}): "
+    blocks = len(report.get("held_out_ranges", ()))
+    where = (f"{blocks} blocks across the song" if report.get("holdout") == "blocks" and blocks > 1
+             else f"last 20%, from index {report['test_first_index']}")
+    print(f"held out ({where}; {report['n_test']} samples): "
           f"MSE {h['mse']:.3g}, mean cosine {h['cosine']:.3f}; "
           f"persistence (v_t = v_t-1): MSE {p['mse']:.3g}, mean cosine {p['cosine']:.3f}")
     flag = latent.persistence_flag(report)

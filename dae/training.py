@@ -196,8 +196,9 @@ class EpochCheckpoint(keras.callbacks.Callback):
             self.model.stop_training = True
             return
         self.rows.append(row)
-        save_checkpoint(self.paths, self.model, epoch + 1, self.rows, self.tag)
-        store.save_text(self.paths.history, history_csv(self.rows))
+        with store.group_commit() as group:   # as one unit: a kill leaves both of one epoch, never one ahead
+            save_checkpoint(group.stage(self.paths.checkpoint_state), self.model, epoch + 1, self.rows, self.tag)
+            store.save_text(group.stage(self.paths.history), history_csv(self.rows))
 
 
 class RunProgress(keras.callbacks.Callback):
@@ -288,11 +289,11 @@ def history_csv(rows):
     return buf.getvalue()
 
 
-def save_checkpoint(paths, model, epoch, rows, tag):
-    """Every variable of the model (seed generators included) and of the optimizer."""
+def save_checkpoint(target, model, epoch, rows, tag):
+    """Every variable of the model (seed generators included) and of the optimizer, into `target` (.npz)."""
     arrays = {f"w{i}": v.numpy() for i, v in enumerate(model.variables)}
     arrays.update({f"o{i}": v.numpy() for i, v in enumerate(model.optimizer.variables)})
-    store.save_npz(paths.checkpoint_state, epoch=epoch, tag=tag,
+    store.save_npz(target, epoch=epoch, tag=tag,
                    history=np.array([list(r.values()) for r in rows]),
                    history_names=np.array(list(rows[0])), **arrays)
 

@@ -165,7 +165,9 @@ def main():
         "",
         f"*4-minute song: {forecast_caption('long_forecast_knn.png')}.*",
         "",
-        "Held-out scores of the demo's latent models (last 20% of the path): " + "; ".join(
+        "Held-out scores of the demo's latent models ("
+        + ("five blocks across the song" if latent["mlp"].get("holdout") == "blocks" else "last 20% of the path")
+        + "): " + "; ".join(
             scores(k) for k in ("mlp", "lstm")) + ".",
         "",
         "| file | size |",

@@ -100,17 +100,42 @@ def test_turning_angle_of_known_paths():
 
 def test_held_out_split_uses_only_the_tail():
     n, history = 200, 20
-    train, test, s = latent.split(n, history)
+    train, test, ranges = latent.split(n, history, scheme="end")
+    s, = (first for first, _ in ranges)
     assert s == 160
     assert (train + 1).max() < s                       # training targets z_{t+1} before the split
     assert (test - history + 1).min() >= s              # held-out inputs start after it
     assert test.max() + 1 == n - 1
 
 
+def test_held_out_blocks_spread_across_the_song_and_no_sample_straddles_one():
+    n, history = 1000, 20
+    train, test, ranges = latent.split(n, history)
+    assert len(ranges) == 5 and sum(b - a for a, b in ranges) == 200          # 20% in five blocks
+    assert ranges[0][1] <= 0.2 * n and ranges[-1][1] == n                    # from the first fifth to the end
+    held = np.zeros(n, bool)
+    for a, b in ranges:
+        held[a:b] = True
+    for t in train:                                    # reads t-history+1 .. t, predicts t+1: all trained on
+        assert not held[t - history + 1:t + 2].any()
+    for t in test:                                     # all held out, within one block
+        assert sum(a <= t - history + 1 and t + 1 < b for a, b in ranges) == 1
+    size = 40                                          # what is lost: a history at each edge of a block
+    assert len(test) == 5 * (size - history) and len(train) == (n - history) - 4 * (size + history) - size
+    Z = np.stack([np.cos(np.arange(n) * 0.2), np.sin(np.arange(n) * 0.2), 0.1 * np.sin(np.arange(n) * 0.05)], 1)
+    _, report = latent.train("mlp", Z, 1)
+    Zs, _, _ = unit_scale(Z, report["lo"], report["hi"])
+    V = np.diff(Zs, axis=0)
+    t = latent.split(n, 2)[1]
+    assert report["holdout"] == "blocks" and report["n_test"] == len(t)
+    assert report["persistence"] == pytest.approx(latent.scores(V[t - 1], V[t]))
+    assert report["lo"] == pytest.approx(Z[~held].min(axis=0)) and report["hi"] == pytest.approx(Z[~held].max(axis=0))
+
+
 def test_latent_models_report_held_out_scores_beside_persistence():
     Z = np.stack([np.cos(np.arange(400) * 0.2), np.sin(np.arange(400) * 0.2), 0.1 * np.sin(np.arange(400) * 0.05)], 1)
     for kind, epochs in (("mlp", 3), ("lstm", 2)):
-        model, report = latent.train(kind, Z, epochs)
+        model, report = latent.train(kind, Z, epochs, holdout="end")
         s, h = report["split_index"], report["history"]
         Zs, _, _ = unit_scale(Z, report["lo"], report["hi"])
         V = np.diff(Zs, axis=0)
