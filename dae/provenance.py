@@ -13,6 +13,7 @@ ends the stage with one line naming the stage to rerun. `arrays` and
 """
 import contextlib
 import datetime
+import functools
 import hashlib
 import io
 import json
@@ -59,7 +60,13 @@ _NUMBERS = {"fps", "n_frames", "frame_size", "frame_step", "sample_rate", "durat
 
 
 def versions():
-    """Python and package versions, for the record."""
+    """Python and package versions, for the record (looked up once per process: every record a
+    process writes was made by the packages it imported)."""
+    return dict(_versions())
+
+
+@functools.lru_cache(maxsize=1)
+def _versions():
     found = {"python": platform.python_version()}
     for name in _PACKAGES:
         try:
