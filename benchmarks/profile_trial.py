@@ -13,7 +13,8 @@ so a column adds up to the trial's time.
     .venv/bin/python benchmarks/profile_trial.py --compare true     # and the reference commit, side by side
     .venv/bin/python benchmarks/profile_trial.py --cprofile true    # and cProfile's top functions
 
-Writes the table to outputs/profile_trial.md (and prints it).
+Writes the table to outputs/profile_trial.md (and prints it) and, with --report
+true, into the README's generated section profile_trial.
 """
 import dataclasses
 import json
@@ -29,11 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if __name__ == "__main__":       # imported by the profiled process, whose own checkout comes first
     sys.path.insert(0, str(ROOT))
 
-from dae import cli, config  # noqa: E402
+from dae import cli, config, docs  # noqa: E402
 from dae.config import setting  # noqa: E402
-
-#: the experiment as committed before the fixed cost per trial was cut (issue 18): "today's path"
-REFERENCE = "1a9d7528b109526373364fe800801c273bcc8a2f"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,9 +43,9 @@ class Settings(config.Settings):
     variant: str = setting("R-F", "the variant (experiment.py's VARIANT_SETTINGS)")
     epochs: int = setting(0, "epochs; 0 = the experiment's default (as the original: 6)", least=0)
     trials: int = setting(2, "trials in the one process (seeds 1, 2, ...): the first pays the imports", least=1)
-    compare: bool = setting(False, "also profile the REFERENCE commit (a temporary worktree), side by side")
+    compare: bool = setting(False, "also profile bench_experiment.py's REFERENCE commit (today's path), side by side")
     cprofile: bool = setting(False, "also print cProfile's 40 costliest functions (cumulative) of the last trial")
-    report: str = setting("outputs/profile_trial.md", "where the table is written")
+    report: bool = setting(True, "also write the table into the README's generated section profile_trial")
 
 
 # (module, attribute, phase): each wrapped so that its time is counted in its phase (less what
@@ -276,36 +274,39 @@ def table(columns):
 
 def main():
     s = cli.parse(Settings, globals())
-    runs = []
+    from bench_experiment import REFERENCE, checkout
+    runs, load = [], os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         if s.compare:
-            ref = tmp / "reference"
-            subprocess.run(["git", "worktree", "add", "--detach", str(ref), REFERENCE], cwd=ROOT, check=True,
-                           capture_output=True)
-            try:
-                runs.append((f"reference {REFERENCE[:7]}", profile(ref, s, tmp / "ref-run")))
-            finally:
-                subprocess.run(["git", "worktree", "remove", "--force", str(ref)], cwd=ROOT, capture_output=True)
+            runs.append((f"today's path ({REFERENCE[:7]})", profile(checkout(REFERENCE, tmp / "reference"), s,
+                                                                   tmp / "ref-run")))
         runs.append(("this checkout", profile(ROOT, s, tmp / "run")))
+    load = (load, os.getloadavg()[0])
     columns = []
     for name, trials in runs:
         for i, tr in enumerate(trials):
             label = "first trial (fresh process)" if i == 0 else f"trial {i + 1} (same process)"
             columns.append((f"{name}: {label}", tr))
-    lines = [f"One trial of the default grid: {s.song}, {s.seconds:g} s at {s.rate} Hz, variant {s.variant}, "
-             f"window 0.5 s, latent size 3, {s.epochs or 'the default'} epochs, 1 TensorFlow thread, "
-             f"in one process (as one Ray worker runs them); seconds of wall time per phase.", "",
-             table(columns), ""]
+    lines = [f"Trials of the default grid: {s.song}, {s.seconds:g} s at {s.rate} Hz, variant {s.variant}, "
+             f"window 0.5 s, latent size 3, {s.epochs or 'the default (6)'} epochs, one TensorFlow thread, one "
+             f"trial after the other in one process (as a Ray worker runs them), on a machine with "
+             f"{os.cpu_count()} CPUs (load average {load[0]:.1f} before, {load[1]:.1f} after); wall seconds per "
+             "phase, each second counted once, in the innermost phase it was spent in.", "", table(columns), ""]
     for name, c in columns:
-        lines.append(f"- {name}: {c['key']}, computed {', '.join(c['computed']) or 'nothing'}; "
-                     + ", ".join(f"{k} {v:.6g}" for k, v in c["metrics"].items()))
+        steps = c["phases"].get("training: steps (Keras fit)", 0.0)
+        total = sum(c["phases"].values())
+        lines.append(f"- {name}: `{c['key']}` (computed: {', '.join(c['computed']) or 'nothing'}); the training "
+                     f"steps are {steps:.1f} of its {total:.1f} s ({100 * steps / total:.0f}%): without every other "
+                     f"second it would take {total / steps:.2f}x less; " if steps else f"- {name}: `{c['key']}`; ")
+        lines[-1] += ", ".join(f"{k} {v:.6g}" for k, v in c["metrics"].items()) + "."
     text = "\n".join(lines) + "\n"
-    report = ROOT / s.report
-    report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text(text)
+    out = ROOT / "outputs" / "profile_trial.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
     print(text)
-    print(f"saved {report}")
+    spliced = s.report and docs.splice(ROOT / "README.md", "profile_trial", text)
+    print(f"saved {out}" + (" and the README's section profile_trial" if spliced else ""))
 
 
 if __name__ == "__main__":
