@@ -60,8 +60,8 @@ _NUMBERS = {"fps", "n_frames", "frame_size", "frame_step", "sample_rate", "durat
 
 
 def versions():
-    """Python and package versions, for the record (looked up once per process: every record a
-    process writes was made by the packages it imported)."""
+    """Python and package versions, for the record (looked up once per process, as the packages
+    a process has imported stay the ones it runs)."""
     return dict(_versions())
 
 

@@ -553,8 +553,8 @@ class Progress:
         eta = elapsed / self.finished * (self.todo - self.finished)
         if r["status"] == "ok":
             cpu = f", {r['cpu_seconds']:.0f} s of CPU" if "cpu_seconds" in r else ""
-            what = f"ok in {r['seconds']:.0f} s{cpu}" + (f" (computed: {', '.join(r['computed'])})" if r["computed"]
-                                                   else " (every stage reused)")
+            what = f"ok in {r['seconds']:.0f} s{cpu}" + (f" (computed: {', '.join(r['computed'])})"
+                                                         if r["computed"] else " (every stage reused)")
         else:
             what = f"FAILED: {r['error']}"
         print(f"[{self.done}/{self.total}] {r['key']}: {what} | elapsed {hms(elapsed)}, ETA {hms(eta)}",
