@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,7 @@ SEEDS = "1,2"
 EPOCHS = 0                    # 0 = the experiment's default (as the original: 6 for the 0.5 s window)
 WORKERS = 2                   # Ray workers (CPUs of the local instance)
 COMPARE = True                # run the reference too
+REPEATS = 1                   # runs of each path, by turns
 BACKEND = ""                  # KERAS_BACKEND of this checkout's run ("" = as installed: tensorflow)
 REPORT = True                 # write the README's section
 SECTION = "bench_experiment"  # the README's generated section
@@ -64,9 +66,51 @@ class Bench(config.Settings):
     workers: int = config.setting(WORKERS, "Ray workers (CPUs of the local Ray instance)", least=1)
     reference: str = config.setting(REFERENCE, "the commit whose experiment.py is today's path")
     compare: bool = config.setting(COMPARE, "also run the reference (false: this checkout only)")
+    repeats: int = config.setting(REPEATS, "runs of each path, by turns (the fastest is shown)", least=1)
     backend: str = config.setting(BACKEND, "KERAS_BACKEND of this checkout's run; empty = as installed")
     report: bool = config.setting(REPORT, "also write the README's section SECTION")
     section: str = config.setting(SECTION, "the README's generated section")
+
+
+class TreeCPU(threading.Thread):
+    """The CPU seconds of a process and all its descendants (Ray's servers and workers), read from
+    /proc every `every` seconds while it runs (each process's last reading, so a process that ends
+    between two readings loses at most `every` seconds). Linux only; `seconds` is None elsewhere."""
+
+    def __init__(self, root, every=0.25):
+        super().__init__(daemon=True)
+        self.root, self.every, self.ticks, self.done = root, every, {}, threading.Event()
+        self.works = Path("/proc/self/stat").exists()
+
+    def run(self):
+        while self.works and not self.done.is_set():
+            self.sample()
+            self.done.wait(self.every)
+
+    def sample(self):
+        procs, children = {}, {}
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                text = (Path("/proc") / name / "stat").read_text()
+            except OSError:
+                continue
+            fields = text[text.rindex(")") + 2:].split()      # after "pid (command) "
+            ppid, ticks, started = int(fields[1]), int(fields[11]) + int(fields[12]), fields[19]
+            procs[int(name)] = (ticks, started)
+            children.setdefault(ppid, []).append(int(name))
+        todo = [self.root]
+        while todo:
+            pid = todo.pop()
+            if pid in procs:
+                self.ticks[(pid, procs[pid][1])] = procs[pid][0]
+            todo += children.get(pid, [])
+
+    def stop(self):
+        self.done.set()
+        self.join()
+        return sum(self.ticks.values()) / os.sysconf("SC_CLK_TCK") if self.works else None
 
 
 def run(code, tmp, label, s: Bench, env=None):
@@ -78,16 +122,24 @@ def run(code, tmp, label, s: Bench, env=None):
            "--output-dir", str(tmp / label / "outputs"), "--name", "bench"]
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=code, capture_output=True, text=True,
-                          env=dict(os.environ, PYTHONPATH=str(code), **(env or {})))
-    wall = time.perf_counter() - t0
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cmd, cwd=code, stdout=out, stderr=err, text=True,
+                                env=dict(os.environ, PYTHONPATH=str(code), **(env or {})))
+        cpu = TreeCPU(proc.pid)
+        cpu.start()
+        code_ = proc.wait()
+        wall = time.perf_counter() - t0
+        cpu = cpu.stop()
+        err.seek(0)
+        stderr = err.read()
     after = os.getloadavg()[0]
-    print(f"{label}: {wall:.1f} s (load average {load:.1f} before, {after:.1f} after)", flush=True)
-    if proc.returncode != 0:
-        sys.exit(f"{label} run failed: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
+    print(f"{label}: {wall:.1f} s, {cpu or 0:.0f} CPU s (load average {load:.1f} before, {after:.1f} after)",
+          flush=True)
+    if code_ != 0:
+        sys.exit(f"{label} run failed: {(stderr.strip().splitlines() or ['?'])[-1]}")
     folder = tmp / label / "outputs" / "experiments" / "bench" / "trials"
     trials = {t["key"]: t for t in (json.loads(p.read_text()) for p in folder.glob("*.json"))}
-    return {"wall": wall, "load": (load, after), "trials": trials}
+    return {"wall": wall, "cpu": cpu, "load": (load, after), "trials": trials}
 
 
 def checkout(commit, folder):
@@ -137,49 +189,60 @@ def main():
     s = cli.parse(Bench, globals())
     n = len(s.songs.split(",")) * len(s.variants.split(",")) * len(s.seeds.split(","))
     env = {"KERAS_BACKEND": s.backend} if s.backend else {}
+    paths = ([("reference", None)] if s.compare else []) + [("new", ROOT)]
+    runs = {name: [] for name, _ in paths}
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        ref = run(checkout(s.reference, tmp / "reference"), tmp, "reference", s) if s.compare else None
-        new = run(ROOT, tmp, "new", s, env)
-    for r in (ref, new):
-        if r is not None and len(r["trials"]) != n:
-            sys.exit(f"expected {n} trial files, found {len(r['trials'])}")
-    rows, lines = [], []
-    for name, r in (("reference", ref), ("new", new)):
-        if r is None:
-            continue
-        median, cpu, workers = describe(r)
-        rate = n / r["wall"] * 3600
+        code = {name: where or checkout(s.reference, tmp / "reference") for name, where in paths}
+        for i in range(s.repeats):                           # the paths by turns, so that both see the same load
+            for name, _ in paths:
+                runs[name].append(run(code[name], tmp, f"{name}-{i + 1}", s, env if name == "new" else None))
+    for name, rs in runs.items():
+        if any(len(r["trials"]) != n for r in rs):
+            sys.exit(f"{name}: expected {n} trial files, found {[len(r['trials']) for r in rs]}")
+    best = {name: min(rs, key=lambda r: r["wall"]) for name, rs in runs.items()}
+    cpus = {name: min((r["cpu"] for r in rs if r["cpu"]), default=None) for name, rs in runs.items()}
+    ref, new = best.get("reference"), best["new"]
+    rows = []
+    for name, r in best.items():
+        median, trial_cpu, workers = describe(r)
         what = (f"today's path: experiment.py of {s.reference[:7]}" if name == "reference"
                 else "this checkout" + (f" (KERAS_BACKEND={s.backend})" if s.backend else ""))
-        ratio = f"{rate / (n / ref['wall'] * 3600):.2f}x" if ref is not None else "-"
-        cpu = "not recorded" if cpu is None else f"{cpu:.1f}"
-        rows.append(f"| {what} | {r['wall']:.1f} | **{rate:.0f}** | {ratio} | {median:.1f} | {cpu} | {workers} | "
-                    f"{r['load'][0]:.1f} / {r['load'][1]:.1f} |")
+        per_hour, per_cpu_hour = n / r["wall"] * 3600, (n / cpus[name] * 3600 if cpus[name] else None)
+        against = f"{ref['wall'] / r['wall']:.2f}x" if ref is not None else "-"
+        against_cpu = (f"{cpus['reference'] / cpus[name]:.2f}x" if ref is not None and cpus[name]
+                       and cpus["reference"] else "-")
+        rows.append(f"| {what} | {r['wall']:.1f} | **{per_hour:.0f}** | **{against}** | "
+                    + (f"{cpus[name]:.0f} | {per_cpu_hour:.0f} | {against_cpu}" if cpus[name] else "n/a | n/a | -")
+                    + f" | {median:.1f} / " + ("not recorded" if trial_cpu is None else f"{trial_cpu:.1f}")
+                    + f" | {workers} | {r['load'][0]:.1f} / {r['load'][1]:.1f} |")
     backend = s.backend or "tensorflow (as installed)"
     epochs = s.epochs or "the experiment's default number of (as the original)"
-    lines += [f"Grid: {len(s.songs.split(','))} synthesised {s.seconds:g} s songs at {s.rate} Hz x {s.variants} x "
-              f"seeds {s.seeds}, {epochs} epochs: {n} trials, on a local "
-              f"Ray instance with {s.workers} workers (a trial at a time each"
-              f"{', one TensorFlow thread' if not s.backend or s.backend == 'tensorflow' else ''}), each path from "
-              f"empty folders, one after the other in one run, on a machine with {os.cpu_count()} CPUs; Keras "
-              f"backend {backend}.", "",
-              "| path | wall seconds | trials per hour | against today's | median seconds per trial | "
-              "median CPU seconds per trial (its process) | worker processes | load average before / after |",
-              "|---|---|---|---|---|---|---|---|", *rows, ""]
+    lines = [f"Grid: {len(s.songs.split(','))} synthesised {s.seconds:g} s songs at {s.rate} Hz x {s.variants} x "
+             f"seeds {s.seeds}, {epochs} epochs: {n} trials, on a local Ray instance with {s.workers} workers "
+             f"(a trial at a time each{', one TensorFlow thread' if backend.startswith('tensorflow') else ''}), "
+             f"each path from empty folders, {'by turns, ' if len(paths) > 1 else ''}{s.repeats} time(s) in one "
+             f"run (the fastest shown), on a machine with {os.cpu_count()} CPUs; Keras backend {backend}. CPU "
+             "seconds are those of every process of the run (Ray's servers and workers, the driver).", "",
+             "| path | wall seconds | trials per hour | against today's | CPU seconds | trials per CPU hour | "
+             "against today's | median seconds per trial, wall / CPU | worker processes | "
+             "load average before / after |",
+             "|---|---|---|---|---|---|---|---|---|---|", *rows, ""]
     if ref is not None:
         ratio = ref["wall"] / new["wall"]
         gap, rel, name, compared = metrics_gap(ref["trials"], new["trials"])
-        same = ("every metric and δ curve of the " + f"{compared} trials is the same in both runs" if rel == 0
+        same = (f"every metric and δ curve of the {compared} trials is the same in both runs" if rel == 0
                 else f"the largest difference of a metric or δ curve point over the {compared} trials is "
                      f"{gap:.3g} ({rel:.2g} relative, {name})")
-        mean_load = statistics.mean([*ref["load"], *new["load"]])
-        lines.append(f"This checkout runs {ratio:.2f}x the trials per hour of today's path "
+        loads = [x for rs in runs.values() for r in rs for x in r["load"]]
+        cpu_ratio = (f", {cpus['reference'] / cpus['new']:.2f}x per CPU second" if cpus["reference"] and cpus["new"]
+                     else "")
+        lines.append(f"This checkout runs {ratio:.2f}x the trials per hour of today's path{cpu_ratio} "
                      f"({'at least' if ratio >= TARGET else 'short of'} the {TARGET:g}x the issue asks for); {same}. "
-                     f"The load average (1 minute, whole machine, {os.cpu_count()} CPUs) was {mean_load:.1f} on "
-                     f"average at the runs' starts and ends"
-                     + (": other work shared the cores, so wall seconds per trial are above CPU seconds."
-                        if mean_load > os.cpu_count() else "."))
+                     f"The load average (1 minute, whole machine, {os.cpu_count()} CPUs) was "
+                     f"{statistics.mean(loads):.1f} on average at the runs' starts and ends"
+                     + (": other work shared the cores, so a trial's wall seconds are above its CPU seconds and "
+                        "the wall figures move with that work." if statistics.mean(loads) > os.cpu_count() else "."))
     text = "\n".join(lines) + "\n"
     out = ROOT / "outputs" / "bench_experiment.md"
     out.parent.mkdir(parents=True, exist_ok=True)

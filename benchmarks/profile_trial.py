@@ -4,10 +4,10 @@ Runs trials of experiment.py's default grid (variant R-F, window 0.5 s, latent
 size 3, the experiment's epochs) on one synthesised 30 s song in a fresh Python
 process, as a Ray worker runs them: the first trial pays the interpreter's
 start and the imports; a second trial (another seed) in the same process shows
-what a reused worker pays. Every phase is timed with time.perf_counter around
-the functions that do it (wrapped from outside: the code profiled is the code
-as it is), each second counted once, in the innermost phase it was spent in,
-so a column adds up to the trial's time.
+what a reused worker pays. Every phase is timed with time.perf_counter (wall)
+and time.process_time (CPU) around the functions that do it (wrapped from
+outside: the code profiled is the code as it is), each second counted once,
+in the innermost phase it was spent in, so a column adds up to the trial's time.
 
     .venv/bin/python benchmarks/profile_trial.py                    # this checkout
     .venv/bin/python benchmarks/profile_trial.py --compare true     # and the reference commit, side by side
@@ -81,21 +81,21 @@ HOOKS = [
 
 CHILD = textwrap.dedent(r"""
     import time
-    T0 = time.time()
+    T0, C0 = time.time(), time.process_time()
     import json, sys
     root, args = sys.argv[1], json.loads(sys.argv[2])
     sys.path.insert(0, root)
     sys.path.insert(0, args["bench"])
-    t = time.perf_counter()
+    t = time.perf_counter(), time.process_time()
     from dae import config, grid, trials
-    IMPORT_DAE = time.perf_counter() - t
     import profile_trial as P
+    imported = P.since(t)
     timer = P.Timer()
-    timer.add("process start (interpreter)", T0 - args["launched"])
-    timer.add("imports: numpy, scipy, the project", IMPORT_DAE)
-    t = time.perf_counter()
+    timer.add("process start (interpreter)", (T0 - args["launched"], C0))
+    timer.add("imports: numpy, scipy, the project", imported)
+    t = P.clock()
     import dae.training
-    timer.add("imports: TensorFlow and Keras", time.perf_counter() - t)
+    timer.add("imports: TensorFlow and Keras", P.since(t))
     P.install(timer)
     P.split_fit(timer)
     import experiment
@@ -127,18 +127,40 @@ CHILD = textwrap.dedent(r"""
 """)
 
 
+def clock():
+    """(wall, CPU) seconds now: the CPU of every thread of this process."""
+    return time.perf_counter(), time.process_time()
+
+
+def since(start):
+    now = clock()
+    return now[0] - start[0], now[1] - start[1]
+
+
 class Timer:
-    """Seconds per phase, each second counted once: in the innermost timed call it was spent in."""
+    """(wall, CPU) seconds per phase, each second counted once: in the innermost timed call it was spent in."""
 
     def __init__(self):
         self.seconds, self.stack = {}, []
 
     def add(self, phase, seconds):
-        self.seconds[phase] = self.seconds.get(phase, 0.0) + seconds
+        old = self.seconds.get(phase, (0.0, 0.0))
+        self.seconds[phase] = (old[0] + seconds[0], old[1] + seconds[1])
 
     def take(self):
         taken, self.seconds = self.seconds, {}
         return taken
+
+    def enter(self):
+        self.stack.append((0.0, 0.0))
+        return clock()
+
+    def leave(self, phase, start, less=(0.0, 0.0)):
+        """Count the call that began at `start` in `phase`, less the phases inside it and `less`."""
+        elapsed, inner = since(start), self.stack.pop()
+        self.add(phase, (elapsed[0] - inner[0] - less[0], elapsed[1] - inner[1] - less[1]))
+        if self.stack:
+            self.stack[-1] = (self.stack[-1][0] + elapsed[0], self.stack[-1][1] + elapsed[1])
 
     def wrap(self, fn, phase):
         import functools
@@ -146,16 +168,11 @@ class Timer:
         @functools.wraps(fn)
         def timed(*args, **kwargs):
             name = phase(*args, **kwargs) if callable(phase) else phase
-            self.stack.append(0.0)
-            start = time.perf_counter()
+            start = self.enter()
             try:
                 return fn(*args, **kwargs)
             finally:
-                elapsed = time.perf_counter() - start
-                inner = self.stack.pop()
-                self.add(name, elapsed - inner)
-                if self.stack:
-                    self.stack[-1] += elapsed
+                self.leave(name, start)
         return timed
 
 
@@ -179,50 +196,50 @@ def install(timer):
                 setattr(mod, attr, wrapped[id(value)][1])
 
 
+TRACING = "training: first call into the graph (tracing, compiling)"
+
+
 def split_fit(timer):
-    """Split Keras's fit into its first call into the graph (tracing and compiling, with the steps
-    that call runs, less their steady-state time) and the training steps."""
+    """Split Keras's fit into its first call into the graph (tracing and compiling: that call's time
+    less the median time of a later call, which runs as many steps) and the training steps."""
     from dae import training
     base = training.EpochCheckpoint
+    first = {}
 
     class Timed(base):
         def on_train_begin(self, logs=None):
-            self._t = [time.perf_counter()]
+            self._calls = [clock()]
             super().on_train_begin(logs)
 
         def on_train_batch_end(self, batch, logs=None):
-            self._t.append(time.perf_counter())
+            self._calls.append(clock())
             super().on_train_batch_end(batch, logs)
 
         def on_epoch_end(self, epoch, logs=None):
-            self._t.append(("epoch", time.perf_counter()))
             super().on_epoch_end(epoch, logs)
+            self._calls.append(None)            # the epoch's end (a checkpoint) is not a call
 
         def on_train_end(self, logs=None):
             super().on_train_end(logs)
-            calls = [t for t in self._t if not isinstance(t, tuple)]
-            if len(calls) < 3:
+            c = self._calls
+            later = [(b[0] - a[0], b[1] - a[1]) for a, b in zip(c[1:], c[2:]) if a is not None and b is not None]
+            if len(c) < 3 or not later:
                 return
-            first = calls[1] - calls[0]
-            later = [b - a for a, b in zip(calls[1:], calls[2:]) if b - a > 0]
-            steady = sorted(later)[len(later) // 2] if later else 0.0
-            timer.add("training: first call into the graph (tracing, compiling)", max(0.0, first - steady))
+            mid = len(later) // 2
+            steady = (sorted(x[0] for x in later)[mid], sorted(x[1] for x in later)[mid])
+            first["traced"] = (max(0.0, c[1][0] - c[0][0] - steady[0]), max(0.0, c[1][1] - c[0][1] - steady[1]))
     training.EpochCheckpoint = Timed
     fit = training.ConditionedAutoencoder.fit
 
     def timed_fit(self, *args, **kwargs):
-        timer.stack.append(0.0)
-        start = time.perf_counter()
-        before = timer.seconds.get("training: first call into the graph (tracing, compiling)", 0.0)
+        start = timer.enter()
+        first.clear()
         try:
             return fit(self, *args, **kwargs)
         finally:
-            elapsed = time.perf_counter() - start
-            inner = timer.stack.pop()
-            traced = timer.seconds.get("training: first call into the graph (tracing, compiling)", 0.0) - before
-            timer.add("training: steps (Keras fit)", elapsed - inner - traced)
-            if timer.stack:
-                timer.stack[-1] += elapsed
+            traced = first.get("traced", (0.0, 0.0))
+            timer.add(TRACING, traced)
+            timer.leave("training: steps (Keras fit)", start, less=traced)
     training.ConditionedAutoencoder.fit = timed_fit
 
 
@@ -254,8 +271,13 @@ def profile(code, s: Settings, tmp):
     return json.loads(lines[-1][len("PROFILE "):])
 
 
+def total(c):
+    """A trial's (wall, CPU) seconds: the sum of its phases."""
+    return tuple(sum(v[i] for v in c["phases"].values()) for i in (0, 1))
+
+
 def table(columns):
-    """Markdown: a row per phase, a column per (name, trial)."""
+    """Markdown: a row per phase, a column per (name, trial), each cell 'wall / CPU' seconds."""
     phases = [p for p in ORDER if any(p in c["phases"] for _, c in columns)]
     phases += sorted({p for _, c in columns for p in c["phases"]} - set(phases))
     head = "| phase | " + " | ".join(name for name, _ in columns) + " |"
@@ -264,11 +286,11 @@ def table(columns):
         cells = []
         for _, c in columns:
             v = c["phases"].get(p)
-            cells.append("" if v is None else f"{v:.2f}")
-        if all(c in ("", "0.00") for c in cells):
+            cells.append("" if v is None else f"{v[0]:.2f} / {v[1]:.2f}")
+        if all(c in ("", "0.00 / 0.00") for c in cells):
             continue
         lines.append(f"| {p} | " + " | ".join(cells) + " |")
-    lines.append("| **total** | " + " | ".join(f"**{sum(c['phases'].values()):.1f}**" for _, c in columns) + " |")
+    lines.append("| **total** | " + " | ".join("**{:.1f} / {:.1f}**".format(*total(c)) for _, c in columns) + " |")
     return "\n".join(lines)
 
 
@@ -291,14 +313,15 @@ def main():
     lines = [f"Trials of the default grid: {s.song}, {s.seconds:g} s at {s.rate} Hz, variant {s.variant}, "
              f"window 0.5 s, latent size 3, {s.epochs or 'the default (6)'} epochs, one TensorFlow thread, one "
              f"trial after the other in one process (as a Ray worker runs them), on a machine with "
-             f"{os.cpu_count()} CPUs (load average {load[0]:.1f} before, {load[1]:.1f} after); wall seconds per "
-             "phase, each second counted once, in the innermost phase it was spent in.", "", table(columns), ""]
+             f"{os.cpu_count()} CPUs (load average {load[0]:.1f} before, {load[1]:.1f} after); seconds per phase, "
+             "wall / CPU (every thread of the process), each counted once, in the innermost phase it was spent "
+             "in: wall well above CPU means other work shared the core.", "", table(columns), ""]
     for name, c in columns:
-        steps = c["phases"].get("training: steps (Keras fit)", 0.0)
-        total = sum(c["phases"].values())
+        steps = c["phases"].get("training: steps (Keras fit)", (0.0, 0.0))[1]
+        cpu = total(c)[1]
         lines.append(f"- {name}: `{c['key']}` (computed: {', '.join(c['computed']) or 'nothing'}); the training "
-                     f"steps are {steps:.1f} of its {total:.1f} s ({100 * steps / total:.0f}%): without every other "
-                     f"second it would take {total / steps:.2f}x less; " if steps else f"- {name}: `{c['key']}`; ")
+                     f"steps are {steps:.1f} of its {cpu:.1f} CPU seconds ({100 * steps / cpu:.0f}%): the steps alone "
+                     f"would be {cpu / steps:.2f}x as fast; " if steps else f"- {name}: `{c['key']}`; ")
         lines[-1] += ", ".join(f"{k} {v:.6g}" for k, v in c["metrics"].items()) + "."
     text = "\n".join(lines) + "\n"
     out = ROOT / "outputs" / "profile_trial.md"

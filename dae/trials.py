@@ -588,7 +588,9 @@ def local_cores():
 def run_on_ray(todo, cfg: config.Experiment, on_result, *, training, divergence):
     """Run the trials as Ray tasks (`run_trial`, each after its song's `prepare_song` task);
     call on_result(result) as each one ends. Ray schedules them on cfg.cpus_per_trial CPUs each
-    and runs a trial whose worker died again (RETRIES)."""
+    and runs a trial whose worker died again (RETRIES). Ray keeps its worker processes from task
+    to task (a CPU task's max_calls is unlimited), so a worker imports TensorFlow once, not once
+    per trial."""
     address = cfg.address.strip()
     check_address(address)
     import ray
