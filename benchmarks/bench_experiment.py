@@ -217,12 +217,13 @@ def main():
                     + f" | {median:.1f} / " + ("not recorded" if trial_cpu is None else f"{trial_cpu:.1f}")
                     + f" | {workers} | {r['load'][0]:.1f} / {r['load'][1]:.1f} |")
     backend = s.backend or "tensorflow (as installed)"
-    epochs = s.epochs or "the experiment's default number of (as the original)"
+    epochs = f"{s.epochs} epochs" if s.epochs else "the experiment's default epochs (as the original)"
     lines = [f"Grid: {len(s.songs.split(','))} synthesised {s.seconds:g} s songs at {s.rate} Hz x {s.variants} x "
-             f"seeds {s.seeds}, {epochs} epochs: {n} trials, on a local Ray instance with {s.workers} workers "
+             f"seeds {s.seeds}, {epochs}: {n} trials, on a local Ray instance with {s.workers} workers "
              f"(a trial at a time each{', one TensorFlow thread' if backend.startswith('tensorflow') else ''}), "
-             f"each path from empty folders, {'by turns, ' if len(paths) > 1 else ''}{s.repeats} time(s) in one "
-             f"run (the fastest shown), on a machine with {os.cpu_count()} CPUs; Keras backend {backend}. CPU "
+             f"each path from empty folders, {'by turns, ' if len(paths) > 1 else ''}"
+             f"{'once' if s.repeats == 1 else f'{s.repeats} times (the fastest shown)'} in one run, on a machine "
+             f"with {os.cpu_count()} CPUs; Keras backend {backend}. CPU "
              "seconds are those of every process of the run (Ray's servers and workers, the driver).", "",
              "| path | wall seconds | trials per hour | against today's | CPU seconds | trials per CPU hour | "
              "against today's | median seconds per trial, wall / CPU | worker processes | "
