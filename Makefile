@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 READY  := $(VENV)/.ready
 
-.PHONY: setup demo test bench experiment clean
+.PHONY: setup demo test bench experiment bench-experiment experiment-gpu clean
 
 # the demo video, read small so that it adds little to `make demo`
 VIDEO_DEMO := --source video --song demo-video --frame-size 36x64
@@ -46,6 +46,16 @@ bench: $(READY)
 # the report goes to outputs/experiments/synth3/; run it again to continue where it stopped
 experiment: $(READY)
 	$(BIN)/python experiment.py --publish true
+
+# trials per hour of today's path (bench_experiment.py's REFERENCE) and of this checkout, and where a
+# trial's seconds go (about 15 minutes on 2 cores); both write their README sections
+bench-experiment: $(READY)
+	$(BIN)/python benchmarks/profile_trial.py --compare true
+	$(BIN)/python benchmarks/bench_experiment.py
+
+# the benchmark grid under JAX on a GPU machine (not needed for CI): WORKERS=4 trials share the GPU
+experiment-gpu: $(READY)
+	PYTHON=$(BIN)/python benchmarks/gpu_experiment.sh
 
 clean:
 	rm -rf data outputs

@@ -71,8 +71,14 @@ def code_hash():
 
 
 def versions():
-    """Python and package versions and the project's code (`code_hash`), for the record."""
-    found = {"python": platform.python_version(), "dae": code_hash()}
+    """Python and package versions and the project's code (`code_hash`), for the record (looked up
+    once per process, as the packages a process has imported stay the ones it runs)."""
+    return dict(_versions()) | {"dae": code_hash()}
+
+
+@functools.lru_cache(maxsize=1)
+def _versions():
+    found = {"python": platform.python_version()}
     for name in _PACKAGES:
         try:
             found[name] = metadata.version(name)

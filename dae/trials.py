@@ -282,9 +282,10 @@ def _bce(x, x_hat):
     return float(np.mean(-(x * np.log(x_hat) + (1 - x) * np.log(1 - x_hat))))
 
 
-def reconstruction(t, paths, X):
-    """Reconstruction BCE over all windows X (n, width * height): the decoder's
-    (training.reconstruction_bce), or for PCA the clipped inverse transform's."""
+def reconstruction(t, paths, X, embedded=None):
+    """Reconstruction BCE over all windows X (n, width * height): the decoder's on the run's
+    embedding (`decoded_bce`: the numbers of training.reconstruction_bce), or for PCA the clipped
+    inverse transform's. embedded : the run's checked embedding (`embedding.load`; None: load it)."""
     if t["variant"] == PCA or t["settings"] is None:
         p = provenance.arrays(provenance.check(paths, "pca", path=paths.run_dir / "pca.npz")["pca"],
                               ("mean", "components"))
@@ -295,12 +296,38 @@ def reconstruction(t, paths, X):
             total += _bce(x, x_hat) * len(x)
             n += len(x)
         return total / n
-    from dae import training
-    chain, encoder, decoder, _ = training.load_models(paths)   # checked as one unit against its chain
+    return decoded_bce(paths, embedding.load(paths) if embedded is None else embedded)
+
+
+def decoded_bce(paths, embedded, batch_size=1024):
+    """Mean binary cross-entropy of the run's decoder reconstructing every window from the run's
+    embedding `embedded` (`embedding.load`: checked, and made by the run's committed encoder).
+
+    The embedding is the encoder on every window in batches of `batch_size`
+    (`embedding.encode`), so decoding it batch by batch gives exactly what
+    `training.reconstruction_bce(encoder, decoder, frames, width)` gives, without
+    loading the encoder and encoding every window a second time.
+    """
+    import keras
+    chain = provenance.check(paths, "decoder")          # the model unit and the spectrogram it was trained on
     meta = chain["encoder"]
-    F, T, S, _ = dataset.load(paths)
+    if embedded["chain"]["encoder"]["sha256"] != meta["sha256"]:
+        raise UserError(f"{paths.embedding} was made by another encoder than {meta['path']} holds now; "
+                        "run the experiment again")
+    decoder = provenance.load_keras(chain["decoder"])
+    F, T, S = dataset.arrays(chain["spectrogram"])
     frames = ((S.T - meta["scale_min"]) / (meta["scale_max"] - meta["scale_min"])).astype(np.float32)
-    return training.reconstruction_bce(encoder, decoder, frames, meta["width"])
+    Z, width = embedded["Z"], int(meta["width"])
+    if len(Z) != len(frames) - width + 1:
+        raise UserError(f"{paths.embedding} holds {len(Z)} points for {len(frames) - width + 1} windows; "
+                        f"{embedding.EMBED_HINT.replace(' first', '')}")
+    total, count = 0.0, 0
+    for x in embedding.window_batches(frames, width, batch_size):
+        x_hat = decoder.predict_on_batch(Z[count:count + len(x)])
+        bce = keras.losses.binary_crossentropy(x.reshape(len(x), -1), x_hat.reshape(len(x), -1))
+        total += float(np.sum(bce))
+        count += len(x)
+    return total / count
 
 
 def trustworthiness(X, Z, points, k=10):
@@ -351,7 +378,7 @@ def measure(t, paths, computed, divergence: config.Divergence):
     out["n_points"] = int(len(Z))
     frames, T, spec, lo, hi = load_frames(paths)
     X = flat_windows(frames, emb["width"])
-    out["bce"] = reconstruction(t, paths, X)
+    out["bce"] = reconstruction(t, paths, X, embedded)
     out["trustworthiness"] = trustworthiness(X, Z, t["trust_points"])
     out["curves"] = curves
     return out
@@ -399,7 +426,7 @@ def run_trial(t, prepared=None, *, training: config.Training = None, divergence:
     """
     training = config.Training() if training is None else training
     divergence = config.Divergence() if divergence is None else divergence
-    t0 = time.time()
+    t0, cpu0 = time.time(), time.process_time()
     result = trial_result(t) | {"host": socket.gethostname(), "pid": os.getpid()}
     log = Path(t["log_dir"]) / f"{result['key']}.log" if t.get("log_dir") else None
     try:
@@ -419,6 +446,7 @@ def run_trial(t, prepared=None, *, training: config.Training = None, divergence:
         if not isinstance(e, UserError):
             result["traceback"] = traceback.format_exc(limit=6)
     result["seconds"] = time.time() - t0
+    result["cpu_seconds"] = time.process_time() - cpu0   # every thread's; far below `seconds`: the cores were shared
     return result
 
 
@@ -524,8 +552,9 @@ class Progress:
         elapsed = time.time() - self.t0
         eta = elapsed / self.finished * (self.todo - self.finished)
         if r["status"] == "ok":
-            what = f"ok in {r['seconds']:.0f} s" + (f" (computed: {', '.join(r['computed'])})" if r["computed"]
-                                                   else " (every stage reused)")
+            cpu = f", {r['cpu_seconds']:.0f} s of CPU" if "cpu_seconds" in r else ""
+            what = f"ok in {r['seconds']:.0f} s{cpu}" + (f" (computed: {', '.join(r['computed'])})"
+                                                         if r["computed"] else " (every stage reused)")
         else:
             what = f"FAILED: {r['error']}"
         print(f"[{self.done}/{self.total}] {r['key']}: {what} | elapsed {hms(elapsed)}, ETA {hms(eta)}",
@@ -559,7 +588,9 @@ def local_cores():
 def run_on_ray(todo, cfg: config.Experiment, on_result, *, training, divergence):
     """Run the trials as Ray tasks (`run_trial`, each after its song's `prepare_song` task);
     call on_result(result) as each one ends. Ray schedules them on cfg.cpus_per_trial CPUs each
-    and runs a trial whose worker died again (RETRIES)."""
+    and runs a trial whose worker died again (RETRIES). Ray keeps its worker processes from task
+    to task (a CPU task's max_calls is unlimited), so a worker imports TensorFlow once, not once
+    per trial."""
     address = cfg.address.strip()
     check_address(address)
     import ray
