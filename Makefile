@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 READY  := $(VENV)/.ready
 
-.PHONY: setup demo test bench experiment bench-experiment experiment-gpu clean
+.PHONY: setup demo test bench experiment corpus experiment-corpus bench-corpus bench-experiment experiment-gpu clean
 
 # the demo video, read small so that it adds little to `make demo`
 VIDEO_DEMO := --source video --song demo-video --frame-size 36x64
@@ -46,6 +46,28 @@ bench: $(READY)
 # the report goes to outputs/experiments/synth3/; run it again to continue where it stopped
 experiment: $(READY)
 	$(BIN)/python experiment.py --publish true
+
+# the real corpus: Debian's packaged game soundtracks (apt-get, as root; never fetched at run time),
+# then data/corpus/manifest.csv and 24 deterministic 30 s clips in data/corpus/clips (corpus.py)
+CORPUS_PACKAGES := singularity-music hyperrogue-music drascula-music warzone2100-music asc-music
+corpus: $(READY)
+	@missing=$$(for p in $(CORPUS_PACKAGES); do dpkg-query -W -f '$${Status}\n' $$p 2>/dev/null \
+	  | grep -q ' installed$$' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" -ne 0 ]; then echo "error: make corpus installs $$missing with apt-get: run it as root" >&2; exit 1; fi; \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	fi
+	$(BIN)/python corpus.py
+
+# the corpus x {R, R-F, R-FH, PCA} x 3 seeds on a local Ray instance, published into the README and docs/
+# (hours on 2 cores; run it again to continue where it stopped)
+experiment-corpus: corpus
+	$(BIN)/python experiment.py --songs data/corpus/clips --name corpus --publish true
+
+# issue 6's training benchmark (reference against default) on 3 corpus clips, 5 seeds each
+bench-corpus: corpus
+	$(BIN)/python benchmarks/bench_training.py --methods reference,default --out benchmarks/results/bench_training_corpus.md \
+	  --songs data/corpus/clips/singularity_a-new-journey_030s.wav,data/corpus/clips/hyperrogue_hr-domina-hunting_030s.wav,data/corpus/clips/drascula_track1_030s.wav
 
 # trials per hour of today's path (bench_experiment.py's REFERENCE) and of this checkout, and where a
 # trial's seconds go (about 15 minutes on 2 cores); both write their README sections

@@ -390,6 +390,21 @@ class Notebook(Settings):
 
 
 @dataclass(frozen=True)
+class Corpus(Settings):
+    """The real corpus (corpus.py): which packaged soundtracks, and how their tracks become clips."""
+    packages: str = setting("singularity-music,hyperrogue-music,drascula-music,warzone2100-music,asc-music",
+                            "comma-separated Debian packages of game music, installed by `make corpus`")
+    songs: int = setting(24, "clips in the corpus, taken round robin over the packages", least=1, most=100_000)
+    offset_seconds: float = setting(30.0, "each clip starts this far into its track (past the intro)", unit="s",
+                                    least=0.0)
+    clip_seconds: float = setting(30.0, "length of each clip, as the original's clips", unit="s", least=1.0,
+                                  most=3600.0)
+    clips_per_track: int = setting(1, "non-overlapping clips cut from one long track at most", least=1,
+                                   most=1000)
+    out_dir: str = setting("data/corpus", "the manifest and clips/ (the experiment's --songs) go here")
+
+
+@dataclass(frozen=True)
 class Experiment(Settings):
     """Every song x variant x seed (x window x latent size) through the pipeline (experiment.py)."""
     songs: str = setting("synth-0,synth-1,synth-2", "comma-separated songs or audio paths, or a folder (every audio "

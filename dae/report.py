@@ -29,7 +29,7 @@ METRICS = [("turning_angle", "mean turning angle (deg)", True, "smoother (lower 
               f"higher skill at horizon {h}") for r, original in RULES for h in HORIZONS],
            ("growth_x", "growth of ln δ per step, exclusion rule", True, "slower growth of ln δ"),
            ("growth_o", "growth of ln δ per step, original rule", True, "slower growth of ln δ")]
-CSV_FIELDS = ["key", "song", "variant", "seed", "window", "latent", "status", "error", "seconds", "cpu_seconds",
+CSV_FIELDS = ["key", "song", "group", "variant", "seed", "window", "latent", "status", "error", "seconds", "cpu_seconds",
               "host", "run", "n_points", "exclusion_radius", *[m[0] for m in METRICS]]
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dae import config, dataset, embedding, grid, layout, provenance, report, stages, stats, store, synth
+from dae import config, corpus, dataset, embedding, grid, layout, provenance, report, stages, stats, store, synth
 from dae.errors import SettingError, UserError
 from dae.grid import PCA, TRAIN_KEYS, split, trial_key
 
@@ -412,9 +412,12 @@ def one_line(e, song=None):
 
 
 def trial_result(t):
-    """What every result of trial t starts with (a finished, failed or lost trial alike)."""
+    """What every result of trial t starts with (a finished, failed or lost trial alike); a corpus
+    clip's trial also names its clip (`corpus.clip_facts`: source file, offset, package, sha256s)."""
+    clip = corpus.clip_facts(t["song"])
     return {"key": trial_key(t), "song": layout.song_name(t["song"]), "source": t["song"], "variant": t["variant"],
-            "seed": t["seed"], "window": t["window"], "latent": t["latent"], "settings": t["settings"]}
+            "seed": t["seed"], "window": t["window"], "latent": t["latent"], "settings": t["settings"],
+            "group": clip["package"] if clip else "", **({"clip": clip} if clip else {})}
 
 
 def run_trial(t, prepared=None, *, training: config.Training = None, divergence: config.Divergence = None):
