@@ -67,6 +67,158 @@ def compare(results, a, b):
     return table
 
 
+# the method's two claims, as metrics of R-F against R: (column, claim, what holding means)
+CLAIMS = [("turning_angle", "conditioning makes paths smoother", "lower"),
+          ("delta_x_1", "conditioning lowers forecast error over the first steps (δ at step 1)", "lower"),
+          ("delta_x_29", "...but over the first steps only (δ at step 29 not lower)", "not lower")]
+
+
+def song_unit(r):
+    """The statistical unit a trial belongs to: its song (with window and latent size when a grid
+    has several, as they are other models of the song)."""
+    return (r["song"], r["window"], r["latent"])
+
+
+def unit_label(unit, units):
+    """A unit's name in tables: the song, with w<window>/z<latent> only where the grid varies them."""
+    song, window, latent = unit
+    windows, latents = {u[1] for u in units}, {u[2] for u in units}
+    return song + (f" w{window:g}" if len(windows) > 1 else "") + (f" z{latent}" if len(latents) > 1 else "")
+
+
+def matched(results, a, b):
+    """[(trial of a, trial of b)] for every (song, seed, window, latent) both variants finished."""
+    by = {}
+    for r in results:
+        if r["status"] == "ok":
+            by.setdefault(pair_key(r), {})[r["variant"]] = r
+    return [(v[a], v[b]) for v in by.values() if a in v and b in v]
+
+
+def compare_songs(results, a, b, columns=None):
+    """Song-level statistics (`stats.song_level`: the song as the unit, its seeds averaged) of
+    every metric (or `columns`) for variant a against b: {column: dict}."""
+    pairs = matched(results, a, b)
+    units = [song_unit(ra) for ra, _ in pairs]
+    labels = [unit_label(u, units) for u in units]
+    out = {}
+    for col, label, lower, words in METRICS:
+        if columns is not None and col not in columns:
+            continue
+        xa = [ra.get(col, float("nan")) for ra, _ in pairs]
+        xb = [rb.get(col, float("nan")) for _, rb in pairs]
+        out[col] = stats.song_level(xa, xb, labels, lower_is_better=lower) if pairs else None
+    return out
+
+
+def claim_verdict(s, lower_wanted=True, level=0.05):
+    """'holds', 'reversed' or 'not shown' for a song-level comparison s: holds when the Wilcoxon
+    p < level and the hierarchical CI lies wholly on the wanted side of 0."""
+    if not s or not s["songs"]:
+        return "not measured"
+    sig = s["p"] < level
+    if sig and (s["ci_high"] < 0 if lower_wanted else s["ci_low"] > 0):
+        return "holds"
+    if sig and (s["ci_low"] > 0 if lower_wanted else s["ci_high"] < 0):
+        return "reversed"
+    return "not shown"
+
+
+def song_sentence(a, b, table):
+    """One pair's answer with the song as the unit, in words from the numbers."""
+    t = table.get("turning_angle")
+    if not t or not t["songs"]:
+        return f"{a} vs {b}: no song has both."
+
+    def part(col, words, unit=""):
+        s = table[col]
+        return (f"{words} in {s['a_wins']} of {s['songs']} songs, mean difference {_fmt(s['mean_diff'], 3)}{unit} "
+                f"(95% CI [{_fmt(s['ci_low'], 3)}, {_fmt(s['ci_high'], 3)}], Wilcoxon p {stats.fmt_p(s['p'])})")
+    bits = [part("turning_angle", f"{a} smoother than {b}", " deg"), part("delta_x_1", "δ at step 1 lower"),
+            part("delta_x_29", "δ at step 29 lower"), part("bce", "lower reconstruction BCE")]
+    share = t["share_between"]
+    tail = (f" Of the variance of the turning-angle difference, {_fmt(100 * share, 2)}% lies between songs and the "
+            f"rest between seeds of a song." if math.isfinite(share) else "")
+    return "; ".join(bits) + "." + tail
+
+
+def claims_markdown(results, variants, a="R-F", b="R"):
+    """The method's two claims answered for a against b, the song as the unit: a table and a verdict each."""
+    if a not in variants or b not in variants:
+        return []
+    table = compare_songs(results, a, b, [c for c, _, _ in CLAIMS])
+    lines = [f"| claim ({a} against {b}) | songs | {a} better in | mean difference | 95% hierarchical CI | "
+             "Wilcoxon p | rank-biserial r | between-song share | verdict |", "|---|---|---|---|---|---|---|---|---|"]
+    for col, claim, wanted in CLAIMS:
+        s = table[col]
+        if not s or not s["songs"]:
+            continue
+        v = claim_verdict(s)
+        if wanted == "not lower":   # the claim is that step 29 is NOT better: a lower δ there contradicts it
+            v = {"holds": "contradicted (lower here too)", "reversed": "holds (higher)",
+                 "not shown": "holds (no difference shown)"}.get(v, v)
+        lines.append(f"| {claim} | {s['songs']} | {s['a_wins']} | {_fmt(s['mean_diff'], 3)} | "
+                     f"[{_fmt(s['ci_low'], 3)}, {_fmt(s['ci_high'], 3)}] | {_fmt(s['p'], 3)} | "
+                     f"{_fmt(s['rank_biserial'], 2)} | {_fmt(100 * s['share_between'], 2)}% | **{v}** |")
+    return lines
+
+
+def groups_markdown(results, a="R-F", b="R"):
+    """a against b per group of songs (a corpus clip's package), the claims' metrics: songs, wins, mean."""
+    pairs = matched(results, a, b)
+    groups = sorted({ra.get("group") or "(no group)" for ra, _ in pairs})
+    if len(groups) < 2:
+        return []
+    lines = [f"| group | songs | smoother ({a} wins) | mean Δ angle (deg) | δ1 lower ({a} wins) | mean Δ δ1 | "
+             "δ29 lower | mean Δ δ29 |", "|---|---|---|---|---|---|---|---|"]
+    for g in groups:
+        sub = [r for ra, rb in pairs if (ra.get("group") or "(no group)") == g for r in (ra, rb)]
+        t = compare_songs(sub, a, b, [c for c, _, _ in CLAIMS])
+        cells = []
+        for col, _, _ in CLAIMS:
+            s = t[col]
+            cells += [f"{s['a_wins']} of {s['songs']}", _fmt(s["mean_diff"], 3)]
+        lines.append(f"| {g} | {t['turning_angle']['songs']} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def features_markdown(results, features, a="R-F", b="R"):
+    """Which song-level features go with a's win over b: Spearman's rank correlation, across songs, of
+    each feature (periodicity at the bar, loudness range, b's own turning angle) with the per-song
+    differences of the claims' metrics."""
+    from scipy.stats import spearmanr
+    pairs = matched(results, a, b)
+    if not pairs:
+        return []
+    units = [song_unit(ra) for ra, _ in pairs]
+    labels = [unit_label(u, units) for u in units]
+    table = compare_songs(results, a, b, [c for c, _, _ in CLAIMS])
+    songs = list(table["turning_angle"]["means"])
+    unit_song = dict(zip(labels, (u[0] for u in units)))
+    own = {}
+    for (ra, rb), label in zip(pairs, labels):
+        own.setdefault(label, []).append(rb["turning_angle"])
+    rows = {"periodicity at the bar (spectrogram autocorrelation, 1-4 s)":
+            [features.get(unit_song[s], {}).get("periodicity", float("nan")) for s in songs],
+            "loudness range (dB, 10th to 95th percentile)":
+            [features.get(unit_song[s], {}).get("loudness_range_db", float("nan")) for s in songs],
+            f"{b}'s own turning angle (deg)": [float(np.mean(own[s])) for s in songs]}
+    lines = [f"| song feature | " + " | ".join(f"ρ with Δ {c.replace('_x_', ' step ').replace('_', ' ')}"
+                                                 for c, _, _ in CLAIMS) + " |", "|---|---|---|---|"]
+    for name, x in rows.items():
+        cells = []
+        for col, _, _ in CLAIMS:
+            y = [table[col]["means"].get(s, float("nan")) for s in songs]
+            ok = np.isfinite(x) & np.isfinite(y)
+            if ok.sum() < 4 or np.ptp(np.asarray(x)[ok]) == 0:
+                cells.append("n/a")
+                continue
+            rho, p = spearmanr(np.asarray(x)[ok], np.asarray(y)[ok])
+            cells.append(f"{rho:+.2f} (p {stats.fmt_p(p)})")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def sentence(a, b, table):
     """The answer for one pair of variants, in words from the numbers."""
     def part(col, words, rule_note=""):
@@ -127,10 +279,24 @@ def ordinal(n):
     return f"{n}{tail}"
 
 
-def summary_markdown(results, variants, cfg: config.Experiment, figures, divergence: config.Divergence = None):
-    """summary.md's text: the grid, failures, the answer in words, means per variant, every pair's
-    paired differences, the figures (paths) and what each metric is (`divergence`: the KNN
-    settings the δ curves were made with; default `config.Divergence()`)."""
+def command(cfg: config.Experiment):
+    """The experiment.py command line that makes this experiment: every grid setting that differs
+    from its default (where to run it and whether to publish left out)."""
+    default = config.Experiment()
+    skip = {"address", "num_cpus", "use_ray", "worker_logs", "publish"}
+    args = [f"--{f.replace('_', '-')} {getattr(cfg, f)}" for f in cfg.names()
+            if f not in skip and getattr(cfg, f) != getattr(default, f)]
+    return " ".join(["python experiment.py", *args])
+
+
+def summary_markdown(results, variants, cfg: config.Experiment, figures, divergence: config.Divergence = None,
+                     features=None, runs=None):
+    """summary.md's text: the grid and its command, failures, the answer in words with the song as
+    the unit (the claims, every pair, by group, song features), the seed pairs as a secondary view,
+    means per variant, every pair's song-level and seed-pair differences, the figures (paths), what
+    each metric is (`divergence`: the KNN settings the δ curves were made with; default
+    `config.Divergence()`) and the corpus clips the trials name. features : {song: its features};
+    runs : the command's runs so far ({seconds, trials_run, cpus}), for its wall time."""
     d = config.Divergence() if divergence is None else divergence
     radius = ("default exclusion radius (the window's width)" if d.exclusion_radius < 0
               else f"exclusion radius of {d.exclusion_radius} steps")
@@ -140,16 +306,47 @@ def summary_markdown(results, variants, cfg: config.Experiment, figures, diverge
     lines = [f"# Experiment `{cfg.name}`", "",
              f"{len(results)} trials: {len(songs)} songs ({', '.join(songs)}) x variants {', '.join(variants)} "
              f"x seeds {cfg.seeds} (window {cfg.windows} s, latent size {cfg.latent_dims}, "
-             f"epochs {cfg.epochs or 'as the original'}); {len(ok)} finished, {len(failed)} failed.", ""]
+             f"epochs {cfg.epochs or 'as the original'}); {len(ok)} finished, {len(failed)} failed.", "",
+             f"Command: `{command(cfg)}`", ""]
+    if runs:
+        wall = sum(r["seconds"] for r in runs)
+        done = sum(r["trials_run"] for r in runs)
+        cpus = " / ".join(sorted({str(r["cpus"]) for r in runs}))
+        lines += [f"Wall time: {wall / 3600:.2f} h over {len(runs)} run{'s' if len(runs) > 1 else ''} of the command "
+                  f"on {cpus} CPUs: {done} trials run, "
+                  f"{done / (wall / 3600):.0f} trials per hour" + (" (the rest were already done)"
+                                                                    if done < len(results) else "") + ".", ""]
     for r in failed:
         lines.append(f"- failed: `{r['key']}`: {r['error']}")
     if failed:
         lines.append("")
     lines += ["## The answer in words", "",
-              "Each pair is the same song, seed, window and latent size; a win is the better value of the metric; "
-              "p is the exact two-sided sign test (ties left out). Pairs from the same song share that song, "
-              "so the p-values speak for these songs across seeds, not for songs in general.", ""]
+              "The unit is the song: each song's paired differences (same seed, window and latent size) are "
+              "averaged over its seeds, the Wilcoxon signed-rank test runs across songs, and the 95% CI of the "
+              "mean difference is a hierarchical bootstrap (songs resampled, then seeds within each song). "
+              "A claim holds when p < 0.05 and the CI lies wholly on its side of 0.", ""]
+    claims = claims_markdown(results, variants)
+    if claims:
+        lines += claims + [""]
     pairs = variant_pairs(variants)
+    song_tables = {(a, b): compare_songs(results, a, b) for a, b in pairs}
+    for (a, b), table in song_tables.items():
+        lines.append(f"- **{a} vs {b}:** {song_sentence(a, b, table)}")
+    groups = groups_markdown(results)
+    if groups:
+        lines += ["", "## By group of songs (R-F against R)", "",
+                  "Each corpus clip's group is its package. A row counts the songs of that group where R-F is "
+                  "better, and the mean over them of the per-song difference (R-F - R).", ""] + groups
+    feats = features_markdown(results, features or {})
+    if feats and len({song_unit(r) for r in ok}) >= 4:
+        lines += ["", "## Song features that go with a win (R-F against R)", "",
+                  "Spearman's ρ across songs between a feature of the song and the song's mean difference "
+                  "R-F - R: a negative ρ with Δ turning angle means R-F gains more smoothness on songs with more "
+                  "of that feature.", ""] + feats
+    lines += ["", "## Seed pairs (secondary view)", "",
+              "Each pair is one song and seed; a win is the better value of the metric; p is the exact "
+              "two-sided sign test (ties left out). Pairs of one song share that song, so these p-values speak "
+              "for these songs across seeds, not for songs in general.", ""]
     tables = {(a, b): compare(results, a, b) for a, b in pairs}
     for (a, b), table in tables.items():
         lines.append(f"- **{a} vs {b}:** {sentence(a, b, table)}")
@@ -167,8 +364,21 @@ def summary_markdown(results, variants, cfg: config.Experiment, figures, diverge
                      f"{_fmt(m('trustworthiness'), 3)} | {_fmt(m('delta_x_1'), 3)} / {_fmt(m('delta_x_29'), 3)} | "
                      f"{_fmt(m('delta_o_1'), 3)} / {_fmt(m('delta_o_29'), 3)} | {_fmt(m('skill_x_1'), 3)} / "
                      f"{_fmt(m('skill_x_29'), 3)} | {_fmt(m('skill_o_1'), 3)} / {_fmt(m('skill_o_29'), 3)} |")
+    for (a, b), table in song_tables.items():
+        lines += ["", f"## {a} vs {b}: song-level differences ({a} - {b})", "",
+                  "| metric | songs | mean of song means | 95% hierarchical CI | "
+                  f"{a} better (songs) | {b} better | Wilcoxon p | rank-biserial r | d_z | between-song share |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for col, label, lower, _ in METRICS:
+            st = table[col]
+            if not st or not st["songs"]:
+                continue
+            lines.append(f"| {label} ({'lower' if lower else 'higher'} is better) | {st['songs']} | "
+                         f"{_fmt(st['mean_diff'])} | [{_fmt(st['ci_low'])}, {_fmt(st['ci_high'])}] | {st['a_wins']} | "
+                         f"{st['b_wins']} | {_fmt(st['p'], 3)} | {_fmt(st['rank_biserial'], 2)} | {_fmt(st['dz'], 2)} | "
+                         f"{_fmt(100 * st['share_between'], 2)}% |")
     for (a, b), table in tables.items():
-        lines += ["", f"## {a} vs {b}: paired differences ({a} - {b})", "",
+        lines += ["", f"## {a} vs {b}: seed-pair differences ({a} - {b})", "",
                   f"| metric | pairs | mean difference | 95% bootstrap CI | {a} wins | {b} wins | ties | sign-test p |",
                   "|---|---|---|---|---|---|---|---|"]
         for col, label, lower, _ in METRICS:
@@ -179,6 +389,19 @@ def summary_markdown(results, variants, cfg: config.Experiment, figures, diverge
     lines += ["", "## Figures", ""]
     for f in figures:
         lines.append(f"![{f.stem}]({f.name})")
+        lines.append("")
+    clips = {}
+    for r in results:
+        if r.get("clip"):
+            clips[r["song"]] = r["clip"]
+    if clips:
+        lines += ["## The corpus", "",
+                  f"{len(clips)} clips from {len({c['package'] for c in clips.values()})} Debian packages, installed by "
+                  "`make corpus` and cut by corpus.py (its manifest: data/corpus/manifest.csv).", "",
+                  "| clip | package | source file | from | licence | clip sha256 |", "|---|---|---|---|---|---|"]
+        for song, c in sorted(clips.items()):
+            lines.append(f"| {song} | {c['package']} {c['version']} | {Path(c['source']).name} | "
+                         f"{c['offset_seconds']:g} s | {c['licence']} | `{c.get('sha256', '')[:12]}` |")
         lines.append("")
     lines += ["Metrics: mean turning angle of the embedded path; δ_i = |ẑ_i - z_{t0+i}| of "
               f"{d.n_steps}-step KNN forecasts (K = {d.k}) from every {ordinal(d.every)} point, in the path scaled "
@@ -255,13 +478,78 @@ def figures(exp_dir, results, variants):
     return [delta_png, angle_png]
 
 
-def save(exp_dir, results, variants, cfg: config.Experiment, divergence: config.Divergence = None):
-    """Write trials.csv, summary.md and the figures into `exp_dir`. Returns their paths (CSV first)."""
+def forest_pairs(variants, base="R"):
+    """The pairs a forest plot shows: every trained variant against `base` (R-F and R-FH against R)."""
+    return [(v, base) for v in variants if base in variants and v not in (base, PCA)]
+
+
+def forest(exp_dir, results, variants, column, claim):
+    """A forest plot of one claim's metric: a row per song (sorted by the first pair's mean), each
+    pair's seed differences as dots, their mean as a marker on the seeds' range, and at the bottom
+    the mean over songs with its hierarchical-bootstrap CI. Returns the PNG path, or None."""
+    from dae.plotting import _pyplot
+    pairs = forest_pairs(variants)
+    if not pairs:
+        return None
+    plt = _pyplot()
+    label = next(m[1] for m in METRICS if m[0] == column)
+    tables = {(a, b): compare_songs(results, a, b, [column])[column] for a, b in pairs}
+    first = tables[pairs[0]]
+    if not first or not first["songs"]:
+        return None
+    songs = sorted(first["means"], key=first["means"].get)
+    group = {}
+    n = len(songs)
+    fig, ax = plt.subplots(figsize=(8, 2.2 + 0.28 * (n + 2)), layout="constrained")
+    colours = [plt.cm.tab10(i) for i in (3, 1, 2, 4, 5)]
+    offset = np.linspace(-0.22, 0.22, len(pairs)) if len(pairs) > 1 else [0.0]
+    for k, ((a, b), c) in enumerate(zip(pairs, colours)):
+        s = tables[(a, b)]
+        per, both = {}, matched(results, a, b)
+        units = [song_unit(ra) for ra, _ in both]
+        for (ra, rb), u in zip(both, units):
+            per.setdefault(unit_label(u, units), []).append(ra[column] - rb[column])
+            group.setdefault(unit_label(u, units), ra.get("group") or "")
+        for i, song in enumerate(songs):
+            d = np.asarray(per.get(song, []), dtype=float)
+            d = d[np.isfinite(d)]
+            if not d.size:
+                continue
+            y = n + 1 - i + offset[k]
+            ax.plot([d.min(), d.max()], [y, y], color=c, lw=1.2)
+            ax.scatter(d, [y] * d.size, color=c, s=9, alpha=0.6, zorder=2)
+            ax.scatter([d.mean()], [y], color=c, marker="D", s=28, zorder=3,
+                       label=f"{a} − {b}" if i == 0 else None)
+        y = offset[k]
+        ax.errorbar([s["mean_diff"]], [y], xerr=[[s["mean_diff"] - s["ci_low"]], [s["ci_high"] - s["mean_diff"]]],
+                    color=c, marker="D", ms=7, capsize=4, lw=2)
+    ax.axvline(0, color="k", lw=0.8)
+    ax.axhline(0.6, color="0.6", lw=0.6)
+    names = [f"{sg} ({group[sg].removesuffix('-music')})" if group.get(sg) else sg for sg in songs]
+    ax.set_yticks([n + 1 - i for i in range(n)] + [0], names + ["all songs (95% hierarchical CI)"], fontsize=8)
+    lower = next(m[2] for m in METRICS if m[0] == column)
+    ax.set_xlabel(f"difference in {label} (variant − {pairs[0][1]}); "
+                  f"{'left' if lower else 'right'} of 0: the variant is better")
+    ax.set_title(f"Does {claim}? One row per song: its seeds (dots, range) and mean (diamond)", fontsize=10)
+    ax.legend(fontsize=8, loc="lower right")
+    path = Path(exp_dir) / f"forest_{column}.png"
+    with store.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+    return path
+
+
+def save(exp_dir, results, variants, cfg: config.Experiment, divergence: config.Divergence = None, features=None,
+         runs=None):
+    """Write trials.csv, summary.md and the figures (a forest plot per claim, δ curves, turning
+    angles) into `exp_dir`; `features`: {song: `dae.features.song_features`}. Returns their paths
+    (CSV first)."""
     exp_dir = Path(exp_dir)
     csv_path, md_path = exp_dir / "trials.csv", exp_dir / "summary.md"
     store.save_text(csv_path, trials_csv(results))
-    figs = figures(exp_dir, results, variants)
-    store.save_text(md_path, summary_markdown(results, variants, cfg, figs, divergence))
+    figs = [f for f in (forest(exp_dir, results, variants, col, claim) for col, claim, _ in CLAIMS) if f]
+    figs += figures(exp_dir, results, variants)
+    store.save_text(md_path, summary_markdown(results, variants, cfg, figs, divergence, features, runs))
     return [csv_path, md_path, *figs]
 
 
@@ -275,7 +563,7 @@ def publish(exp_dir, name, root=ROOT):
     exp_dir, root = Path(exp_dir), Path(root)
     md = (exp_dir / "summary.md").read_text()
     written = []
-    for fig in ("delta_curves", "turning_angles"):
+    for fig in [f.stem for f in sorted(exp_dir.glob("*.png")) if f"]({f.name})" in md]:
         if (exp_dir / f"{fig}.png").exists():
             target = root / "docs" / f"experiment_{name}_{fig}.png"
             with store.atomic_path(target) as tmp:
@@ -287,9 +575,12 @@ def publish(exp_dir, name, root=ROOT):
     written.append(full)
     sections = re.split(r"\n(?=## )", md)
     keep = [s.strip() for s in sections[1:]
-            if s.startswith(("## The answer in words", "## Means per variant", "## R-F vs R:"))]
+            if s.startswith(("## The answer in words", "## By group", "## Song features", "## Means per variant",
+                             "## R-F vs R: song-level"))]
     part = "\n\n".join([sections[0].split("\n", 2)[2].strip(), *keep])
     part = re.sub(r"^## ", "#### ", part, flags=re.M)
+    part += "".join(f"\n\n![{claim}](docs/experiment_{name}_forest_{col}.png)" for col, claim, _ in CLAIMS
+                    if (exp_dir / f"forest_{col}.png").exists())
     part += (f"\n\n![δ curves per variant](docs/experiment_{name}_delta_curves.png)\n\n"
              f"![Turning angles per variant](docs/experiment_{name}_turning_angles.png)\n\n"
              f"The whole summary, every pair of variants and every metric: [docs/experiment_{name}.md]"

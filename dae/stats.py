@@ -104,3 +104,111 @@ def pooled_curve(means, stds, counts):
 def fmt_p(p):
     """A p-value as words use it: 3 decimals, or '< 0.001'."""
     return "< 0.001" if p < 0.001 else f"= {p:.3f}"
+
+
+# ---------------------------------------------------------------- the song as the unit
+
+def _by_song(diffs, songs):
+    """{song: finite diffs (1-D float64)} in first-seen order, songs without a finite diff left out."""
+    d = np.asarray(diffs, dtype=np.float64)
+    songs = np.asarray(songs)
+    if d.shape != songs.shape or d.ndim != 1:
+        raise ValueError(f"diffs and songs must be 1-D of one length, got {d.shape} and {songs.shape}")
+    out = {}
+    for s in dict.fromkeys(songs.tolist()):
+        x = d[(songs == s) & np.isfinite(d)]
+        if x.size:
+            out[s] = x
+    return out
+
+
+def wilcoxon(song_means):
+    """Two-sided Wilcoxon signed-rank p-value of per-song mean differences (1-D) against 0,
+    with the statistic's rank-biserial correlation (W+ - W-) / (W+ + W-) in [-1, 1] as its
+    effect size. Zeros are left out (Wilcoxon's rule); (1.0, 0.0) when nothing is left."""
+    from scipy import stats as sps
+    d = np.asarray(song_means, dtype=np.float64)
+    d = d[np.isfinite(d) & (np.abs(d) > ZERO)]
+    if d.size == 0:
+        return 1.0, 0.0
+    ranks = sps.rankdata(np.abs(d))
+    w_plus, w_minus = ranks[d > 0].sum(), ranks[d < 0].sum()
+    r = float((w_plus - w_minus) / (w_plus + w_minus))
+    if d.size == 1:
+        return 1.0, r
+    return float(sps.wilcoxon(d, zero_method="wilcox", alternative="two-sided").pvalue), r
+
+
+def hierarchical_bootstrap(diffs, songs, level=0.95, n_boot=10000, seed=0):
+    """Percentile CI of the mean over songs of each song's mean paired difference, by a
+    two-level bootstrap: resample songs with replacement, then each drawn song's seeds with
+    replacement. diffs, songs : 1-D, one (song, seed) pair each. Returns (low, high);
+    (nan, nan) for no data."""
+    by = _by_song(diffs, songs)
+    if not by:
+        return float("nan"), float("nan")
+    n = np.array([len(x) for x in by.values()])
+    padded = np.full((len(by), n.max()), np.nan)
+    for i, x in enumerate(by.values()):
+        padded[i, :len(x)] = x
+    rng = np.random.default_rng(seed)
+    means = np.empty(n_boot)
+    step = max(1, 2_000_000 // (len(by) * n.max()))     # bootstrap draws per block, to bound memory
+    for a in range(0, n_boot, step):
+        b = min(n_boot, a + step)
+        pick = rng.integers(0, len(by), (b - a, len(by)))                          # songs
+        within = np.floor(rng.random((b - a, len(by), n.max())) * n[pick][..., None]).astype(int)  # seeds
+        vals = padded[pick[..., None], within]
+        valid = np.arange(n.max()) < n[pick][..., None]
+        means[a:b] = (np.where(valid, vals, 0).sum(-1) / n[pick]).mean(-1)
+    tail = (1 - level) / 2
+    return float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))
+
+
+def variance_components(values, songs):
+    """Between-song and between-seed (within-song) variance of `values` (1-D, one per (song, seed)),
+    by the one-way random-effects ANOVA estimator for unequal seeds per song. Returns
+    (between, within, share of the total that lies between songs); nans when there are fewer
+    than two songs or no song has two seeds."""
+    by = _by_song(values, songs)
+    k = len(by)
+    n = np.array([len(x) for x in by.values()], dtype=float)
+    total = n.sum()
+    if k < 2 or total <= k:
+        return float("nan"), float("nan"), float("nan")
+    grand = np.concatenate(list(by.values())).mean()
+    msb = sum(len(x) * (x.mean() - grand) ** 2 for x in by.values()) / (k - 1)
+    msw = sum(((x - x.mean()) ** 2).sum() for x in by.values()) / (total - k)
+    n0 = (total - (n ** 2).sum() / total) / (k - 1)
+    between = max(0.0, (msb - msw) / n0)
+    return float(between), float(msw), float(between / (between + msw)) if between + msw > 0 else float("nan")
+
+
+def song_level(a, b, songs, lower_is_better=True, seed=0):
+    """Compare variant A's values `a` with B's `b` (paired by (song, seed)), the song as the unit.
+
+    Each song's paired differences a - b are averaged over its seeds; the song means are the
+    sample. Returns a dict: songs, pairs, mean_diff (mean of the song means), ci_low / ci_high
+    (95% `hierarchical_bootstrap`), a_wins / b_wins / ties (songs whose mean is better for A /
+    for B), p (two-sided `wilcoxon` of the song means), rank_biserial (its effect size, signed
+    so that > 0 favours A), dz (mean / sd of the song means, signed likewise), between / within
+    / share_between (`variance_components` of the differences) and means ({song: mean}).
+    """
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"a and b must be of one length, got {a.shape} and {b.shape}")
+    by = _by_song(a - b, songs)
+    m = np.array([x.mean() for x in by.values()])
+    sign = -1.0 if lower_is_better else 1.0
+    better = sign * m
+    p, r = wilcoxon(m)
+    lo, hi = hierarchical_bootstrap(a - b, songs, seed=seed)
+    between, within, share = variance_components(a - b, songs)
+    sd = m.std(ddof=1) if m.size > 1 else float("nan")
+    return {"songs": int(m.size), "pairs": int(sum(len(x) for x in by.values())),
+            "mean_diff": float(m.mean()) if m.size else float("nan"), "ci_low": lo, "ci_high": hi,
+            "a_wins": int(np.sum(better > ZERO)), "b_wins": int(np.sum(better < -ZERO)),
+            "ties": int(np.sum(np.abs(better) <= ZERO)), "p": p, "rank_biserial": sign * r,
+            "dz": float(sign * m.mean() / sd) if m.size > 1 and sd > 0 else float("nan"),
+            "between": between, "within": within, "share_between": share,
+            "means": dict(zip(by, m.tolist()))}

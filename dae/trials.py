@@ -32,6 +32,7 @@ import numpy as np
 
 from dae import config, corpus, dataset, embedding, grid, layout, provenance, report, stages, stats, store, synth
 from dae.errors import SettingError, UserError
+from dae.features import song_features
 from dae.grid import PCA, TRAIN_KEYS, split, trial_key
 
 RETRIES = 3   # a trial whose Ray worker died (a lost node, killed for memory) runs again up to this many times
@@ -645,6 +646,24 @@ def run_in_process(todo, on_result, *, training, divergence):
         on_result(run_trial(dict(t, threads=0), prepared[song], training=training, divergence=divergence))
 
 
+def load_runs(exp_dir):
+    """The experiment's runs so far (runs.json): [{started, seconds, trials_run, cpus}]."""
+    try:
+        runs = json.loads((Path(exp_dir) / "runs.json").read_text())
+        return runs if isinstance(runs, list) else []
+    except (OSError, ValueError):
+        return []
+
+
+def record_run(exp_dir, started, trials_run, cfg: config.Experiment):
+    """Add this run of the command (its wall time, the trials it ran, the CPUs) to runs.json; returns all runs."""
+    runs = load_runs(exp_dir) + [{"started": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(started)),
+                                   "seconds": time.time() - started, "trials_run": trials_run,
+                                   "cpus": cfg.num_cpus or local_cores(), "host": socket.gethostname()}]
+    store.save_json(Path(exp_dir) / "runs.json", runs)
+    return runs
+
+
 def run_experiment(cfg: config.Experiment, definitions, *, training: config.Training = None,
                    divergence: config.Divergence = None):
     """The whole experiment: grid, trials (skipping finished ones), report. Returns the results in grid order.
@@ -670,19 +689,26 @@ def run_experiment(cfg: config.Experiment, definitions, *, training: config.Trai
           f"{len(split(cfg.seeds))} seeds x {len(split(cfg.windows))} windows x "
           f"{len(split(cfg.latent_dims))} latent sizes = {len(trials)} trials; "
           f"{len(results)} already done, {len(todo)} to run", flush=True)
-    if todo:
-        progress = Progress(len(trials), len(results), len(todo))
+    started, already = time.time(), len(results)
+    try:
+        if todo:
+            progress = Progress(len(trials), len(results), len(todo))
 
-        def on_result(r):
-            save_trial(exp_dir, r)
-            results[r["key"]] = r
-            progress(r)
-        if cfg.use_ray:
-            run_on_ray(todo, cfg, on_result, training=training, divergence=divergence)
-        else:
-            run_in_process(todo, on_result, training=training, divergence=divergence)
+            def on_result(r):
+                save_trial(exp_dir, r)
+                results[r["key"]] = r
+                progress(r)
+            if cfg.use_ray:
+                run_on_ray(todo, cfg, on_result, training=training, divergence=divergence)
+            else:
+                run_in_process(todo, on_result, training=training, divergence=divergence)
+    finally:   # an interrupted run's wall time counts too
+        if todo:
+            record_run(exp_dir, started, len(results) - already, cfg)
     ordered = [results[k] for k in keys if k in results]
-    files = report.save(exp_dir, ordered, variants, cfg, divergence)
+    runs = load_runs(exp_dir)
+    features = {layout.song_name(song): song_features(song, cfg.data_dir, cfg.output_dir) for song in songs}
+    files = report.save(exp_dir, ordered, variants, cfg, divergence, features, runs)
     print(f"saved {', '.join(str(f) for f in files)}")
     failed = [r for r in ordered if r["status"] != "ok"]
     if cfg.publish and not failed:
