@@ -1,4 +1,4 @@
-"""Every stage on one song with the same settings, given once:
+"""Every stage on one song, with the settings every stage shares given once.
 
     python pipeline.py --song path/to/mysong.mp3
     python pipeline.py --song mysong --window-seconds 2 --latent-dim 12 --format html
@@ -15,6 +15,11 @@ stage they belong to. The first stage that fails ends the pipeline with its
 one line and exit status 1; run the same command again to go on: every stage
 whose outputs are up to date (same inputs, settings and code) says so and is
 skipped. `make demo` is this on the demo song.
+
+The slow parts, for a song of several minutes: training (twice, R-F and R),
+the latent MLP and LSTM, and rendering the two MP4 videos. `--format html`
+writes the player page (the song's audio with its path, in the browser)
+without rendering any video, and `--compare-r false` trains R-F alone.
 """
 import functools
 from pathlib import Path

@@ -25,6 +25,10 @@ from dae.config import SettingError, bounds, shown
 from dae.errors import UserError
 
 
+class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """--help shows the script's whole docstring as written (its examples too) and every default."""
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, not usage + error; exit status 1 as every bad input
         self.exit(1, f"{self.prog}: error: {message} (see --help)\n")
@@ -94,9 +98,8 @@ def parse(kind, *namespaces, argv=None, prog=None, doc=None):
         space = space if isinstance(space, dict) else vars(space)
         defaults.update({k.lower(): v for k, v in space.items() if k.isupper() and k.lower() in defaults})
     doc = (doc if doc is not None else last.get("__doc__") or "").strip()
-    parser = _Parser(prog=prog or Path(last.get("__file__", "script")).name,
-                     description=doc.splitlines()[0] if doc else None,
-                     formatter_class=argparse.ArgumentDefaultsHelpFormatter, allow_abbrev=False)
+    parser = _Parser(prog=prog or Path(last.get("__file__", "script")).name, description=doc or None,
+                     formatter_class=_Formatter, allow_abbrev=False)
     for name, type_, _, meta in kind.describe():
         flags = ["--" + name.replace("_", "-")] + (["--" + name] if "_" in name else [])
         text = f"selects the run: {meta['selects']}" if kind.READS_RUN and meta.get("selects") else meta["help"]

@@ -76,11 +76,13 @@ def licence(package, root="/"):
     return f"see {path}"
 
 
-def music_files(package, root="/"):
-    """The music files of an installed package, sorted (Path objects)."""
-    if package not in MUSIC:
-        raise UserError(f"package {package!r} is not one this corpus knows; choose from {', '.join(MUSIC)}")
-    return sorted(p for p in Path(root).glob(MUSIC[package]) if p.is_file())
+def music_files(package, root="/", music=None):
+    """The music files of an installed package, sorted (Path objects); music : {package: glob}
+    (default MUSIC)."""
+    music = MUSIC if music is None else music
+    if package not in music:
+        raise UserError(f"package {package!r} is not one this corpus knows; choose from {', '.join(music)}")
+    return sorted(p for p in Path(root).glob(music[package]) if p.is_file())
 
 
 def duration(path):
@@ -92,19 +94,21 @@ def duration(path):
     return n / sr, sr
 
 
-def manifest(packages, root="/", progress=print):
+def manifest(packages, root="/", progress=print, version_of=installed_version, music=None):
     """A row per music file of the packages (MANIFEST_FIELDS; status "ok", or why the file
     cannot be used: one the bundled ffmpeg cannot decode is listed, not clipped). Raises a UserError naming the
-    packages that are not installed, and how to install them."""
-    missing = [p for p in packages if installed_version(p) is None]
+    packages that are not installed, and how to install them. root, version_of, music : where the
+    files are, how a version is looked up and each package's glob (tests give their own)."""
+    missing = [p for p in packages if version_of(p) is None]
     if missing:
         raise UserError(f"not installed: {', '.join(missing)}; run `make corpus` (it installs them with apt-get)")
     rows = []
     for package in packages:
-        version, lic = installed_version(package), licence(package, root)
-        files = music_files(package, root)
+        version, lic = version_of(package), licence(package, root)
+        files = music_files(package, root, music)
         if not files:
-            raise UserError(f"{package} {version} holds no music files matching {MUSIC[package]}")
+            raise UserError(f"{package} {version} holds no music files; is it installed in full? "
+                            f"reinstall it with apt-get install --reinstall {package}")
         for path in files:
             row = {"package": package, "version": version, "file": str(path), "licence": lic,
                    "sha256": file_sha256(path), "status": "ok"}

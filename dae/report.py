@@ -562,29 +562,30 @@ def publish(exp_dir, name, root=ROOT):
     from dae import docs
     exp_dir, root = Path(exp_dir), Path(root)
     md = (exp_dir / "summary.md").read_text()
-    written = []
-    for fig in [f.stem for f in sorted(exp_dir.glob("*.png")) if f"]({f.name})" in md]:
-        if (exp_dir / f"{fig}.png").exists():
-            target = root / "docs" / f"experiment_{name}_{fig}.png"
-            with store.atomic_path(target) as tmp:
-                shutil.copyfile(exp_dir / f"{fig}.png", tmp)
-            written.append(target)
-            md = md.replace(f"]({fig}.png)", f"](experiment_{name}_{fig}.png)")
-    full = root / "docs" / f"experiment_{name}.md"
-    store.save_text(full, md)
-    written.append(full)
     sections = re.split(r"\n(?=## )", md)
     keep = [s.strip() for s in sections[1:]
             if s.startswith(("## The answer in words", "## By group", "## Song features", "## Means per variant",
                              "## R-F vs R: song-level"))]
     part = "\n\n".join([sections[0].split("\n", 2)[2].strip(), *keep])
     part = re.sub(r"^## ", "#### ", part, flags=re.M)
-    part += "".join(f"\n\n![{claim}](docs/experiment_{name}_forest_{col}.png)" for col, claim, _ in CLAIMS
+    part += "".join(f"\n\n![{claim}](forest_{col}.png)" for col, claim, _ in CLAIMS
                     if (exp_dir / f"forest_{col}.png").exists())
-    part += (f"\n\n![δ curves per variant](docs/experiment_{name}_delta_curves.png)\n\n"
-             f"![Turning angles per variant](docs/experiment_{name}_turning_angles.png)\n\n"
-             f"The whole summary, every pair of variants and every metric: [docs/experiment_{name}.md]"
+    part += "".join(f"\n\n![{alt}]({fig}.png)" for fig, alt in
+                    (("delta_curves", "δ curves per variant"), ("turning_angles", "Turning angles per variant"))
+                    if (exp_dir / f"{fig}.png").exists())
+    part += (f"\n\nThe whole summary, every pair of variants and every metric: [docs/experiment_{name}.md]"
              f"(docs/experiment_{name}.md).\n")
+    written = []
+    for fig in sorted(f.name for f in exp_dir.glob("*.png") if f"]({f.name})" in md + part):
+        target = root / "docs" / f"experiment_{name}_{fig}"
+        with store.atomic_path(target) as tmp:
+            shutil.copyfile(exp_dir / fig, tmp)
+        written.append(target)
+        md = md.replace(f"]({fig})", f"](experiment_{name}_{fig})")
+        part = part.replace(f"]({fig})", f"](docs/experiment_{name}_{fig})")
+    full = root / "docs" / f"experiment_{name}.md"
+    store.save_text(full, md)
+    written.append(full)
     if docs.splice(root / "README.md", f"experiment_{name}", part):
         written.append(root / "README.md")
     return written

@@ -702,8 +702,8 @@ def run_experiment(cfg: config.Experiment, definitions, *, training: config.Trai
                 run_on_ray(todo, cfg, on_result, training=training, divergence=divergence)
             else:
                 run_in_process(todo, on_result, training=training, divergence=divergence)
-    finally:   # an interrupted run's wall time counts too
-        if todo:
+    finally:   # an interrupted run's wall time counts too, once it has finished a trial
+        if len(results) > already:
             record_run(exp_dir, started, len(results) - already, cfg)
     ordered = [results[k] for k in keys if k in results]
     runs = load_runs(exp_dir)

@@ -1,5 +1,6 @@
 """The command line: every bad setting is one line on stderr and exit status 1."""
 import dataclasses
+from pathlib import Path
 from dataclasses import dataclass
 
 import pytest
@@ -211,3 +212,16 @@ def test_flags_give_a_script_exactly_these_settings():
     argv = [text for name, value in given.items() for text in (f"--{name.lower().replace('_', '-')}", str(value))]
     values = cli.parse(Script, script_namespace(**DEFAULTS), argv=argv).settings()
     assert {k: values[k] for k in given} == given and all(type(values[k]) is type(v) for k, v in given.items())
+
+
+def test_pipeline_help_is_whole_and_names_the_slow_parts():
+    import subprocess
+    import sys
+    root = Path(__file__).resolve().parents[1]
+    p = subprocess.run([sys.executable, str(root / "pipeline.py"), "--help"], capture_output=True, text=True,
+                       cwd=root, timeout=120)
+    assert p.returncode == 0
+    head = p.stdout.split("options:")[0]
+    assert "given once:" not in head and "python pipeline.py --song path/to/mysong.mp3" in head
+    assert "The slow parts" in head and "--format html" in head
+    assert head.strip().endswith(".")

@@ -170,9 +170,10 @@ def test_publish_copies_the_report_and_fills_only_its_readme_section(tmp_path):
     exp.mkdir(parents=True)
     (exp / "summary.md").write_text(
         "# Experiment `x`\n\n4 trials: made up.\n\n## The answer in words\n\n- **R-F vs R:** words.\n\n"
-        "## Means per variant\n\n| a |\n\n## R-F vs R: paired differences (R-F - R)\n\n| b |\n\n"
-        "## R vs PCA: paired differences (R - PCA)\n\n| c |\n\n## Figures\n\n![delta_curves](delta_curves.png)\n")
-    for fig in ("delta_curves", "turning_angles"):
+        "## Means per variant\n\n| a |\n\n## R-F vs R: song-level differences (R-F - R)\n\n| b |\n\n"
+        "## R-F vs R: seed-pair differences (R-F - R)\n\n| s |\n\n"
+        "## R vs PCA: song-level differences (R - PCA)\n\n| c |\n\n## Figures\n\n![delta_curves](delta_curves.png)\n")
+    for fig in ("delta_curves", "turning_angles", "unused"):
         (exp / f"{fig}.png").write_bytes(b"png " + fig.encode())
     (tmp_path / "docs").mkdir()
     readme = tmp_path / "README.md"
@@ -182,11 +183,12 @@ def test_publish_copies_the_report_and_fills_only_its_readme_section(tmp_path):
     text = readme.read_text()
     assert text.startswith("intro\n<!-- begin experiment_x -->\n4 trials: made up.") and text.endswith("rest\n")
     section = text.split("<!-- begin experiment_x -->")[1]
-    assert "#### The answer in words" in section and "#### R-F vs R: paired" in section
-    assert "R vs PCA" not in section and "old" not in section
+    assert "#### The answer in words" in section and "#### R-F vs R: song-level" in section
+    assert "R vs PCA" not in section and "seed-pair" not in section and "old" not in section
     assert "](docs/experiment_x_delta_curves.png)" in section
     assert (tmp_path / "docs" / "experiment_x_turning_angles.png").read_bytes() == b"png turning_angles"
     assert "](experiment_x_delta_curves.png)" in (tmp_path / "docs" / "experiment_x.md").read_text()
+    assert not (tmp_path / "docs" / "experiment_x_unused.png").exists()     # only what a page shows is copied
 
 
 def test_an_interrupted_experiment_continues_where_it_stopped(grid):
