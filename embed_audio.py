@@ -3,8 +3,9 @@ import settings  # the settings every stage shares: here they select the run
 from dae import cli, config, stages
 
 PLOT = True             # also save outputs/<song>/<run>/trajectory.png and trajectory.html
-SECTION_SECONDS = 30.0  # also save trajectory_sections.png, the path this many seconds at a time; 0 = not
-SECTIONS = ""           # or the sections' start times (s), e.g. "16,32": 0-16, 16-32, 32-end; overrides SECTION_SECONDS
+FIND_SECTIONS = True    # find the song's sections from the music (for trajectory_sections.png and trajectory.png)
+SECTION_SECONDS = 30.0  # with FIND_SECTIONS false, sections of this many seconds each; 0 = no sections
+SECTIONS = ""           # or the sections' start times (s), e.g. "16,32": 0-16, 16-32, 32-end; overrides both
 
 
 def main():

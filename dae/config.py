@@ -283,10 +283,13 @@ class Embedding(Run):
     """Stage 3 (embed_audio.py)."""
     READS_RUN = True
     plot: bool = setting(True, "also save outputs/<song>/<run>/trajectory.png and trajectory.html")
-    section_seconds: float = setting(30.0, "also save trajectory_sections.png, the path this many seconds at a "
-                                           "time; 0 = not", unit="s", least=0.0)
+    find_sections: bool = setting(True, "find the song's sections from the music (novelty on the spectrogram's "
+                                        "self-similarity; the path's for a video) for trajectory_sections.png "
+                                        "and the marks on trajectory.png; false: blocks of SECTION_SECONDS")
+    section_seconds: float = setting(30.0, "with FIND_SECTIONS false, sections of this many seconds each; "
+                                           "0 = no sections", unit="s", least=0.0)
     sections: str = setting("", "or the sections' start times (s), e.g. \"16,32\": 0-16, 16-32, 32-end; overrides "
-                                "SECTION_SECONDS")
+                                "FIND_SECTIONS and SECTION_SECONDS")
 
 
 @dataclass(frozen=True)

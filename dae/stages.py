@@ -16,7 +16,7 @@ saving and drawing a forecast).
 """
 import numpy as np
 
-from dae import config, embedding, latent, layout, plotting, provenance, sources, store
+from dae import config, embedding, latent, layout, plotting, provenance, sections, sources, store
 from dae.clock import clock, parse_clock
 from dae.errors import UserError, refused
 from dae.forecast import KNNField, unit_scale
@@ -112,12 +112,30 @@ def embed_audio(cfg: config.Embedding):
 def pictures_current(paths, cfg: config.Embedding):
     """Whether the trajectory pictures are up to date for the saved embedding and `cfg`, the sections
     picture there exactly when these settings draw one."""
-    emb = embedding.load(paths)
-    end = emb["t_end"][-1]
-    sections = bool(cfg.sections.strip() or (cfg.section_seconds > 0 and end > cfg.section_seconds))
-    pictures = [paths.trajectory_png, paths.trajectory_html] + ([paths.trajectory_sections_png] if sections else [])
-    return (sections or not paths.trajectory_sections_png.exists()) and current(
+    drawn = section_edges(embedding.load(paths), cfg) is not None
+    pictures = [paths.trajectory_png, paths.trajectory_html] + ([paths.trajectory_sections_png] if drawn else [])
+    return (drawn or not paths.trajectory_sections_png.exists()) and current(
         paths, None, cfg.settings(), *(("trajectory plot", p) for p in pictures))
+
+
+def section_edges(emb, cfg: config.Embedding, spec=None):
+    """The edges (s) of the song's sections for the pictures, (n + 1,) from 0 to the path's end, or
+    None for no sections: cfg.sections when given, else those found from the music (`dae.sections`:
+    on the spectrogram (F, T, S) `spec`, loaded from the record chain when not given, or on the
+    path for a video), else with find_sections off blocks of cfg.section_seconds."""
+    end = float(emb["t_end"][-1])
+    if cfg.sections.strip():
+        return plotting.section_bounds(end, cfg.section_seconds, cfg.sections)
+    if cfg.find_sections:
+        if spec is None:
+            spec = sources.of_chain(emb["chain"]).shown(emb["chain"])[2].get("spec")
+        X, t = (sections.spectrogram_features(spec[2]), spec[1]) if spec is not None else (emb["Z"], emb["t_center"])
+        cuts = sections.boundaries(X, t)
+        cuts = cuts[cuts < end]
+        return np.array([0.0, *cuts, end]) if len(cuts) else None
+    if cfg.section_seconds > 0 and end > cfg.section_seconds:
+        return plotting.section_bounds(end, cfg.section_seconds)
+    return None
 
 
 def draw_embedding(paths, cfg: config.Embedding):
@@ -128,10 +146,8 @@ def draw_embedding(paths, cfg: config.Embedding):
     emb = embedding.load(paths)
     meta, Z, center, end = emb["meta"], emb["Z"], emb["t_center"], emb["t_end"]
     title = f"{paths.song} ({meta['architecture']}, {sources.get(cfg.source).what(paths, cfg)})"
-    edges = None
-    if cfg.sections.strip() or (cfg.section_seconds > 0 and end[-1] > cfg.section_seconds):
-        edges = plotting.section_bounds(end[-1], cfg.section_seconds, cfg.sections)
     spec = sources.of_chain(emb["chain"]).shown(emb["chain"])[2].get("spec")
+    edges = section_edges(emb, cfg, spec)
     written = [paths.trajectory_png, paths.trajectory_html]
     with store.group_commit() as group:
         plotting.trajectory_png(group.stage(paths.trajectory_png), Z, center, title, spec=spec, sections=edges)

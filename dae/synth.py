@@ -133,14 +133,15 @@ def _pattern_bar(sr, beat, parts, timbre):
     return out
 
 
-def song(seed, seconds=40.0, sr=SR):
+def song(seed, seconds=40.0, sr=SR, return_sections=False):
     """A different song for every seed: tempo, drum pattern, key and scale, bass
     lines, chords, section plan and timbre are drawn from `seed`.
 
     Three to four sections (A, B, sometimes C, then A again) of whole bars fill
     `seconds`; each section has its own two-bar bass line, its own chords or
     none, and its own hat density. Returns exactly round(seconds * sr) float64
-    samples peaking at 0.9. The same seed always gives the same samples.
+    samples peaking at 0.9. The same seed always gives the same samples. With
+    `return_sections`, also the times (s) where one section gives way to the next.
     """
     rng = np.random.default_rng([seed, 7])
     bpm = float(rng.choice([96, 104, 112, 120, 128, 136]))
@@ -175,7 +176,9 @@ def song(seed, seconds=40.0, sr=SR):
                      "bass": sec["bass"][k % 2], "chord": sec["chord"][k % 2]}
             bars.append(_pattern_bar(sr, beat, parts, timbre))
     x = np.resize(np.concatenate(bars), int(round(seconds * sr)))
-    return 0.9 * x / np.max(np.abs(x))
+    x = 0.9 * x / np.max(np.abs(x))
+    changes = np.cumsum(lengths)[:-1] * 4 * beat
+    return (x, changes[(changes > 0) & (changes < seconds)]) if return_sections else x
 
 
 # ---------------------------------------------------------------- video

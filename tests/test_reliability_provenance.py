@@ -186,7 +186,7 @@ def test_a_kill_at_any_instant_of_drawing_leaves_one_embeddings_pictures_each_be
     names = {True: set(PICTURES), False: set(PICTURES[:2])}      # with and without the sections picture
 
     def draw(sections):
-        cfg = config.Embedding(window_seconds=0.5, sections="1,2" if sections else "")
+        cfg = config.Embedding(window_seconds=0.5, sections="1,2" if sections else "", find_sections=False)
         with store.writing(paths, "embed_audio.py"):            # the stage: finishes or cleans what a kill left
             stages.draw_embedding(paths, cfg)
 
