@@ -53,8 +53,7 @@ SEEDS = 5               # seeds 0 .. SEEDS-1 for every song and method
 EPOCHS = 6              # as the original for a 0.5 s window
 WINDOW_SECONDS = 0.5
 METHODS = "reference,default,batch16,chunks8x1,chunks4x4,tiled8x2"   # rows of the table, from the list below
-OUT = "benchmarks/results/bench_training.md"   # the default also updates the README's table
-OUT_DEFAULT = OUT
+OUT = "benchmarks/results/bench_training.md"   # also the README's table: its section is the file's name
 
 # name: (chunk samples, chunks per batch, order, learning rate, what it changes)
 ALTERNATIVES = {
@@ -86,7 +85,8 @@ class Bench(config.Settings):
     window_seconds: float = config.same_as(config.Run, "window_seconds")
     methods: str = config.setting(METHODS, "comma-separated rows of the table: reference and any of "
                                            + ", ".join(ALTERNATIVES))
-    out: str = config.setting(OUT, "the table's Markdown file (the default also updates the README's table)")
+    out: str = config.setting(OUT, "the table's Markdown file; the README's section of the same name "
+                                   "(bench_training, bench_training_corpus), if it has one, gets it too")
     history: int = config.same_as(config.Run, "history")
     alpha: float = config.same_as(config.Run, "alpha")
     beta: float = config.same_as(config.Run, "beta")
@@ -283,7 +283,7 @@ def main():
     store.save_text(Path(cfg.out), text)
     print(text)
     readme = Path(__file__).resolve().parents[1] / "README.md"
-    spliced = docs.splice(readme, "bench_training", text.split("\n", 1)[1]) if cfg.out == OUT_DEFAULT else False
+    spliced = docs.splice(readme, Path(cfg.out).stem, text.split("\n", 1)[1])
     print(f"saved {cfg.out}" + (" and its section of README.md" if spliced else ""))
 
 

@@ -414,16 +414,21 @@ def summary_markdown(results, variants, cfg: config.Experiment, figures, diverge
     return "\n".join(lines)
 
 
+SONG_PANELS = 6   # up to this many songs, the δ curves get a panel per song and the turning angles a marker each
+
+
 def figures(exp_dir, results, variants):
-    """δ curves with standard-error bands per variant (a panel per song plus pooled,
-    a row per KNN rule) and turning angles per variant. Returns the PNG paths."""
+    """δ curves with standard-error bands per variant (a panel per song plus pooled, or only the
+    pooled one past SONG_PANELS songs, whose spread the forest plots show; a row per KNN rule)
+    and turning angles per variant. Returns the PNG paths."""
     from dae.plotting import _pyplot
     plt = _pyplot()
     ok = [r for r in results if r["status"] == "ok"]
     if not ok:
         return []
     songs = sorted({r["song"] for r in ok})
-    panels = songs + (["pooled"] if len(songs) > 1 else [])
+    each = len(songs) <= SONG_PANELS
+    panels = (songs if each else []) + (["pooled"] if len(songs) > 1 else [])
     colours = {v: plt.cm.tab10(i % 10) for i, v in enumerate(variants)}
     fig, axes = plt.subplots(2, len(panels), figsize=(4 * len(panels), 7), squeeze=False, sharex=True,
                              layout="constrained")
@@ -440,7 +445,8 @@ def figures(exp_dir, results, variants):
                 steps = np.arange(len(mean))
                 ax.plot(steps, mean, color=colours[v], label=f"{v} ({len(rs)})")
                 ax.fill_between(steps, mean - se, mean + se, color=colours[v], alpha=0.25)
-            ax.set_title(f"{panel}: {rule}", fontsize=10)
+            ax.set_title(f"{panel if each or panel != 'pooled' else f'{len(songs)} songs pooled'}: {rule}",
+                         fontsize=10)
             ax.set_xlabel("forecast step")
             if col == 0:
                 ax.set_ylabel("mean δ (scaled path)")
@@ -462,15 +468,17 @@ def figures(exp_dir, results, variants):
     for i, v in enumerate(variants):
         for j, song in enumerate(songs):
             ys = [r["turning_angle"] for r in ok if r["variant"] == v and r["song"] == song]
-            ax.scatter([i] * len(ys), ys, color=colours[v], marker=markers[j % len(markers)], zorder=2,
-                       label=song if i == 0 else None)
+            ax.scatter([i] * len(ys), ys, color=colours[v], marker=markers[j % len(markers)] if each else "o",
+                       s=None if each else 10, zorder=2, label=song if i == 0 and each else None)
         ys = [r["turning_angle"] for r in ok if r["variant"] == v]
         if ys:
             ax.hlines(np.mean(ys), i - 0.3, i + 0.3, color="k", lw=2, zorder=3)
     ax.set_xticks(range(len(variants)), variants)
     ax.set_ylabel("mean turning angle (deg), lower = smoother")
-    ax.set_title("Turning angle per trial (marker: song; grey: same song and seed; bar: mean)", fontsize=10)
-    ax.legend(fontsize=8)
+    ax.set_title(f"Turning angle per trial ({'marker: song; ' if each else f'{len(songs)} songs; '}"
+                 "grey: same song and seed; bar: mean)", fontsize=10)
+    if each:
+        ax.legend(fontsize=8)
     angle_png = Path(exp_dir) / "turning_angles.png"
     with store.atomic_path(angle_png) as tmp:
         fig.savefig(tmp, format="png", dpi=100)

@@ -92,3 +92,22 @@ def test_wilcoxon_matches_the_exact_distribution_and_names_its_effect():
 def test_song_level_refuses_mismatched_input():
     with pytest.raises(ValueError, match="one length"):
         stats.song_level([1, 2], [1, 2, 3], [0, 0])
+
+
+def test_figures_stay_readable_at_24_songs(tmp_path):
+    """Past a few songs the δ curves are one pooled panel per rule (not a panel per song), the
+    turning angles carry no legend of songs, and the forest plot has a row per song."""
+    import imageio.v3 as iio
+    from dae import report
+    curve = {"mean": [0.1, 0.2, 0.3], "std": [0.01, 0.02, 0.03], "count": 5}
+    rng = np.random.default_rng(0)
+    results = [{"status": "ok", "variant": v, "song": f"song{i:02d}", "seed": seed, "window": 0.5, "latent": 3,
+                "turning_angle": 40.0 - 3 * (v == "R-F") + rng.normal(), "delta_x_1": 0.02 + rng.normal(0, 0.001),
+                "curves": {"x": curve, "o": curve}}
+               for i in range(24) for seed in (1, 2, 3) for v in ("R", "R-F")]
+    delta, angles = report.figures(tmp_path, results, ["R", "R-F"])
+    few = report.figures(tmp_path / "few", [r for r in results if r["song"] in ("song00", "song01")], ["R", "R-F"])
+    width = iio.imread(delta).shape[1]
+    assert width < 0.5 * iio.imread(few[0]).shape[1]            # 1 panel against 3 (2 songs and pooled)
+    forest = report.forest(tmp_path, results, ["R", "R-F"], "turning_angle", "conditioning smooth the path")
+    assert iio.imread(forest).shape[0] > 24 * 20                  # a row per song
