@@ -148,7 +148,9 @@ def forecaster(kind):
 
 def train(kind, Z, epochs, batch_size=4, seed=0, verbose=0, holdout="blocks"):
     """Train the latent forecaster `kind` (a name in FORECASTERS) on Z (N, d), holding out the
-    part `holdout` names (`split`: "blocks" or "end").
+    part `holdout` names (`split`: "blocks" or "end"). verbose : 0 quiet; 1 or 2 the run's
+    progress with its time left (`training.RunProgress`: redrawn in place on a terminal with 1,
+    a line per epoch with 2).
 
     Returns (model, report): report holds the scaler (lo, hi: the training points' min and
     max), the split and the held-out scores of the model and of persistence (v_t predicted
@@ -166,7 +168,11 @@ def train(kind, Z, epochs, batch_size=4, seed=0, verbose=0, holdout="blocks"):
     model = spec.build(Z.shape[1])
     x_train, x_test = spec.inputs(Zs, t_train), spec.inputs(Zs, t_test)
     model.compile(optimizer="adam", loss="mse")
-    model.fit(x_train, V[t_train], batch_size=batch_size, epochs=epochs, shuffle=True, verbose=verbose)
+    callbacks = []
+    if verbose:
+        from dae.training import RunProgress
+        callbacks.append(RunProgress(epochs, -(-len(t_train) // batch_size), 0, (), verbose=verbose))
+    model.fit(x_train, V[t_train], batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0, callbacks=callbacks)
     v_hat = model.predict(x_test, verbose=0)
     report = {"model": kind, "lo": lo.tolist(), "hi": hi.tolist(), "holdout": holdout,
               "held_out_ranges": [list(r) for r in ranges], "split_index": ranges[0][0], "history": spec.history,

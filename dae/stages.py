@@ -446,7 +446,7 @@ def train_latent(paths, kind, epochs, batch_size, seed, settings, holdout="block
     if batch_size < 1:
         raise refused("batch_size", f"={batch_size} must be at least 1")
     Z, emb = load_path(paths)
-    model, report = latent.train(kind, Z, epochs, batch_size, seed, verbose=2, holdout=holdout)
+    model, report = latent.train(kind, Z, epochs, batch_size, seed, verbose=1, holdout=holdout)
     target = paths.latent_model(kind)
     with store.group_commit() as group:          # the model and its record as one unit
         latent.save(model, group.stage(target))

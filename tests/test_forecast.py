@@ -147,6 +147,15 @@ def test_latent_models_report_held_out_scores_beside_persistence():
     assert report["held_out"]["cosine"] > 0.5            # the LSTM learned the rotation
 
 
+def test_latent_training_shows_its_time_left(capsys):
+    Z = np.stack([np.cos(np.arange(300) * 0.2), np.sin(np.arange(300) * 0.2), 0.1 * np.sin(np.arange(300) * 0.05)], 1)
+    latent.train("mlp", Z, 3, verbose=2)
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("epoch")]
+    assert [ln.split()[1] for ln in lines] == ["1/3", "2/3", "3/3"]
+    assert all(" left " in ln and "elapsed" in ln for ln in lines) and "run 100%" in lines[-1]
+    assert "0:00 left" in lines[-1]
+
+
 def test_latent_rollout_follows_its_model():
     lo, hi = np.zeros(2), np.ones(2)
 
