@@ -94,11 +94,14 @@ def duration(path):
     return n / sr, sr
 
 
-def manifest(packages, root="/", progress=print, version_of=installed_version, music=None):
+def manifest(packages, root="/", progress=print, version_of=installed_version, music=None, known=None):
     """A row per music file of the packages (MANIFEST_FIELDS; status "ok", or why the file
     cannot be used: one the bundled ffmpeg cannot decode is listed, not clipped). Raises a UserError naming the
     packages that are not installed, and how to install them. root, version_of, music : where the
-    files are, how a version is looked up and each package's glob (tests give their own)."""
+    files are, how a version is looked up and each package's glob (tests give their own). known :
+    {(file, sha256): an earlier manifest's row}; a file whose content is unchanged keeps its
+    measured duration, sample rate and status instead of being decoded again."""
+    known = known or {}
     missing = [p for p in packages if version_of(p) is None]
     if missing:
         raise UserError(f"not installed: {', '.join(missing)}; run `make corpus` (it installs them with apt-get)")
@@ -112,6 +115,10 @@ def manifest(packages, root="/", progress=print, version_of=installed_version, m
         for path in files:
             row = {"package": package, "version": version, "file": str(path), "licence": lic,
                    "sha256": file_sha256(path), "status": "ok"}
+            before = known.get((row["file"], row["sha256"]))
+            if before:
+                rows.append(row | {k: before[k] for k in ("seconds", "sample_rate", "status")})
+                continue
             try:
                 seconds, sr = duration(path)
                 row |= {"seconds": round(seconds, 3), "sample_rate": sr}
@@ -218,6 +225,28 @@ def manifest_csv(rows):
     return buf.getvalue()
 
 
+def read_manifest(path):
+    """An earlier manifest.csv as {(file, sha256): row} with numbers parsed; {} if there is none
+    or it is not one (a manifest of other fields is ignored, and remade)."""
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames != MANIFEST_FIELDS:
+            return {}
+        rows = list(reader)
+    out = {}
+    for row in rows:
+        try:
+            row["seconds"] = float(row["seconds"])
+            row["sample_rate"] = int(row["sample_rate"]) if row["sample_rate"] else ""
+        except ValueError:
+            continue
+        out[(row["file"], row["sha256"])] = row
+    return out
+
+
 def clip_facts(path):
     """The clips.json entry of an audio file that is a corpus clip (its source file, offset,
     package and sha256s), or None for any other file."""
@@ -239,8 +268,8 @@ def build(cfg):
     aside = [p for p in packages if p in KEPT_ASIDE]
     if aside:
         raise UserError(f"{', '.join(aside)} is kept aside for independent checks; leave it out of PACKAGES")
-    rows = manifest(packages)
     out = Path(cfg.out_dir)
+    rows = manifest(packages, known=read_manifest(out / MANIFEST_CSV))
     store.save_text(out / MANIFEST_CSV, manifest_csv(rows))
     chosen, skipped = choose(rows, cfg.songs, cfg.offset_seconds, cfg.clip_seconds, cfg.clips_per_track)
     for file, why in skipped:

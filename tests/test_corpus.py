@@ -54,6 +54,24 @@ def test_manifest_names_every_file_with_its_version_licence_duration_and_sha256(
     assert "a1.wav" in corpus.manifest_csv(m)
 
 
+def test_a_rerun_decodes_only_what_changed(tmp_path, monkeypatch):
+    root = tree(tmp_path)
+    first = rows(root)
+    saved = tmp_path / "manifest.csv"
+    saved.write_text(corpus.manifest_csv(first))
+    changed = root / "usr/share/beta/b2.wav"
+    audio.write_wav(changed, tone(50, 300), SR, "int16")         # new content at the same path
+    decoded = []
+    real = corpus.duration
+    monkeypatch.setattr(corpus, "duration", lambda path: decoded.append(Path(path).name) or real(path))
+    again = corpus.manifest(list(MUSIC), root=root, progress=lambda *_: None, version_of=lambda p: "1.0-1",
+                            music=MUSIC, known=corpus.read_manifest(saved))
+    assert decoded == ["b2.wav"]
+    assert [r["seconds"] for r in again] == pytest.approx([20, 70, 100, 65, 50], abs=1e-3)
+    assert corpus.manifest_csv(again) != corpus.manifest_csv(first)
+    assert corpus.manifest_csv(again[:4]) == corpus.manifest_csv(first[:4])
+
+
 def test_a_package_not_installed_is_named_with_the_make_target():
     with pytest.raises(UserError, match=r"not installed: gamma-music; run `make corpus`"):
         corpus.manifest(["gamma-music"], version_of=lambda p: None)
