@@ -137,7 +137,7 @@ def song_sentence(a, b, table):
     bits = [part("turning_angle", f"{a} smoother than {b}", " deg"), part("delta_x_1", "δ at step 1 lower"),
             part("delta_x_29", "δ at step 29 lower"), part("bce", "lower reconstruction BCE")]
     share = t["share_between"]
-    tail = (f" Of the variance of the turning-angle difference, {_fmt(100 * share, 2)}% lies between songs and the "
+    tail = (f" Of the variance of the turning-angle difference, {_pct(share)} lies between songs and the "
             f"rest between seeds of a song." if math.isfinite(share) else "")
     return "; ".join(bits) + "." + tail
 
@@ -149,17 +149,21 @@ def claims_markdown(results, variants, a="R-F", b="R"):
     table = compare_songs(results, a, b, [c for c, _, _ in CLAIMS])
     lines = [f"| claim ({a} against {b}) | songs | {a} better in | mean difference | 95% hierarchical CI | "
              "Wilcoxon p | rank-biserial r | between-song share | verdict |", "|---|---|---|---|---|---|---|---|---|"]
+    first = claim_verdict(table.get("delta_x_1"))
     for col, claim, wanted in CLAIMS:
         s = table[col]
         if not s or not s["songs"]:
             continue
         v = claim_verdict(s)
-        if wanted == "not lower":   # the claim is that step 29 is NOT better: a lower δ there contradicts it
+        if wanted == "not lower" and first != "holds":   # "only the first steps" asks nothing unless they are
+            v = (f"moot: δ at step 1 {'is higher' if first == 'reversed' else 'is not shown lower'}; at step 29 "
+                 + {"holds": "lower", "reversed": "higher"}.get(v, "no difference shown"))
+        elif wanted == "not lower":   # the claim is that step 29 is NOT better: a lower δ there contradicts it
             v = {"holds": "contradicted (lower here too)", "reversed": "holds (higher)",
                  "not shown": "holds (no difference shown)"}.get(v, v)
         lines.append(f"| {claim} | {s['songs']} | {s['a_wins']} | {_fmt(s['mean_diff'], 3)} | "
                      f"[{_fmt(s['ci_low'], 3)}, {_fmt(s['ci_high'], 3)}] | {_fmt(s['p'], 3)} | "
-                     f"{_fmt(s['rank_biserial'], 2)} | {_fmt(100 * s['share_between'], 2)}% | **{v}** |")
+                     f"{_fmt(s['rank_biserial'], 2)} | {_pct(s['share_between'])} | **{v}** |")
     return lines
 
 
@@ -272,6 +276,14 @@ def _fmt(x, digits=4):
     return f"{x:.{digits}g}"
 
 
+def _pct(share):
+    """A share in [0, 1] as a percentage: '100%', '25%', '3.7%', '0%'; '' when not known."""
+    if share is None or not math.isfinite(share):
+        return ""
+    x = 100 * share
+    return f"{x:.0f}%" if x >= 10 or x == 0 else f"{x:.2g}%"
+
+
 def ordinal(n):
     """1 -> '1st', 2 -> '2nd', 10 -> '10th', 23 -> '23rd'."""
     n = int(n)
@@ -376,7 +388,7 @@ def summary_markdown(results, variants, cfg: config.Experiment, figures, diverge
             lines.append(f"| {label} ({'lower' if lower else 'higher'} is better) | {st['songs']} | "
                          f"{_fmt(st['mean_diff'])} | [{_fmt(st['ci_low'])}, {_fmt(st['ci_high'])}] | {st['a_wins']} | "
                          f"{st['b_wins']} | {_fmt(st['p'], 3)} | {_fmt(st['rank_biserial'], 2)} | {_fmt(st['dz'], 2)} | "
-                         f"{_fmt(100 * st['share_between'], 2)}% |")
+                         f"{_pct(st['share_between'])} |")
     for (a, b), table in tables.items():
         lines += ["", f"## {a} vs {b}: seed-pair differences ({a} - {b})", "",
                   f"| metric | pairs | mean difference | 95% bootstrap CI | {a} wins | {b} wins | ties | sign-test p |",

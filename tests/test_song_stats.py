@@ -111,3 +111,28 @@ def test_figures_stay_readable_at_24_songs(tmp_path):
     assert width < 0.5 * iio.imread(few[0]).shape[1]            # 1 panel against 3 (2 songs and pooled)
     forest = report.forest(tmp_path, results, ["R", "R-F"], "turning_angle", "conditioning smooth the path")
     assert iio.imread(forest).shape[0] > 24 * 20                  # a row per song
+
+
+@pytest.mark.parametrize("step1, words", [(-0.01, "holds (no difference shown)"),
+                                          (+0.01, "moot: δ at step 1 is higher; at step 29 no difference shown")])
+def test_the_claims_table_answers_each_claim_from_the_numbers(step1, words):
+    from dae import report
+    rng = np.random.default_rng(7)
+    results = []
+    for i in range(24):
+        for seed in (1, 2, 3):
+            base = {"turning_angle": 40 + rng.normal(0, 3), "delta_x_1": 0.05 + rng.normal(0, 0.002),
+                    "delta_x_29": 0.3 + rng.normal(0, 0.01), "bce": 0.08}
+            for v in ("R", "R-F"):
+                r = {"status": "ok", "variant": v, "song": f"song{i:02d}", "seed": seed, "window": 0.5, "latent": 3,
+                     **base}
+                if v == "R-F":
+                    r = r | {"turning_angle": base["turning_angle"] - 5 + rng.normal(0, 0.5),
+                             "delta_x_1": base["delta_x_1"] + step1 + rng.normal(0, 0.001),
+                             "delta_x_29": base["delta_x_29"] + rng.normal(0, 0.01)}
+                results.append(r)
+    lines = report.claims_markdown(results, ["R", "R-F"])
+    smoother, first, only = lines[2:5]
+    assert smoother.endswith("**holds** |") and "| 24 | 24 |" in smoother
+    assert first.endswith("**holds** |" if step1 < 0 else "**reversed** |")
+    assert only.endswith(f"**{words}** |"), only
