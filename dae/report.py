@@ -550,7 +550,8 @@ def forest(exp_dir, results, variants, column, claim):
     lower = next(m[2] for m in METRICS if m[0] == column)
     ax.set_xlabel(f"difference in {label} (variant − {pairs[0][1]}); "
                   f"{'left' if lower else 'right'} of 0: the variant is better")
-    ax.set_title(f"Does {claim}? One row per song: its seeds (dots, range) and mean (diamond)", fontsize=10)
+    ax.set_title(f"Claim: {claim}.\nOne row per song: its seeds (dots, range) and their mean (diamond)",
+                 fontsize=10)
     ax.legend(fontsize=8, loc="lower right")
     path = Path(exp_dir) / f"forest_{column}.png"
     with store.atomic_path(path) as tmp:
