@@ -41,6 +41,44 @@ def test_start_marker_is_drawn_over_the_lines_that_pass_it(tmp_path):
     assert facts["line_width"] < 1 and facts["opacity"] < 1          # 3000 points: thin, translucent
 
 
+def test_the_end_is_seen_when_the_song_ends_where_it_starts(tmp_path):
+    """Silence at both ends puts the first and last points 7e-5 apart: the end square is drawn beside
+    the start (which stays on top at its point), not hidden under it; ends apart, at its own point."""
+    Z = _loops(600, 3)
+    Z[-1] = Z[0] + 7e-5
+    t = np.arange(len(Z)) * 0.25
+    facts = plotting.trajectory_png(tmp_path / "p.png", Z, t, "silence at both ends")
+    img = _image(tmp_path / "p.png")
+    assert facts["end_beside_start"]
+    assert np.hypot(*np.subtract(facts["end_point_pixel"], facts["start_pixel"])) < 1   # one point on screen
+    assert np.all(np.abs(_colour_at(img, facts["start_pixel"]) - MAGENTA).max(axis=1) <= 40)
+    end = _colour_at(img, facts["end_pixel"], radius=2)
+    assert np.all(end.max(axis=1) <= 40), end                         # black: the end marker, seen
+    assert np.hypot(*np.subtract(facts["end_pixel"], facts["start_pixel"])) > 12   # clear of the start dot
+    apart = plotting.trajectory_png(tmp_path / "q.png", Z[:450], t[:450], "ends apart")
+    assert not apart["end_beside_start"] and apart["end_pixel"] == pytest.approx(apart["end_point_pixel"], abs=0.5)
+    assert np.all(_colour_at(_image(tmp_path / "q.png"), apart["end_pixel"]).max(axis=1) <= 40)
+
+
+@pytest.mark.parametrize("shape", ["loop", "long z1", "8-D"])
+def test_axis_labels_of_the_3d_view_sit_inside_it(tmp_path, shape):
+    """matplotlib puts the z label outside the 3-D axes (beside the spectrogram's panel) unless the
+    box is shrunk: every axis label lies inside the 3-D axes' box, and the box is shrunk no more than
+    needed."""
+    Z = {"loop": _loops(600, 3), "long z1": _loops(600, 3) * [5, 0.3, 0.3],
+         "8-D": np.random.default_rng(0).standard_normal((600, 8)).cumsum(0)}[shape]
+    t = np.arange(len(Z)) * 0.25
+    F, T = np.linspace(0, 4000, 40), np.linspace(0, t[-1], 200)
+    facts = plotting.trajectory_png(tmp_path / "p.png", Z, t, shape, spec=(F, T, np.ones((40, 200))))
+    x0, y0, x1, y1 = facts["axes_box"]
+    assert len(facts["label_boxes"]) == 3
+    for label, (a0, b0, a1, b1) in facts["label_boxes"].items():
+        assert x0 <= a0 and a1 <= x1 and y0 <= b0 and b1 <= y1, (label, facts["label_boxes"], facts["axes_box"])
+    assert 0.6 < facts["zoom"] < 1.0                                 # shrunk, for the z label at least
+    right = max(a1 for a0, b0, a1, b1 in facts["label_boxes"].values())
+    assert right > x1 - 40                                           # and no more than it needs
+
+
 def test_late_turns_are_not_drawn_over_early_ones(tmp_path):
     """One circle traced twice: the early and the late turn cover the same pixels, and both show."""
     import matplotlib
@@ -55,7 +93,7 @@ def test_late_turns_are_not_drawn_over_early_ones(tmp_path):
     dist = np.linalg.norm(pixels[:, None, :] - viridis[None], axis=-1)
     drawn = dist.min(1) < 25                                       # pixels of the path, by their colour
     late = dist.argmin(1)[drawn] >= 128                            # the second turn's half of the scale
-    assert drawn.sum() > 300 and 0.25 < late.mean() < 0.75, (drawn.sum(), late.mean())
+    assert drawn.sum() > 200 and 0.25 < late.mean() < 0.75, (drawn.sum(), late.mean())   # box shrunk for its labels
 
 
 def test_long_path_is_thin_and_faint_short_path_is_not():
