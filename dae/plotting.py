@@ -305,6 +305,21 @@ def _time_lines(ax, P, t, order_seed=0):
     return lines
 
 
+def time_colorbar(fig, mappable, axes, label="time in the song (m:ss)"):
+    """A colour bar of time for `mappable` (coloured by seconds) beside `axes`, its ticks in m:ss at a
+    round step (1, 2, 5, 10, 15 or 30 s, 1, 2, 5 or 10 minutes: at most 8 ticks). Returns it."""
+    from matplotlib.ticker import FuncFormatter, MultipleLocator
+    bar = fig.colorbar(mappable, ax=axes, shrink=0.8, pad=0.02)
+    lo, hi = mappable.norm.vmin, mappable.norm.vmax
+    steps = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600]
+    step = next((s for s in steps if (hi - lo) / s <= 7), steps[-1] * np.ceil((hi - lo) / (7 * steps[-1])))
+    bar.locator = MultipleLocator(step)
+    bar.formatter = FuncFormatter(lambda x, _: clock(x))
+    bar.update_ticks()
+    bar.set_label(label)
+    return bar
+
+
 def _marker(ax, point, label, colour=START_COLOUR, size=90, shape="o"):
     """A marker above everything drawn before it (the axes must not compute z-order)."""
     return ax.scatter(*np.asarray(point, dtype=np.float64).reshape(3, 1), s=size, marker=shape, color=colour,

@@ -278,3 +278,51 @@ def test_a_short_spectrogram_is_drawn_cell_for_cell_as_before(tmp_path):
     fig.savefig(tmp_path / "old.png", format="png", dpi=110)
     plt.close(fig)
     assert provenance.file_hash(tmp_path / "new.png") == provenance.file_hash(tmp_path / "old.png")
+
+
+# ---------------------------------------------------------------- R against R-F (smoothness_R_vs_R-F.png)
+
+def test_r_against_r_f_has_axis_labels_a_time_colour_bar_and_says_its_scales(tmp_path):
+    """Two paths 50x apart in size, side by side: every 3-D panel has its axes labelled, a colour bar of
+    time in m:ss spans the song, and the title says each panel has its own scale (the spans given)."""
+    import re
+    from dae import reports
+    t = 0.25 + np.arange(400) * 0.1
+    R = _loops(400, 4)
+    panels = {"R": {"Z": R, "t": t, "turning": 60.0}, "R-F": {"Z": R * 0.02, "t": t, "turning": 10.0}}
+    fig = reports.side_by_side_png(tmp_path / "s.png", [(0.5, 3, panels)], "song")
+    assert _image(tmp_path / "s.png").shape[2] == 3
+    views = [ax for ax in fig.axes if ax.name == "3d"]
+    bars = [ax for ax in fig.axes if ax.name != "3d"]
+    assert len(views) == 2 and len(bars) == 1
+    for ax in views:
+        assert ax.get_xlabel() == "z1" and ax.get_ylabel() == "z2" and ax.get_zlabel() == "z3"
+        assert "own scale" in ax.get_title()
+    span = float(np.ptp(R, axis=0).max())
+    assert f"spans {span:.3g}" in views[0].get_title() and f"spans {0.02 * span:.3g}" in views[1].get_title()
+    assert "each panel has its own scale" in fig._suptitle.get_text()
+    bar = bars[0]
+    assert bar.get_ylabel() == "time in the song (m:ss)"
+    assert bar.get_ylim() == pytest.approx((t[0], t[-1]))
+    ticks = [x.get_text() for x in bar.get_yticklabels()]
+    assert len(ticks) >= 3 and all(re.fullmatch(r"\d+:\d\d", x) for x in ticks), ticks
+
+
+def test_r_against_r_f_draws_each_pair_from_its_runs(tmp_path, monkeypatch):
+    """plot_side_by_side (the notebook's) pairs R with R-F by window and latent size, one row a pair,
+    each panel from its own run's embedding."""
+    from dae import reports
+    t = np.arange(300) * 0.1
+    paths = {"r1": _loops(300, 3), "rf1": _loops(300, 3) * 0.1, "lone": _loops(300, 2)}
+    monkeypatch.setattr(reports.embedding, "load", lambda p: {"Z": paths[p.run], "t_center": t})
+    meta = lambda arch, dim: {"architecture": arch, "latent_dim": dim, "turning_angle_deg": 5.0,  # noqa: E731
+                              "settings": {"WINDOW_SECONDS": 0.5}}
+    results = [{"run": "r1", "meta": meta("R", 3)}, {"run": "rf1", "meta": meta("R-F", 3)},
+               {"run": "lone", "meta": meta("R", 2)}]
+    fig = reports.plot_side_by_side(tmp_path / "data" / "song", results, tmp_path / "s.png")
+    views = [ax for ax in fig.axes if ax.name == "3d"]
+    assert [ax.get_title().split(",")[0] for ax in views] == ["R", "R-F"]          # the lone 2-D R has no pair
+    assert "spans 2\n" in views[0].get_title() + "\n" and "spans 0.2\n" in views[1].get_title() + "\n"
+    assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(UserError, match="no R and R-F runs of song"):
+        reports.plot_side_by_side(tmp_path / "data" / "song", results[2:], tmp_path / "t.png")
