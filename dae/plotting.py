@@ -9,11 +9,14 @@ Conventions shared by every picture here:
   the others.
 * Markers (the start, a forecast's initial condition) are drawn after the
   lines and above them (``computed_zorder=False``), in `START_COLOUR`, a colour
-  no viridis shade comes near, with a white edge.
+  no viridis shade comes near, with a white edge. The end is a black square,
+  drawn beside the start, joined to its point, where the start would cover it.
+* Axis labels of a 3-D view sit inside its axes (`fit_labels` shrinks the box
+  as little as that needs), not beside the next panel.
 * HTML pages (these and the player page, `dae.player`) load the output
   folder's one shared ``plotly.min.js`` (`install_library`, at `library_path`)
   by relative path: offline, and 4.8 MB once per output folder instead of
-  once per page.
+  once per page. A plot page fills the window, without margins (`write_html`).
 * The 3-D view (`projector`) draws what the path has: 3 coordinates as they
   are, more by their first three principal components, a 2-D path in its
   plane with the third axis labelled "(none: the path is 2-D)", a 1-D path as
@@ -45,6 +48,7 @@ PAD = 0.05                     # margin around the path's range, as a fraction o
 FORECAST_UNITS = "the path scaled per dimension to [0, 1] by its min and max"
 NO_AXIS = "(none: the path is {d}-D)"  # the label of an axis a 1-D or 2-D path does not have
 LIBRARY_NAME = "plotly.min.js"
+HTML_CAMERA = dict(eye=dict(x=1.65, y=1.65, z=1.2))   # plotly's default direction, further back: a cube fits
 
 
 def _pyplot():
@@ -547,34 +551,74 @@ def library_path(paths):
     return Path(paths.outputs) / LIBRARY_NAME
 
 
+PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>html, body {{ margin: 0; height: 100%; overflow: hidden; }}</style>
+</head>
+<body>
+{plot}
+</body>
+</html>
+"""
+
+
 def write_html(fig, path, library):
     """Write a plotly figure to `path` as a page that loads the shared plotly.js at `library`
-    (installed there if it is missing or differs) by relative path. Returns {relative src: sha256}."""
+    (installed there if it is missing or differs) by relative path. Returns {relative src: sha256}.
+
+    The plot fills the window and follows its size (plotly's `responsive`), the page without margins, so
+    none of it is cut off below the window (plotly's own page keeps the body's 8 px margin around a plot
+    of the window's full height)."""
+    import html
     path = Path(path)
     store.make_folder(path.parent)
     sha = install_library(library)
     src = Path(os.path.relpath(Path(library).resolve(), path.parent.resolve())).as_posix()
+    plot = fig.to_html(include_plotlyjs=src, full_html=False, default_width="100%", default_height="100%",
+                       config={"responsive": True, "displaylogo": False})
+    title = html.escape((fig.layout.title.text or "").split("<br>")[0])
     with store.atomic_path(path) as tmp:
-        fig.write_html(tmp, include_plotlyjs=src, full_html=True)
+        Path(tmp).write_text(PAGE.format(title=title, plot=plot), encoding="utf-8")
     return {src: sha}
 
 
 def trajectory_html(path, Z, t, title, library):
-    """Save an interactive 3-D plot (plotly, offline; loads the shared plotly.js at `library`);
-    hover shows the time. Returns {relative src of plotly.js: its sha256}."""
+    """Save an interactive 3-D plot (plotly, offline; loads the shared plotly.js at `library`): the path as
+    a line coloured by time t (s), with its colour bar, and the start and the end as named markers (the
+    end's square larger, so it shows around the start when a song ends where it starts); hover shows the
+    time. Returns {relative src of plotly.js: its sha256}."""
     import plotly.graph_objects as go
     P, labels, note = project3(Z, t)
-    trace = go.Scatter3d(x=P[:, 0], y=P[:, 1], z=P[:, 2], mode="lines+markers",
-                         marker=dict(size=2, color=t, colorscale="Viridis",
-                                     colorbar=dict(title="time (s)")),
-                         line=dict(color=t, colorscale="Viridis", width=3),
-                         customdata=t, hovertemplate="t = %{customdata:.2f} s<extra></extra>", name="path")
-    start = go.Scatter3d(x=P[:1, 0], y=P[:1, 1], z=P[:1, 2], mode="markers", name="start",
-                         marker=dict(size=7, color=START_COLOUR, line=dict(color="white", width=1)))
-    fig = go.Figure([trace, start])
-    fig.update_layout(title=title + (f"<br><sub>{note}</sub>" if note else ""), showlegend=False,
-                      scene=_scene(labels))
+    t = np.asarray(t, dtype=np.float64)
+    width, alpha = line_style(len(P))
+    trace = go.Scatter3d(x=P[:, 0], y=P[:, 1], z=P[:, 2], mode="lines", name="the path, coloured by time",
+                         opacity=alpha, line=dict(color=t, colorscale="Viridis", width=1 + 3 * width, showscale=True,
+                                                  colorbar=dict(title=dict(text="time (s)"), len=0.8)),
+                         customdata=t, hovertemplate="t = %{customdata:.2f} s<extra></extra>")
+    end = _html_marker(P[-1], f"end ({clock(t[-1])})", END_COLOUR, size=8, symbol="square")
+    start = _html_marker(P[0], f"start ({clock(t[0])})", START_COLOUR, size=7, symbol="circle")
+    lo, hi = box(P)
+    span = hi - lo
+    aspect = np.maximum(span, 0.15 * span.max()) / span.max()          # true proportions, as in the PNG
+    fig = go.Figure([trace, end, start])
+    fig.update_layout(title=dict(text=title + (f"<br><sub>{note}</sub>" if note else "")), autosize=True,
+                      scene=dict({"camera": HTML_CAMERA}, **_scene(labels, lo.tolist(), hi.tolist()),
+                                 aspectmode="manual", aspectratio=dict(zip("xyz", aspect.tolist()))),
+                      margin=dict(l=0, r=0, t=70 if note else 50, b=0),
+                      legend=dict(x=0.01, y=0.98, bgcolor="rgba(255,255,255,0.8)"))
     return write_html(fig, path, library)
+
+
+def _html_marker(point, name, colour, size, symbol):
+    """A named marker (plotly, in the legend) at the 3-D `point` (3,), with a white edge."""
+    import plotly.graph_objects as go
+    x, y, z = (np.asarray(point, dtype=np.float64)[k:k + 1] for k in range(3))
+    return go.Scatter3d(x=x, y=y, z=z, mode="markers", name=name, hovertemplate=f"{name}<extra></extra>",
+                        marker=dict(size=size, color=colour, symbol=symbol, line=dict(color="white", width=1)))
 
 
 def _scene(labels, lo=None, hi=None):

@@ -1,6 +1,8 @@
 """The static pictures: markers visible on top, forecasts drawn in the path's frame,
 shared plotly.js, held-out scores flagged against persistence."""
 
+import time
+
 import numpy as np
 import pytest
 
@@ -326,3 +328,56 @@ def test_r_against_r_f_draws_each_pair_from_its_runs(tmp_path, monkeypatch):
     assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(UserError, match="no R and R-F runs of song"):
         reports.plot_side_by_side(tmp_path / "data" / "song", results[2:], tmp_path / "t.png")
+
+
+# ---------------------------------------------------------------- trajectory.html in a real headless Chromium
+
+@pytest.fixture(scope="module")
+def chromium():
+    """The player tests' headless Chromium (Debian's chromium and chromium-driver), skipped without it."""
+    import test_player
+    if not test_player.HAVE_BROWSER:
+        pytest.skip("headless Chromium missing: apt-get install chromium chromium-driver (.ci/run does)")
+    driver = test_player.start_browser()
+    yield driver
+    driver.quit()
+
+
+def test_trajectory_html_draws_a_time_coloured_line_with_named_ends_inside_the_window(chromium, tmp_path):
+    """Thousands of points as a line coloured by time, not a blob of markers; the start and the end as
+    named markers in the legend; at a 1280 x 800 window the plot ends inside it, nothing scrolled off,
+    and the 3-D box is not cut at the bottom (the last rows of the window are the plot's white paper)."""
+    import io
+    from PIL import Image
+    import test_player
+    a = np.linspace(0, 60 * np.pi, 3000)
+    Z = np.stack([np.cos(a), np.sin(a), np.sin(a / 30)], 1)                  # a cube; ends where it starts
+    t = np.arange(3000) * 0.05
+    page = tmp_path / "outputs" / "song" / "run" / "trajectory.html"
+    plotting.trajectory_html(page, Z, t, "loops", tmp_path / "outputs" / plotting.LIBRARY_NAME)
+    chromium.set_window_size(1280, 800)
+    test_player.open_page(chromium, page)
+    test_player.wait_for(chromium, """const g = document.querySelector('.plotly-graph-div');
+        return !!(g && g._fullLayout && g._fullLayout.scene && g._fullLayout.scene._scene);""")
+    time.sleep(1.0)                                                          # WebGL in software: let it draw
+    facts = chromium.execute_script("""const g = document.querySelector('.plotly-graph-div');
+        const r = g.getBoundingClientRect();
+        return {traces: g._fullData.map(d => ({name: d.name, mode: d.mode, legend: d.showlegend,
+                                                 colours: d.line && d.line.color ? d.line.color.length : 0})),
+                legend: g._fullLayout.showlegend, rect: [r.left, r.top, r.right, r.bottom],
+                window: [window.innerWidth, window.innerHeight],
+                scroll: [document.documentElement.scrollWidth, document.documentElement.scrollHeight]};""")
+    traces = {d["name"]: d for d in facts["traces"]}
+    lines = [d for d in facts["traces"] if d["mode"] == "lines"]
+    assert len(lines) == 1 and lines[0]["colours"] == 3000                   # one line, coloured point by point
+    assert not any("markers" in d["mode"] and d["name"] == lines[0]["name"] for d in facts["traces"])
+    assert traces["start (0:00)"]["mode"] == "markers" and traces["end (2:30)"]["mode"] == "markers"
+    assert facts["legend"] and traces["start (0:00)"]["legend"] and traces["end (2:30)"]["legend"]
+    width, height = facts["window"]
+    left, top, right, bottom = facts["rect"]
+    assert 0 <= left and 0 <= top and right <= width and bottom <= height, facts
+    assert facts["scroll"][0] <= width and facts["scroll"][1] <= height, facts      # nothing scrolled off
+    shot = np.asarray(Image.open(io.BytesIO(chromium.get_screenshot_as_png())).convert("RGB"))
+    assert shot.shape[:2] == (height, width)
+    assert np.all(shot[-4:] == 255), "the 3-D box reaches the window's bottom edge"
+    assert test_player.severe(chromium) == []
