@@ -429,8 +429,6 @@ def trajectory_png(path, Z, t, title, spec=None, sections=None):
     rows = [1.0, 1.0, 0.09] if spec is not None else [2.0, 0.09]
     grid = fig.add_gridspec(len(rows), 2, width_ratios=[1.0, 1.05], height_ratios=rows)
     ax = _axes3d(fig, grid[:, 0], labels, lo, hi)
-    lines = _time_lines(ax, P, t)
-    start = _marker(ax, P[0], f"start ({clock(t[0])})", size=START_SIZE)    # zorder 10: on top of everything
     ax.set_title("the path, coloured by time", fontsize=9)
     first = None
     if spec is not None:
@@ -448,7 +446,7 @@ def trajectory_png(path, Z, t, title, spec=None, sections=None):
     cax.legend(loc="upper right" if spec is not None else "lower right", fontsize=7, ncol=d, framealpha=0.9)
     strip = fig.add_subplot(grid[-1, 1], sharex=cax)
     strip.imshow(t[None, :], aspect="auto", cmap="viridis", extent=(t[0], t[-1], 0, 1),
-                 norm=lines.norm, interpolation="nearest")
+                 vmin=float(t[0]), vmax=float(t[-1]), interpolation="nearest")     # the lines' colours (_time_lines)
     strip.set_yticks([])
     strip.set_xlabel("time in the song (s); the strip is the path's colour at that time", fontsize=8)
     for a in (first, cax):
@@ -467,7 +465,9 @@ def trajectory_png(path, Z, t, title, spec=None, sections=None):
             top.text((a0 + a1) / 2, 0.97, str(i + 1), transform=top.get_xaxis_transform(), ha="center",
                      va="top", fontsize=8, color="white" if top is first else "0.3")
     put_text(fig.suptitle, title + (f"\n{note}" if note else ""), fontsize=11)
-    zoom = fit_labels(ax)                                        # the layout and the view are fixed from here
+    zoom = fit_labels(ax)              # before the path is added (quick draws); the layout and the view are fixed
+    _time_lines(ax, P, t)
+    start = _marker(ax, P[0], f"start ({clock(t[0])})", size=START_SIZE)    # zorder 10: on top of everything
     end, beside = _end_marker(ax, P, t, START_SIZE)
     ax.legend(handles=[end, start], loc="upper left", fontsize=8, framealpha=0.9)
     fig.canvas.draw()
