@@ -9,11 +9,14 @@ Conventions shared by every picture here:
   the others.
 * Markers (the start, a forecast's initial condition) are drawn after the
   lines and above them (``computed_zorder=False``), in `START_COLOUR`, a colour
-  no viridis shade comes near, with a white edge.
+  no viridis shade comes near, with a white edge. The end is a black square,
+  drawn beside the start, joined to its point, where the start would cover it.
+* Axis labels of a 3-D view sit inside its axes (`fit_labels` shrinks the box
+  as little as that needs), not beside the next panel.
 * HTML pages (these and the player page, `dae.player`) load the output
   folder's one shared ``plotly.min.js`` (`install_library`, at `library_path`)
   by relative path: offline, and 4.8 MB once per output folder instead of
-  once per page.
+  once per page. A plot page fills the window, without margins (`write_html`).
 * The 3-D view (`projector`) draws what the path has: 3 coordinates as they
   are, more by their first three principal components, a 2-D path in its
   plane with the third axis labelled "(none: the path is 2-D)", a 1-D path as
@@ -35,12 +38,17 @@ from dae.errors import UserError, refused
 DPI = 100
 SPECTROGRAM_DPI = 110          # stage 1's spectrogram picture (12 x 4 in): 1320 x 440 pixels
 START_COLOUR = "#ff00ff"       # magenta: far from every viridis shade and from the greys
+START_SIZE = 90                # the start marker's area (pt^2)
+END_COLOUR = "black"
+END_SIZE = 50                  # the end marker's area (pt^2), when it is drawn at its point
+BESIDE = (10, 10)              # points up and right of the end where its marker is drawn when the start covers it
 TRUTH_COLOUR = "#1f4e9c"       # the true continuation of a forecast
 FORECAST_COLOUR = "crimson"
 PAD = 0.05                     # margin around the path's range, as a fraction of its largest span
 FORECAST_UNITS = "the path scaled per dimension to [0, 1] by its min and max"
 NO_AXIS = "(none: the path is {d}-D)"  # the label of an axis a 1-D or 2-D path does not have
 LIBRARY_NAME = "plotly.min.js"
+HTML_CAMERA = dict(eye=dict(x=1.65, y=1.65, z=1.2))   # plotly's default direction, further back: a cube fits
 
 
 def _pyplot():
@@ -229,8 +237,7 @@ def _axes3d(fig, spec, labels, lo, hi, zoom=1.0):
     from matplotlib.ticker import MaxNLocator
     ax = fig.add_subplot(spec, projection="3d", computed_zorder=False)
     ax.set(xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]), zlim=(lo[2], hi[2]))
-    span = hi - lo
-    ax.set_box_aspect(np.maximum(span, 0.15 * span.max()), zoom=zoom)   # true proportions; a flat path stays visible
+    _zoom(ax, zoom)
     for axis, label in zip((ax.xaxis, ax.yaxis, ax.zaxis), labels):
         axis.set_major_locator(MaxNLocator(4))
         axis.set_label_text(label)
@@ -242,6 +249,49 @@ def _axes3d(fig, spec, labels, lo, hi, zoom=1.0):
         ax.zaxis.line.set_visible(False)
         ax.zaxis.label.set_visible(False)
     return ax
+
+
+def _zoom(ax, zoom):
+    """Draw the box of the 3-D axes `ax` at `zoom` times its full size (1: it fills the axes), in true
+    proportions of its limits, each side at least 0.15 times the longest so a flat path stays visible."""
+    lo, hi = np.array([ax.get_xlim(), ax.get_ylim(), ax.get_zlim()], dtype=np.float64).T
+    span = hi - lo
+    ax.set_box_aspect(np.maximum(span, 0.15 * span.max()), zoom=zoom)
+
+
+def label_boxes(ax):
+    """The drawn axis labels of the 3-D axes `ax` and where they are: {label: (x0, y0, x1, y1)} in
+    display pixels (y up), hidden labels (the axis a flat path lacks) left out. Valid after a draw."""
+    renderer = ax.figure.canvas.get_renderer()
+    return {a.label.get_text(): tuple(a.label.get_window_extent(renderer).extents)
+            for a in (ax.xaxis, ax.yaxis, ax.zaxis) if a.label.get_visible() and a.label.get_text()}
+
+
+def fit_labels(ax, margin=4.0, tries=5):
+    """Shrink the box of the 3-D axes `ax` (its zoom, from 1, at least 0.5) as little as keeps every axis
+    label inside the axes, `margin` pixels in from its edge: matplotlib puts a label outside its tick
+    labels, and the z axis's, on the right of the box, would otherwise float beside the next panel.
+
+    Draws the figure (its layout is then fixed; draw again after adding more). Returns the zoom."""
+    def outside(zoom):                     # pixels by which the labels pass the margin at `zoom` (<= 0: inside)
+        _zoom(ax, zoom)
+        ax.figure.canvas.draw()
+        b = ax.bbox
+        return max([max(x1 - b.x1, b.x0 - x0, y1 - b.y1, b.y0 - y0) + margin
+                    for x0, y0, x1, y1 in label_boxes(ax).values()] or [0.0])
+    tried = [(0.0, -min(ax.bbox.size) / 2), (1.0, outside(1.0))]   # at zoom 0 a label is near the centre
+    for _ in range(tries - 1):
+        if -3.0 < tried[-1][1] <= 0:
+            break                                                   # inside, within 3 pixels of the margin
+        (z0, o0), (z1, o1) = tried[-2:]
+        zoom = z1 - (o1 + 1.0) * (z1 - z0) / (o1 - o0) if o1 != o0 else 0.9 * z1   # secant, 1 px inside
+        zoom = float(np.clip(zoom, 0.5, 1.0))
+        tried.append((zoom, outside(zoom)))
+    fits = [z for z, over in tried[1:] if over <= 0]
+    zoom = max(fits) if fits else min(z for z, _ in tried[1:])
+    if zoom != tried[-1][0]:
+        outside(zoom)
+    return zoom
 
 
 def _time_lines(ax, P, t, order_seed=0):
@@ -259,10 +309,63 @@ def _time_lines(ax, P, t, order_seed=0):
     return lines
 
 
+def time_colorbar(fig, mappable, axes, label="time in the song (m:ss)"):
+    """A colour bar of time for `mappable` (coloured by seconds) beside `axes`, its ticks in m:ss at a
+    round step (1, 2, 5, 10, 15 or 30 s, 1, 2, 5 or 10 minutes: at most 8 ticks). Returns it."""
+    from matplotlib.ticker import FuncFormatter, MultipleLocator
+    bar = fig.colorbar(mappable, ax=axes, shrink=0.8, pad=0.02)
+    lo, hi = mappable.norm.vmin, mappable.norm.vmax
+    steps = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600]
+    step = next((s for s in steps if (hi - lo) / s <= 7), steps[-1] * np.ceil((hi - lo) / (7 * steps[-1])))
+    bar.locator = MultipleLocator(step)
+    bar.formatter = FuncFormatter(lambda x, _: clock(x))
+    bar.update_ticks()
+    bar.set_label(label)
+    return bar
+
+
 def _marker(ax, point, label, colour=START_COLOUR, size=90, shape="o"):
     """A marker above everything drawn before it (the axes must not compute z-order)."""
     return ax.scatter(*np.asarray(point, dtype=np.float64).reshape(3, 1), s=size, marker=shape, color=colour,
                       edgecolors="white", linewidths=1.2, depthshade=False, zorder=10, label=label)
+
+
+def _end_marker(ax, P, t, start_size):
+    """The end of the path P (N, 3), at times t (s), marked with a black square above the lines.
+
+    At its own point; or, where the start marker (area `start_size` pt^2, drawn later, on top) would
+    cover it, as a larger square beside it (`BESIDE`, up and right), joined to its point by a short
+    line and labelled so: a song with silence at both ends starts and ends at the same point. Valid
+    after the figure's layout and the view are fixed (drawn). Returns (the marker, whether it is beside
+    its point)."""
+    from matplotlib.lines import Line2D
+    from matplotlib.transforms import ScaledTranslation
+    from mpl_toolkits.mplot3d import proj3d
+    x, y, _ = proj3d.proj_transform(*P[-1], ax.get_proj())
+    apart = np.hypot(*np.subtract(pixel(ax, P[-1]), pixel(ax, P[0])))
+    reach = (np.sqrt(start_size) / 2 + np.sqrt(END_SIZE) / 2 * np.sqrt(2) + 1.2) * ax.figure.dpi / 72
+    beside = bool(apart < reach)                                    # the two markers would overlap
+    label = f"end ({clock(t[-1])})"
+    if beside:
+        label += ": at the start, drawn beside it"
+        ax.annotate("", xy=(x, y), xytext=BESIDE, textcoords="offset points", annotation_clip=False,
+                    arrowprops=dict(arrowstyle="-", color=END_COLOUR, lw=0.9, shrinkA=0, shrinkB=0),
+                    zorder=9).set_in_layout(False)
+    dx, dy = BESIDE if beside else (0, 0)
+    side = np.sqrt(END_SIZE) * (1.3 if beside else 1.0)             # points; larger when moved
+    marker = Line2D([x], [y], ls="", marker="s", ms=side, mfc=END_COLOUR, mec="white", mew=1.2, zorder=9.5,
+                    clip_on=False, label=label,
+                    transform=ax.transData + ScaledTranslation(dx / 72, dy / 72, ax.figure.dpi_scale_trans))
+    marker.set_in_layout(False)
+    ax.add_artist(marker)
+    return marker, beside
+
+
+def drawn_pixel(artist):
+    """Where the first point of a 2-D `artist` (a Line2D) is drawn in the saved PNG: (column, row), row
+    0 at the top. Valid after the figure is drawn and saved at `DPI`."""
+    col, row = artist.get_transform().transform(np.column_stack(artist.get_data())[0])
+    return float(col), float(artist.figure.bbox.height - row)
 
 
 def pixel(ax, point):
@@ -307,8 +410,13 @@ def trajectory_png(path, Z, t, title, spec=None, sections=None):
     (with the spectrogram above them when `spec` = (F, T, S) is given).
 
     Z : (N, d) path; t : (N,) time of each point (s), increasing. sections :
-    optional edges (s) to mark on the time panels. Returns facts about the
-    picture: {"start_pixel": (column, row) of the start marker in the PNG,
+    optional edges (s) to mark on the time panels. The end is drawn beside the
+    start, joined to its point, where the start would cover it (`_end_marker`).
+    Returns facts about the picture: {"start_pixel", "end_pixel": (column, row)
+    of the start's and the end's marker in the PNG, row 0 at the top,
+    "end_point_pixel": of the end's point, "end_beside_start", "zoom" of the
+    3-D box (`fit_labels`), "axes_box": the 3-D axes' (x0, y0, x1, y1) and
+    "label_boxes": {axis label: (x0, y0, x1, y1)}, in display pixels (y up),
     "line_width", "opacity"}.
     """
     plt = _pyplot()
@@ -321,10 +429,6 @@ def trajectory_png(path, Z, t, title, spec=None, sections=None):
     rows = [1.0, 1.0, 0.09] if spec is not None else [2.0, 0.09]
     grid = fig.add_gridspec(len(rows), 2, width_ratios=[1.0, 1.05], height_ratios=rows)
     ax = _axes3d(fig, grid[:, 0], labels, lo, hi)
-    lines = _time_lines(ax, P, t)
-    _marker(ax, P[-1], f"end ({clock(t[-1])})", colour="black", size=50, shape="s")
-    _marker(ax, P[0], f"start ({clock(t[0])})")                  # last: on top of everything
-    ax.legend(loc="upper left", fontsize=8, framealpha=0.9)
     ax.set_title("the path, coloured by time", fontsize=9)
     first = None
     if spec is not None:
@@ -342,7 +446,7 @@ def trajectory_png(path, Z, t, title, spec=None, sections=None):
     cax.legend(loc="upper right" if spec is not None else "lower right", fontsize=7, ncol=d, framealpha=0.9)
     strip = fig.add_subplot(grid[-1, 1], sharex=cax)
     strip.imshow(t[None, :], aspect="auto", cmap="viridis", extent=(t[0], t[-1], 0, 1),
-                 norm=lines.norm, interpolation="nearest")
+                 vmin=float(t[0]), vmax=float(t[-1]), interpolation="nearest")     # the lines' colours (_time_lines)
     strip.set_yticks([])
     strip.set_xlabel("time in the song (s); the strip is the path's colour at that time", fontsize=8)
     for a in (first, cax):
@@ -361,8 +465,16 @@ def trajectory_png(path, Z, t, title, spec=None, sections=None):
             top.text((a0 + a1) / 2, 0.97, str(i + 1), transform=top.get_xaxis_transform(), ha="center",
                      va="top", fontsize=8, color="white" if top is first else "0.3")
     put_text(fig.suptitle, title + (f"\n{note}" if note else ""), fontsize=11)
+    zoom = fit_labels(ax)              # before the path is added (quick draws); the layout and the view are fixed
+    _time_lines(ax, P, t)
+    start = _marker(ax, P[0], f"start ({clock(t[0])})", size=START_SIZE)    # zorder 10: on top of everything
+    end, beside = _end_marker(ax, P, t, START_SIZE)
+    ax.legend(handles=[end, start], loc="upper left", fontsize=8, framealpha=0.9)
     fig.canvas.draw()
-    facts = {"start_pixel": pixel(ax, P[0]), "line_width": line_style(len(P))[0], "opacity": line_style(len(P))[1]}
+    facts = {"start_pixel": pixel(ax, P[0]), "end_pixel": drawn_pixel(end), "end_point_pixel": pixel(ax, P[-1]),
+             "end_beside_start": beside,
+             "zoom": zoom, "axes_box": tuple(ax.bbox.extents), "label_boxes": label_boxes(ax),
+             "line_width": line_style(len(P))[0], "opacity": line_style(len(P))[1]}
     _save(fig, path)
     return facts
 
@@ -439,34 +551,74 @@ def library_path(paths):
     return Path(paths.outputs) / LIBRARY_NAME
 
 
+PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>html, body {{ margin: 0; height: 100%; overflow: hidden; }}</style>
+</head>
+<body>
+{plot}
+</body>
+</html>
+"""
+
+
 def write_html(fig, path, library):
     """Write a plotly figure to `path` as a page that loads the shared plotly.js at `library`
-    (installed there if it is missing or differs) by relative path. Returns {relative src: sha256}."""
+    (installed there if it is missing or differs) by relative path. Returns {relative src: sha256}.
+
+    The plot fills the window and follows its size (plotly's `responsive`), the page without margins, so
+    none of it is cut off below the window (plotly's own page keeps the body's 8 px margin around a plot
+    of the window's full height)."""
+    import html
     path = Path(path)
     store.make_folder(path.parent)
     sha = install_library(library)
     src = Path(os.path.relpath(Path(library).resolve(), path.parent.resolve())).as_posix()
+    plot = fig.to_html(include_plotlyjs=src, full_html=False, default_width="100%", default_height="100%",
+                       config={"responsive": True, "displaylogo": False})
+    title = html.escape((fig.layout.title.text or "").split("<br>")[0])
     with store.atomic_path(path) as tmp:
-        fig.write_html(tmp, include_plotlyjs=src, full_html=True)
+        Path(tmp).write_text(PAGE.format(title=title, plot=plot), encoding="utf-8")
     return {src: sha}
 
 
 def trajectory_html(path, Z, t, title, library):
-    """Save an interactive 3-D plot (plotly, offline; loads the shared plotly.js at `library`);
-    hover shows the time. Returns {relative src of plotly.js: its sha256}."""
+    """Save an interactive 3-D plot (plotly, offline; loads the shared plotly.js at `library`): the path as
+    a line coloured by time t (s), with its colour bar, and the start and the end as named markers (the
+    end's square larger, so it shows around the start when a song ends where it starts); hover shows the
+    time. Returns {relative src of plotly.js: its sha256}."""
     import plotly.graph_objects as go
     P, labels, note = project3(Z, t)
-    trace = go.Scatter3d(x=P[:, 0], y=P[:, 1], z=P[:, 2], mode="lines+markers",
-                         marker=dict(size=2, color=t, colorscale="Viridis",
-                                     colorbar=dict(title="time (s)")),
-                         line=dict(color=t, colorscale="Viridis", width=3),
-                         customdata=t, hovertemplate="t = %{customdata:.2f} s<extra></extra>", name="path")
-    start = go.Scatter3d(x=P[:1, 0], y=P[:1, 1], z=P[:1, 2], mode="markers", name="start",
-                         marker=dict(size=7, color=START_COLOUR, line=dict(color="white", width=1)))
-    fig = go.Figure([trace, start])
-    fig.update_layout(title=title + (f"<br><sub>{note}</sub>" if note else ""), showlegend=False,
-                      scene=_scene(labels))
+    t = np.asarray(t, dtype=np.float64)
+    width, alpha = line_style(len(P))
+    trace = go.Scatter3d(x=P[:, 0], y=P[:, 1], z=P[:, 2], mode="lines", name="the path, coloured by time",
+                         opacity=alpha, line=dict(color=t, colorscale="Viridis", width=1 + 3 * width, showscale=True,
+                                                  colorbar=dict(title=dict(text="time (s)"), len=0.8)),
+                         customdata=t, hovertemplate="t = %{customdata:.2f} s<extra></extra>")
+    end = _html_marker(P[-1], f"end ({clock(t[-1])})", END_COLOUR, size=8, symbol="square")
+    start = _html_marker(P[0], f"start ({clock(t[0])})", START_COLOUR, size=7, symbol="circle")
+    lo, hi = box(P)
+    span = hi - lo
+    aspect = np.maximum(span, 0.15 * span.max()) / span.max()          # true proportions, as in the PNG
+    fig = go.Figure([trace, end, start])
+    fig.update_layout(title=dict(text=title + (f"<br><sub>{note}</sub>" if note else "")), autosize=True,
+                      scene=dict({"camera": HTML_CAMERA}, **_scene(labels, lo.tolist(), hi.tolist()),
+                                 aspectmode="manual", aspectratio=dict(zip("xyz", aspect.tolist()))),
+                      margin=dict(l=0, r=0, t=70 if note else 50, b=0),
+                      legend=dict(x=0.01, y=0.98, bgcolor="rgba(255,255,255,0.8)"))
     return write_html(fig, path, library)
+
+
+def _html_marker(point, name, colour, size, symbol):
+    """A named marker (plotly, in the legend) at the 3-D `point` (3,), with a white edge."""
+    import plotly.graph_objects as go
+    x, y, z = (np.asarray(point, dtype=np.float64)[k:k + 1] for k in range(3))
+    return go.Scatter3d(x=x, y=y, z=z, mode="markers", name=name, hovertemplate=f"{name}<extra></extra>",
+                        marker=dict(size=size, color=colour, symbol=symbol, line=dict(color="white", width=1)))
 
 
 def _scene(labels, lo=None, hi=None):

@@ -87,23 +87,50 @@ def r_rf_pairs(results):
 
 
 def plot_side_by_side(song_dir, results, path):
-    """R and R-F embeddings of the same window and latent size, side by side, with their turning angles."""
-    plt = plotting._pyplot()
+    """R and R-F embeddings of the same window and latent size, side by side, with their turning angles
+    (`side_by_side_png`). Returns the figure."""
     pairs = r_rf_pairs(results)
     if not pairs:
         raise UserError(NO_PAIR.format(song=Path(song_dir).name))
-    fig = plt.figure(figsize=(10, 4.8 * len(pairs)), layout="constrained")
-    for row, ((window, dim), both) in enumerate(sorted(pairs.items())):
+    rows = []
+    for (window, dim), both in sorted(pairs.items()):
+        panels = {}
+        for arch in ("R", "R-F"):
+            emb = embedding.load(run_paths(song_dir, both[arch]["run"]))
+            panels[arch] = {"Z": emb["Z"], "t": emb["t_center"], "turning": both[arch]["meta"]["turning_angle_deg"]}
+        rows.append((window, dim, panels))
+    return side_by_side_png(path, rows, Path(song_dir).name)
+
+
+def side_by_side_png(path, rows, song):
+    """Save the R and R-F paths of each row side by side in 3-D, coloured by time, one colour bar of
+    time (m:ss) a row; each panel in its own scale (its path's box, true proportions), as the title and
+    each panel's largest span say: an R-F path can be a small fraction of its R twin's size.
+
+    rows : [(window s, latent size, {"R": panel, "R-F": panel})], a panel {"Z": (N, d) path, "t": (N,)
+    window centres (s), "turning": mean turning angle (deg)}. Returns the figure."""
+    plt = plotting._pyplot()
+    fig = plt.figure(figsize=(11, 4.8 * len(rows) + 0.5), dpi=plotting.DPI, layout="constrained")
+    grid = fig.add_gridspec(len(rows), 2)
+    for row, (window, dim, panels) in enumerate(rows):
+        axes = []
         for col, arch in enumerate(("R", "R-F")):
-            r = both[arch]
-            emb = embedding.load(run_paths(song_dir, r["run"]))
-            Z, t = emb["Z"], emb["t_center"]
-            P, labels, note = plotting.project3(Z)
-            ax = fig.add_subplot(len(pairs), 2, 2 * row + col + 1, projection="3d")
-            ax.scatter(*P.T, c=t, s=1, cmap="viridis")
-            ax.plot(*P.T, lw=0.4, color="0.3", alpha=0.5)
-            ax.set_title(f"{arch}, {window:g} s, {dim}-D: mean turning angle "
-                         f"{r['meta']['turning_angle_deg']:.1f}°" + (f"\n{note}" if note else ""), fontsize=9)
+            p = panels[arch]
+            t = np.asarray(p["t"], dtype=np.float64)
+            P, labels, note = plotting.project3(p["Z"], t)
+            lo, hi = plotting.box(P)
+            ax = plotting._axes3d(fig, grid[row, col], labels, lo, hi)
+            lines = plotting._time_lines(ax, P, t)
+            span = float(np.ptp(P, axis=0).max())
+            ax.set_title(f"{arch}, {window:g} s, {dim}-D: mean turning angle {p['turning']:.1f}°\n"
+                         f"its own scale: the path spans {span:.3g}" + (f"\n{note}" if note else ""), fontsize=9)
+            axes.append(ax)
+        plotting.time_colorbar(fig, lines, axes)
+    put_text(fig.suptitle, f"{song}: R and R-F paths coloured by time; each panel has its own scale "
+                           "(its path's box)", fontsize=11)
+    for ax in fig.axes:
+        if ax.name == "3d":
+            plotting.fit_labels(ax)
     with store.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
+        fig.savefig(tmp, format="png", dpi=plotting.DPI)
     return fig

@@ -1,6 +1,8 @@
 """The static pictures: markers visible on top, forecasts drawn in the path's frame,
 shared plotly.js, held-out scores flagged against persistence."""
 
+import time
+
 import numpy as np
 import pytest
 
@@ -41,6 +43,44 @@ def test_start_marker_is_drawn_over_the_lines_that_pass_it(tmp_path):
     assert facts["line_width"] < 1 and facts["opacity"] < 1          # 3000 points: thin, translucent
 
 
+def test_the_end_is_seen_when_the_song_ends_where_it_starts(tmp_path):
+    """Silence at both ends puts the first and last points 7e-5 apart: the end square is drawn beside
+    the start (which stays on top at its point), not hidden under it; ends apart, at its own point."""
+    Z = _loops(600, 3)
+    Z[-1] = Z[0] + 7e-5
+    t = np.arange(len(Z)) * 0.25
+    facts = plotting.trajectory_png(tmp_path / "p.png", Z, t, "silence at both ends")
+    img = _image(tmp_path / "p.png")
+    assert facts["end_beside_start"]
+    assert np.hypot(*np.subtract(facts["end_point_pixel"], facts["start_pixel"])) < 1   # one point on screen
+    assert np.all(np.abs(_colour_at(img, facts["start_pixel"]) - MAGENTA).max(axis=1) <= 40)
+    end = _colour_at(img, facts["end_pixel"], radius=2)
+    assert np.all(end.max(axis=1) <= 40), end                         # black: the end marker, seen
+    assert np.hypot(*np.subtract(facts["end_pixel"], facts["start_pixel"])) > 12   # clear of the start dot
+    apart = plotting.trajectory_png(tmp_path / "q.png", Z[:450], t[:450], "ends apart")
+    assert not apart["end_beside_start"] and apart["end_pixel"] == pytest.approx(apart["end_point_pixel"], abs=0.5)
+    assert np.all(_colour_at(_image(tmp_path / "q.png"), apart["end_pixel"]).max(axis=1) <= 40)
+
+
+@pytest.mark.parametrize("shape", ["loop", "long z1", "8-D"])
+def test_axis_labels_of_the_3d_view_sit_inside_it(tmp_path, shape):
+    """matplotlib puts the z label outside the 3-D axes (beside the spectrogram's panel) unless the
+    box is shrunk: every axis label lies inside the 3-D axes' box, and the box is shrunk no more than
+    needed."""
+    Z = {"loop": _loops(600, 3), "long z1": _loops(600, 3) * [5, 0.3, 0.3],
+         "8-D": np.random.default_rng(0).standard_normal((600, 8)).cumsum(0)}[shape]
+    t = np.arange(len(Z)) * 0.25
+    F, T = np.linspace(0, 4000, 40), np.linspace(0, t[-1], 200)
+    facts = plotting.trajectory_png(tmp_path / "p.png", Z, t, shape, spec=(F, T, np.ones((40, 200))))
+    x0, y0, x1, y1 = facts["axes_box"]
+    assert len(facts["label_boxes"]) == 3
+    for label, (a0, b0, a1, b1) in facts["label_boxes"].items():
+        assert x0 <= a0 and a1 <= x1 and y0 <= b0 and b1 <= y1, (label, facts["label_boxes"], facts["axes_box"])
+    assert 0.6 < facts["zoom"] < 1.0                                 # shrunk, for the z label at least
+    right = max(a1 for a0, b0, a1, b1 in facts["label_boxes"].values())
+    assert right > x1 - 40                                           # and no more than it needs
+
+
 def test_late_turns_are_not_drawn_over_early_ones(tmp_path):
     """One circle traced twice: the early and the late turn cover the same pixels, and both show."""
     import matplotlib
@@ -55,7 +95,7 @@ def test_late_turns_are_not_drawn_over_early_ones(tmp_path):
     dist = np.linalg.norm(pixels[:, None, :] - viridis[None], axis=-1)
     drawn = dist.min(1) < 25                                       # pixels of the path, by their colour
     late = dist.argmin(1)[drawn] >= 128                            # the second turn's half of the scale
-    assert drawn.sum() > 300 and 0.25 < late.mean() < 0.75, (drawn.sum(), late.mean())
+    assert drawn.sum() > 200 and 0.25 < late.mean() < 0.75, (drawn.sum(), late.mean())   # box shrunk for its labels
 
 
 def test_long_path_is_thin_and_faint_short_path_is_not():
@@ -240,3 +280,104 @@ def test_a_short_spectrogram_is_drawn_cell_for_cell_as_before(tmp_path):
     fig.savefig(tmp_path / "old.png", format="png", dpi=110)
     plt.close(fig)
     assert provenance.file_hash(tmp_path / "new.png") == provenance.file_hash(tmp_path / "old.png")
+
+
+# ---------------------------------------------------------------- R against R-F (smoothness_R_vs_R-F.png)
+
+def test_r_against_r_f_has_axis_labels_a_time_colour_bar_and_says_its_scales(tmp_path):
+    """Two paths 50x apart in size, side by side: every 3-D panel has its axes labelled, a colour bar of
+    time in m:ss spans the song, and the title says each panel has its own scale (the spans given)."""
+    import re
+    from dae import reports
+    t = 0.25 + np.arange(400) * 0.1
+    R = _loops(400, 4)
+    panels = {"R": {"Z": R, "t": t, "turning": 60.0}, "R-F": {"Z": R * 0.02, "t": t, "turning": 10.0}}
+    fig = reports.side_by_side_png(tmp_path / "s.png", [(0.5, 3, panels)], "song")
+    assert _image(tmp_path / "s.png").shape[2] == 3
+    views = [ax for ax in fig.axes if ax.name == "3d"]
+    bars = [ax for ax in fig.axes if ax.name != "3d"]
+    assert len(views) == 2 and len(bars) == 1
+    for ax in views:
+        assert ax.get_xlabel() == "z1" and ax.get_ylabel() == "z2" and ax.get_zlabel() == "z3"
+        assert "own scale" in ax.get_title()
+    span = float(np.ptp(R, axis=0).max())
+    assert f"spans {span:.3g}" in views[0].get_title() and f"spans {0.02 * span:.3g}" in views[1].get_title()
+    assert "each panel has its own scale" in fig._suptitle.get_text()
+    bar = bars[0]
+    assert bar.get_ylabel() == "time in the song (m:ss)"
+    assert bar.get_ylim() == pytest.approx((t[0], t[-1]))
+    ticks = [x.get_text() for x in bar.get_yticklabels()]
+    assert len(ticks) >= 3 and all(re.fullmatch(r"\d+:\d\d", x) for x in ticks), ticks
+
+
+def test_r_against_r_f_draws_each_pair_from_its_runs(tmp_path, monkeypatch):
+    """plot_side_by_side (the notebook's) pairs R with R-F by window and latent size, one row a pair,
+    each panel from its own run's embedding."""
+    from dae import reports
+    t = np.arange(300) * 0.1
+    paths = {"r1": _loops(300, 3), "rf1": _loops(300, 3) * 0.1, "lone": _loops(300, 2)}
+    monkeypatch.setattr(reports.embedding, "load", lambda p: {"Z": paths[p.run], "t_center": t})
+    meta = lambda arch, dim: {"architecture": arch, "latent_dim": dim, "turning_angle_deg": 5.0,  # noqa: E731
+                              "settings": {"WINDOW_SECONDS": 0.5}}
+    results = [{"run": "r1", "meta": meta("R", 3)}, {"run": "rf1", "meta": meta("R-F", 3)},
+               {"run": "lone", "meta": meta("R", 2)}]
+    fig = reports.plot_side_by_side(tmp_path / "data" / "song", results, tmp_path / "s.png")
+    views = [ax for ax in fig.axes if ax.name == "3d"]
+    assert [ax.get_title().split(",")[0] for ax in views] == ["R", "R-F"]          # the lone 2-D R has no pair
+    assert "spans 2\n" in views[0].get_title() + "\n" and "spans 0.2\n" in views[1].get_title() + "\n"
+    assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(UserError, match="no R and R-F runs of song"):
+        reports.plot_side_by_side(tmp_path / "data" / "song", results[2:], tmp_path / "t.png")
+
+
+# ---------------------------------------------------------------- trajectory.html in a real headless Chromium
+
+@pytest.fixture(scope="module")
+def chromium():
+    """The player tests' headless Chromium (Debian's chromium and chromium-driver), skipped without it."""
+    import test_player
+    if not test_player.HAVE_BROWSER:
+        pytest.skip("headless Chromium missing: apt-get install chromium chromium-driver (.ci/run does)")
+    driver = test_player.start_browser()
+    yield driver
+    driver.quit()
+
+
+def test_trajectory_html_draws_a_time_coloured_line_with_named_ends_inside_the_window(chromium, tmp_path):
+    """Thousands of points as a line coloured by time, not a blob of markers; the start and the end as
+    named markers in the legend; at a 1280 x 800 window the plot ends inside it, nothing scrolled off,
+    and the 3-D box is not cut at the bottom (the last rows of the window are the plot's white paper)."""
+    import io
+    from PIL import Image
+    import test_player
+    a = np.linspace(0, 60 * np.pi, 3000)
+    Z = np.stack([np.cos(a), np.sin(a), np.sin(a / 30)], 1)                  # a cube; ends where it starts
+    t = np.arange(3000) * 0.05
+    page = tmp_path / "outputs" / "song" / "run" / "trajectory.html"
+    plotting.trajectory_html(page, Z, t, "loops", tmp_path / "outputs" / plotting.LIBRARY_NAME)
+    chromium.set_window_size(1280, 800)
+    test_player.open_page(chromium, page)
+    test_player.wait_for(chromium, """const g = document.querySelector('.plotly-graph-div');
+        return !!(g && g._fullLayout && g._fullLayout.scene && g._fullLayout.scene._scene);""")
+    time.sleep(1.0)                                                          # WebGL in software: let it draw
+    facts = chromium.execute_script("""const g = document.querySelector('.plotly-graph-div');
+        const r = g.getBoundingClientRect();
+        return {traces: g._fullData.map(d => ({name: d.name, mode: d.mode, legend: d.showlegend,
+                                                 colours: d.line && d.line.color ? d.line.color.length : 0})),
+                legend: g._fullLayout.showlegend, rect: [r.left, r.top, r.right, r.bottom],
+                window: [window.innerWidth, window.innerHeight],
+                scroll: [document.documentElement.scrollWidth, document.documentElement.scrollHeight]};""")
+    traces = {d["name"]: d for d in facts["traces"]}
+    lines = [d for d in facts["traces"] if d["mode"] == "lines"]
+    assert len(lines) == 1 and lines[0]["colours"] == 3000                   # one line, coloured point by point
+    assert not any("markers" in d["mode"] and d["name"] == lines[0]["name"] for d in facts["traces"])
+    assert traces["start (0:00)"]["mode"] == "markers" and traces["end (2:30)"]["mode"] == "markers"
+    assert facts["legend"] and traces["start (0:00)"]["legend"] and traces["end (2:30)"]["legend"]
+    width, height = facts["window"]
+    left, top, right, bottom = facts["rect"]
+    assert 0 <= left and 0 <= top and right <= width and bottom <= height, facts
+    assert facts["scroll"][0] <= width and facts["scroll"][1] <= height, facts      # nothing scrolled off
+    shot = np.asarray(Image.open(io.BytesIO(chromium.get_screenshot_as_png())).convert("RGB"))
+    assert shot.shape[:2] == (height, width)
+    assert np.all(shot[-4:] == 255), "the 3-D box reaches the window's bottom edge"
+    assert test_player.severe(chromium) == []

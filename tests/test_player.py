@@ -256,6 +256,38 @@ def test_point_moves_while_the_page_is_held(browser, page):
 
 
 @needs_browser
+def test_strip_tick_labels_lie_inside_the_window_each_under_its_tick(browser, page):
+    """The spectrogram strip's tick labels (-4 s .. now .. +4 s) in a row of their own under it: every
+    one wholly inside the window, clear of its bottom edge, centred on its tick, none overlapping the
+    next, at 1280 x 800 and in a narrow window."""
+    path, *_ = page
+    size, inner = browser.get_window_size(), browser.execute_script("return window.innerWidth")
+    try:
+        for width in (1280, 480):
+            browser.set_window_size(width, 800)
+            open_page(browser, path, "#flat&t=3")
+            wait_for(browser, "return window.player && window.player.drawnTime() === 3")
+            facts = browser.execute_script("""
+                const s = document.getElementById('strip').getBoundingClientRect();
+                return {window: [window.innerWidth, window.innerHeight], strip: [s.left, s.width, s.bottom],
+                        labels: Array.from(document.querySelectorAll('#strip-ticks span'), e => {
+                            const r = e.getBoundingClientRect();
+                            return [e.textContent, r.left, r.top, r.right, r.bottom]; })};""")
+            inner_width, inner_height = facts["window"]
+            left, strip_width, strip_bottom = facts["strip"]
+            names = [name for name, *_ in facts["labels"]]
+            assert names == ["-4 s", "-3 s", "-2 s", "-1 s", "now", "+1 s", "+2 s", "+3 s", "+4 s"], names
+            for (name, x0, y0, x1, y1), s in zip(facts["labels"], range(-4, 5)):
+                assert 0 <= x0 < x1 <= inner_width and strip_bottom <= y0 < y1 <= inner_height - 2, (width, name, facts)
+                assert abs((x0 + x1) / 2 - (left + strip_width * (0.5 + s / 10))) <= 1, (width, name, facts)
+            assert all(a[3] < b[1] for a, b in zip(facts["labels"], facts["labels"][1:])), facts
+    finally:                                                          # as the other tests expect it
+        browser.set_window_size(size["width"], size["height"])
+        wait_for(browser, f"return window.innerWidth === {inner}", timeout=10)
+    assert severe(browser) == []
+
+
+@needs_browser
 def test_camera_is_kept_while_the_point_moves(browser, page):
     path, P, t_center, *_ = page
     open_page(browser, path, "#muted&t=2.5")                      # opened at 2.5 s
