@@ -7,7 +7,10 @@ Runs save_dataset.py once; then, for R-F (ALPHA) and, with COMPARE_R, for the
 plain autoencoder R (ALPHA = 0), train_model.py, embed_audio.py, the latent
 models, the three forecasts, divergence.py and play_embedding.py (for a
 video, SOURCE = "video", with the video's frames beside the path); then the
-notebook divergence_plots.ipynb for the song. Each stage is its script's own
+notebook divergence_plots.ipynb for the song; last, it writes the song's
+index page outputs/<song>/index.html (every run's player page, video and
+pictures, with the R against R-F numbers and a verdict in one line), which
+its last line names. Each stage is its script's own
 stage function (`dae.stages`), called in this process with a config made
 from settings.py, that script's constants and the settings given here, as
 when the script is typed by hand with them; EPOCHS and FORMAT go to the one
@@ -27,7 +30,7 @@ from pathlib import Path
 import settings  # the settings every stage shares (SONG, WINDOW_SECONDS, ALPHA, ...)
 import divergence, embed_audio, forecast_knn, forecast_lstm, forecast_mlp, play_embedding, save_dataset  # noqa: E401
 import train_latent_lstm, train_latent_mlp, train_model  # noqa: E401  (their constants)
-from dae import cli, config, layout, notebook, stages
+from dae import cli, config, index_page, layout, notebook, stages
 
 EPOCHS = 0           # train_model.py's: 0 = as the original (6 for a 0.5 s window, 7 for 2 s)
 FORMAT = "both"      # play_embedding.py's: "mp4" (the video), "html" (the player page only: no rendering, fast) or "both"
@@ -77,8 +80,8 @@ def main():
     for i, (title, function, stage_cfg) in enumerate(todo, 1):
         print(f"== [{i}/{len(todo)}] {title}", flush=True)
         function(stage_cfg)          # a failure ends the pipeline here, with its one line (cli.run)
-    print(f"== done: {len(todo)} stages for {layout.song_name(cfg.song)}; "
-          f"pictures, videos and pages under {Path(cfg.output_dir) / layout.song_name(cfg.song)}")
+    page = index_page.write_index(layout.Paths(cfg.song, cfg.data_dir, cfg.output_dir))
+    print(f"== done: {len(todo)} stages for {layout.song_name(cfg.song)}; open {page}")
 
 
 if __name__ == "__main__":

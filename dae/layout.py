@@ -13,6 +13,7 @@ One folder per song, one per training run, so that R and R-F, 0.5 s and 2 s,
     outputs/<song>/<run>/trajectory.png, trajectory_sections.png, trajectory.html, trajectory.mp4
     data/<song>/runs/<run>/latent_{mlp,lstm}.keras, forecast_*.npz, divergence_*.npz
     outputs/<song>/<run>/forecast_*.png, .html; outputs/<song>/divergence.png (notebook)
+    outputs/<song>/index.html                every run of the song, linked (dae.index_page)
 
 Here: the names (a song's from its file, a run's from every setting that shapes
 it, a video's frames from their size and step), `Paths` of one song and run,

@@ -21,14 +21,23 @@ def run_paths(song_dir, run):
     return layout.Paths(song_dir.name, song_dir.parent, run=run)
 
 
+def divergence_files(song_dir):
+    """The divergence results' files under data/<song>/runs/ (`song_dir`), sorted."""
+    return sorted(Path(song_dir).glob("runs/*/divergence_*.npz"))
+
+
+def load_result(paths, path):
+    """The divergence result at `path`, of the run `paths` (a `layout.Paths`), checked with the chain
+    it was made from: a dict of its arrays, its checked record (`meta`) and its run. A stale or
+    damaged result is a UserError naming the stage to rerun."""
+    meta = provenance.check(paths, "divergence", path=path)["divergence"]
+    arrays = provenance.arrays(meta, DIVERGENCE_ARRAYS)
+    return {"path": Path(path), "run": paths.run, "meta": meta, **arrays}
+
+
 def load_divergence(song_dir):
-    """Every divergence result under data/<song>/runs/: list of dicts (arrays + checked record), sorted."""
-    found = []
-    for path in sorted(Path(song_dir).glob("runs/*/divergence_*.npz")):
-        paths = run_paths(song_dir, path.parent.name)
-        meta = provenance.check(paths, "divergence", path=path)["divergence"]
-        arrays = provenance.arrays(meta, DIVERGENCE_ARRAYS)
-        found.append({"path": path, "run": path.parent.name, "meta": meta, **arrays})
+    """Every divergence result under data/<song>/runs/: list of dicts (`load_result`), sorted."""
+    found = [load_result(run_paths(song_dir, path.parent.name), path) for path in divergence_files(song_dir)]
     if not found:
         song = Path(song_dir).name
         raise UserError(f"no divergence results for {song} (under {song_dir}/runs): run every stage for it, "

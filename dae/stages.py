@@ -192,7 +192,15 @@ def play_embedding(cfg: config.Player):
             n, record, audio = made["video"] = save_video(paths, emb, cfg)
             print(f"saved {paths.video} ({n} frames at {cfg.fps} fps, {record['duration_s']:.2f} s"
                   f"{' with audio' if audio else ', silent: the video has no sound track'})")
+    write_index(paths)
     return paths, made
+
+
+def write_index(paths):
+    """Rewrite the song's index page (`dae.index_page`: every run, its pages, videos and figures, R
+    against R-F) after a stage made something it shows, and say where it is."""
+    from dae import index_page
+    print(f"saved {index_page.write_index(paths)} (every run of {paths.song}, R against R-F)")
 
 
 def save_video(paths, emb, cfg: config.Player):
@@ -313,6 +321,7 @@ def divergence(cfg: config.Divergence):
              " (the forecast's error does not grow over those steps)")
           + f"; smoothness: mean turning angle {facts['turning_angle_deg']:.1f} degrees")
     print(f"saved {target}")
+    write_index(paths)
     return paths, target, delta, origins, facts
 
 
