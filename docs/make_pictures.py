@@ -92,7 +92,7 @@ def main():
     audio.write_wav(DATA_DIR / f"{cfg.long_song}.wav", synth.song(cfg.long_seed, cfg.long_seconds), synth.SR,
                     "int16")
     demo = song_pictures("demo", ("--sections", cfg.demo_sections), DEMO_STAGES)
-    long = song_pictures(cfg.long_song, (), LONG_STAGES)
+    long = song_pictures(cfg.long_song, ("--find-sections", "false"), LONG_STAGES)   # 30 s blocks
     sizes, lines = {}, []
     sizes["demo_trajectory_R-F.png"] = copy_png(demo.trajectory_png, "demo_trajectory_R-F.png")
     sizes["demo_trajectory_sections_R-F.png"] = copy_png(demo.trajectory_sections_png,
@@ -151,7 +151,8 @@ def main():
         "",
         f"![The same song, 30 s at a time](docs/long_trajectory_sections_R-F.png)",
         "",
-        "*The same song, 30 s at a time (`SECTION_SECONDS`, the default).*",
+        "*The same song, 30 s at a time (`--find-sections false`, `SECTION_SECONDS` 30; by default the "
+        "sections are found from the music).*",
         "",
         f"![KNN forecast on the demo](docs/demo_forecast_knn.png)",
         "",
