@@ -9,14 +9,27 @@ import math
 
 import dae  # noqa: F401  (quiet TensorFlow before it loads)
 import keras
-import tensorflow as tf
 from keras import layers
+from keras import ops
 
 from dae.config import LOSS_WEIGHTS, Run
 from dae.errors import UserError
 from dae.spectrogram import variant_for  # noqa: F401  (the architecture a window length gets)
 
 ENCODE_PIECE = 4           # video: chunk positions encoded per piece, their activations recomputed in the backward pass
+
+
+def recompute(fn):
+    """fn with its activations recomputed in the backward pass instead of kept: the one place where
+    a backend's own mechanism is used (`keras.remat`: tf.recompute_grad on TensorFlow, jax.checkpoint
+    on JAX, torch.utils.checkpoint on PyTorch)."""
+    return keras.remat(fn)
+
+
+def l2_normalize(x, axis=-1):
+    """x / |x| along `axis`, as tf.math.l2_normalize: x * rsqrt(max(sum x², 1e-12)) (the same
+    operations, so TensorFlow's values do not move; keras.ops.normalize bounds the norm differently)."""
+    return x * ops.rsqrt(ops.maximum(ops.sum(ops.square(x), axis=axis, keepdims=True), 1e-12))
 
 
 def _conv(filters, kernel, padding="same", activation="relu", name=None):
@@ -125,17 +138,24 @@ def build_decoder(width, height, latent_dim, variant="short"):
     return keras.Model(inp, x, name="decoder")
 
 
-def build_forecaster(history, latent_dim, units=16, unroll=True):
+def build_forecaster(history, latent_dim, units=16, unroll=None):
     """The last `history` embeddings (history, latent_dim) -> predicted displacement v̂.
 
     unroll : the LSTM's steps are laid out in the graph instead of a loop:
     the same computation, about twice as fast on a CPU for this short, narrow
-    sequence (the original used the loop).
+    sequence on TensorFlow (the original used the loop). None: the backend's
+    faster choice (`UNROLL`).
     """
+    unroll = UNROLL.get(keras.backend.backend(), True) if unroll is None else unroll
     inp = keras.Input((history, latent_dim), name="z_history")
     h = layers.LSTM(units, activation="tanh", dropout=0.1, unroll=unroll)(inp)
     v = layers.Dense(latent_dim, name="v_hat")(h)
     return keras.Model(inp, v, name="forecaster")
+
+
+# the LSTM's unroll by backend (benchmarks/bench_backends.py: on JAX the loop (lax.scan) ran 3.5x faster
+# per step than the unrolled steps and compiled 4x faster; TensorFlow stays unrolled, its reference)
+UNROLL = {"tensorflow": True, "jax": False, "torch": True}
 
 
 def loss_terms(x_t, x_hat, z_hist, z_next, v_hat):
@@ -148,15 +168,16 @@ def loss_terms(x_t, x_hat, z_hist, z_next, v_hat):
     off-centre (mean z_t²) and curvature (mean over the sequence of minus the
     cosine between consecutive displacements).
     """
+    x_t, x_hat, z_hist, z_next, v_hat = (ops.convert_to_tensor(a) for a in (x_t, x_hat, z_hist, z_next, v_hat))
     z_t = z_hist[:, -1]
     v = z_next - z_t
-    recon = tf.reduce_mean(keras.losses.binary_crossentropy(
-        tf.reshape(x_t, (tf.shape(x_t)[0], -1)), tf.reshape(x_hat, (tf.shape(x_hat)[0], -1))))
-    cos = tf.reduce_sum(tf.math.l2_normalize(v_hat, -1) * tf.math.l2_normalize(v, -1), -1)
-    forecast = tf.reduce_mean(1.0 - cos)
-    off_centre = tf.reduce_mean(tf.square(z_t))
-    steps = tf.math.l2_normalize(z_hist[:, 1:] - z_hist[:, :-1], -1)
-    curvature = tf.reduce_mean(-tf.reduce_sum(steps[:, :-1] * steps[:, 1:], -1))
+    size = math.prod(x_t.shape[1:])                     # one window's values (static)
+    recon = ops.mean(keras.losses.binary_crossentropy(ops.reshape(x_t, (-1, size)), ops.reshape(x_hat, (-1, size))))
+    cos = ops.sum(l2_normalize(v_hat) * l2_normalize(v), -1)
+    forecast = ops.mean(1.0 - cos)
+    off_centre = ops.mean(ops.square(z_t))
+    steps = l2_normalize(z_hist[:, 1:] - z_hist[:, :-1])
+    curvature = ops.mean(-ops.sum(steps[:, :-1] * steps[:, 1:], -1))
     return recon, forecast, off_centre, curvature
 
 
@@ -167,12 +188,13 @@ def roll_forward(forecaster, z_hist, steps, training=False):
     last l positions, appends ẑ = (last position) + v̂ and drops the oldest, as
     a forecast is made at use time. Returns ẑ_{t+1} .. ẑ_{t+steps}: (B, steps, d).
     """
+    z_hist = ops.convert_to_tensor(z_hist)
     out = []
     for _ in range(steps):
         z_next = z_hist[:, -1] + forecaster(z_hist, training=training)
         out.append(z_next)
-        z_hist = tf.concat([z_hist[:, 1:], z_next[:, None]], axis=1)
-    return tf.stack(out, axis=1)
+        z_hist = ops.concatenate([z_hist[:, 1:], z_next[:, None]], axis=1)
+    return ops.stack(out, axis=1)
 
 
 def horizon_loss(z_t, z_true, z_pred, decay=1.0, length_weight=1.0):
@@ -189,13 +211,14 @@ def horizon_loss(z_t, z_true, z_pred, decay=1.0, length_weight=1.0):
     the path; a collapsed path (D_k = 0) gets cos = 0, the worst but one.
     With H = 1 and length_weight = 0 it is the one-step loss 1 - cos(v̂, v).
     """
+    z_t, z_true, z_pred = (ops.convert_to_tensor(a) for a in (z_t, z_true, z_pred))
     true = z_true - z_t[:, None]
     pred = z_pred - z_t[:, None]
-    cos = tf.reduce_sum(tf.math.l2_normalize(pred, -1) * tf.math.l2_normalize(true, -1), -1)   # (B, H)
-    log_ratio = tf.math.log(tf.norm(pred, axis=-1) + 1e-12) - tf.math.log(tf.norm(true, axis=-1) + 1e-12)
-    per_step = (1.0 - cos) + length_weight * tf.square(log_ratio)
-    w = decay ** tf.range(tf.shape(true)[1], dtype=per_step.dtype)
-    return tf.reduce_mean(tf.reduce_sum(per_step * w, -1) / tf.reduce_sum(w))
+    cos = ops.sum(l2_normalize(pred) * l2_normalize(true), -1)   # (B, H)
+    log_ratio = ops.log(ops.norm(pred, axis=-1) + 1e-12) - ops.log(ops.norm(true, axis=-1) + 1e-12)
+    per_step = (1.0 - cos) + length_weight * ops.square(log_ratio)
+    w = ops.power(ops.cast(decay, per_step.dtype), ops.cast(ops.arange(true.shape[1]), per_step.dtype))
+    return ops.mean(ops.sum(per_step * w, -1) / ops.sum(w))
 
 
 class ConditionedAutoencoder(keras.Model):
@@ -234,7 +257,7 @@ class ConditionedAutoencoder(keras.Model):
         # (n_time, height) scaled spectrogram (float32), or (n_frames, h, w) video frames kept as uint8
         # and scaled to [0, 1] per gathered batch (a long video is never held as float)
         self.video = frames.ndim == 3
-        self.frames = tf.constant(frames, dtype=tf.uint8 if self.video else tf.float32)
+        self.frames = ops.convert_to_tensor(frames, dtype="uint8" if self.video else "float32")
         self.width = int(width)
         self.lookback = int(forecaster.input_shape[1])
         self.chunk_samples = int(chunk_samples)
@@ -267,56 +290,58 @@ class ConditionedAutoencoder(keras.Model):
         window is (width, height) for audio, (h, w, width) for video (frames as
         channels, scaled to [0, 1] here)."""
         n = self.chunk_samples + self.lookback + self.horizon - 1 if n is None else n
-        cols = (tf.cast(starts, tf.int32)[:, None, None] + tf.range(n)[None, :, None]
-                + tf.range(self.width)[None, None, :])
-        windows = tf.gather(self.frames, cols)
+        cols = (ops.cast(starts, "int32")[:, None, None] + ops.arange(n, dtype="int32")[None, :, None]
+                + ops.arange(self.width, dtype="int32")[None, None, :])
+        windows = ops.take(self.frames, cols, axis=0)
         if self.video:
-            windows = tf.cast(tf.transpose(windows, (0, 1, 3, 4, 2)), tf.float32) * (1.0 / 255.0)
+            windows = ops.cast(ops.transpose(windows, (0, 1, 3, 4, 2)), "float32") * (1.0 / 255.0)
         return windows
 
     def encode_in_pieces(self, windows, training):
         """(C, n, *window) -> (C, n, d): the same values and gradients as one encoder call,
         computed `encode_piece` chunk positions (C x encode_piece windows) at a time, with
-        their activations recomputed for the gradient (tf.recompute_grad; the encoder has no
+        their activations recomputed for the gradient (`recompute`; the encoder has no
         dropout or batch norm, so the recomputation is exact). Peak memory: one piece's
         activations, not every encoded frame's."""
         n, piece, shape = windows.shape[1], self.encode_piece, tuple(windows.shape[2:])
-        c = tf.shape(windows)[0]
-        encode = tf.recompute_grad(lambda w: self.encoder(w, training=training))
+        d = self.encoder.output_shape[-1]
+        encode = recompute(lambda w: self.encoder(w, training=training))
         out = []
         for j in range(0, n, piece):
             part = windows[:, j:j + piece]
             k = part.shape[1]
-            out.append(tf.reshape(encode(tf.reshape(part, (-1, *shape))), (c, k, -1)))
-        return tf.concat(out, axis=1)
+            out.append(ops.reshape(encode(ops.reshape(part, (-1, *shape))), (-1, k, d)))
+        return ops.concatenate(out, axis=1)
 
     def compute_terms(self, starts, training=False, spread=None):
         """The weighted loss and its four terms for chunk `starts` (C,), with the windows starting at
         `spread` (S,) reconstructed too (None: none)."""
         windows = self.chunk_windows(starts)
-        c, n = tf.shape(windows)[0], tf.shape(windows)[1]
+        n = windows.shape[1]                                                        # B+l+H-1 (static)
         shape = tuple(windows.shape[2:])                                            # one window
+        d = self.encoder.output_shape[-1]
         if self.encode_piece:
             z = self.encode_in_pieces(windows, training)
         else:
-            flat = tf.reshape(windows, (-1, *shape))
-            z = tf.reshape(self.encoder(flat, training=training), (c, n, -1))    # (C, B+l+H-1, d)
+            flat = ops.reshape(windows, (-1, *shape))
+            z = ops.reshape(self.encoder(flat, training=training), (-1, n, d))     # (C, B+l+H-1, d)
         b, l, h = self.chunk_samples, self.lookback, self.horizon
-        index = tf.range(b)[:, None] + tf.range(l)[None, :]                         # (B, l)
-        z_hist = tf.reshape(tf.gather(z, index, axis=1), (c * b, l, -1))           # (C*B, l, d)
-        z_next = tf.reshape(z[:, l:l + b], (c * b, -1))
-        x_t = tf.reshape(windows[:, l - 1:l - 1 + b], (c * b, *shape))
+        index = ops.arange(b, dtype="int32")[:, None] + ops.arange(l, dtype="int32")[None, :]   # (B, l)
+        z_hist = ops.reshape(ops.take(z, index, axis=1), (-1, l, d))               # (C*B, l, d)
+        z_next = ops.reshape(z[:, l:l + b], (-1, d))
+        x_t = ops.reshape(windows[:, l - 1:l - 1 + b], (-1, *shape))
         z_t = z_hist[:, -1]
         if spread is not None:                                                     # other places, same batch
             x_s = self.chunk_windows(spread, 1)[:, 0]
-            x_t, z_t = tf.concat([x_t, x_s], 0), tf.concat([z_t, self.encoder(x_s, training=training)], 0)
+            x_t = ops.concatenate([x_t, x_s], 0)
+            z_t = ops.concatenate([z_t, self.encoder(x_s, training=training)], 0)
         x_hat = self.decoder(z_t, training=training)
         if h == 1:
             v_hat = self.forecaster(z_hist, training=training)
             terms = loss_terms(x_t, x_hat, z_hist, z_next, v_hat)
         else:
-            ahead = tf.range(b)[:, None] + l + tf.range(h)[None, :]                # (B, H)
-            z_true = tf.reshape(tf.gather(z, ahead, axis=1), (c * b, h, -1))
+            ahead = ops.arange(b, dtype="int32")[:, None] + l + ops.arange(h, dtype="int32")[None, :]   # (B, H)
+            z_true = ops.reshape(ops.take(z, ahead, axis=1), (-1, h, d))
             z_pred = roll_forward(self.forecaster, z_hist, h, training=training)
             recon, _, off_centre, curvature = loss_terms(x_t, x_hat, z_hist, z_next, z_pred[:, 0] - z_hist[:, -1])
             forecast = horizon_loss(z_hist[:, -1], z_true, z_pred, self.horizon_decay, self.length_weight)
@@ -327,26 +352,45 @@ class ConditionedAutoencoder(keras.Model):
             total = total + term
         return total, terms
 
-    def _record(self, total, terms):
+    # Training: `call` computes the loss and its terms (the model's output), `compute_loss` reports them
+    # to the trackers and returns the loss, so Keras's own train_step (and test_step) trains the model
+    # on JAX and PyTorch. TensorFlow keeps its step of before (`tensorflow_train_step`), whose numbers
+    # are this project's reference.
+
+    def call(self, starts, training=False):
+        """The loss and its four terms, (total, (reconstruction, forecasting, off_centre, curvature)).
+        A training batch with spread (`self.spread` > 0) is (C + spread,): the chunk starts, then the
+        spread windows; any other batch is chunk starts only."""
+        spread = None
+        if training and self.spread:
+            starts, spread = starts[:-self.spread], starts[-self.spread:]
+        return self.compute_terms(starts, training=training, spread=spread)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        total, terms = y_pred
         self.trackers["loss"].update_state(total)
         for name, value in zip(self.TERMS, terms):
             self.trackers[name].update_state(value)
-        return {name: m.result() for name, m in self.trackers.items()}
+        return total
 
-    def train_step(self, starts):
-        spread = None
-        if self.spread:                                        # (C + spread,): chunk starts, then spread windows
-            starts, spread = starts[:-self.spread], starts[-self.spread:]
-        with tf.GradientTape() as tape:
-            total, terms = self.compute_terms(starts, training=True, spread=spread)
-        grads = tape.gradient(total, self.trainable_variables)
-        self.optimizer.apply_gradients(
-            [(g, v) for g, v in zip(grads, self.trainable_variables) if g is not None])
-        return self._record(total, terms)
+    def train_step(self, *args):
+        if keras.backend.backend() == "tensorflow":
+            return tensorflow_train_step(self, *args)
+        return super().train_step(*args)
 
-    def test_step(self, starts):
-        total, terms = self.compute_terms(starts, training=False)
-        return self._record(total, terms)
 
-    def call(self, starts, training=False):
-        return self.compute_terms(starts, training=training)[0]
+def tensorflow_train_step(model, starts):
+    """One training step on TensorFlow, as before the model ran on other backends: the loss computed
+    straight from `compute_terms` under a GradientTape. Keras's own step (through `call`) computes the
+    same loss, but TensorFlow optimises that graph differently and some runs (video) then differ from
+    this project's earlier results in the last bits; this step keeps them exactly."""
+    import tensorflow as tf
+    spread = None
+    if model.spread:                                       # (C + spread,): chunk starts, then spread windows
+        starts, spread = starts[:-model.spread], starts[-model.spread:]
+    with tf.GradientTape() as tape:
+        total, terms = model.compute_terms(starts, training=True, spread=spread)
+    grads = tape.gradient(total, model.trainable_variables)
+    model.optimizer.apply_gradients([(g, v) for g, v in zip(grads, model.trainable_variables) if g is not None])
+    model.compute_loss(y_pred=(total, terms))
+    return {name: m.result() for name, m in model.trackers.items()}

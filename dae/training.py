@@ -9,7 +9,6 @@ import numpy as np
 
 import dae  # noqa: F401
 import keras
-import tensorflow as tf
 
 from dae import config, layout, provenance, sources, store
 from dae.embedding import encode, window_batches
@@ -151,7 +150,8 @@ def build(frames, *, width, latent_dim, history, window_seconds, chunk_samples, 
     name (alpha=, beta=, gamma=, delta=: `dae.config.LOSS_WEIGHTS`); one not given is the method's.
 
     steps_per_execution : training steps run per call into the graph (fewer
-    Python round trips; the steps and their order are unchanged).
+    Python round trips; the steps and their order are unchanged). PyTorch runs
+    one step per call (Keras's torch trainer takes no more).
     """
     source = sources.get("video" if frames.ndim == 3 else "audio") if source is None else source
     unknown = sorted(set(weights) - set(config.LOSS_WEIGHTS.values()))
@@ -162,9 +162,11 @@ def build(frames, *, width, latent_dim, history, window_seconds, chunk_samples, 
     model = ConditionedAutoencoder(
         encoder, decoder, forecaster, frames, width, chunk_samples, horizon=horizon, horizon_decay=horizon_decay,
         length_weight=length_weight, spread=spread, **weights)
+    if keras.backend.backend() == "torch":
+        steps_per_execution = 1
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
                   steps_per_execution=steps_per_execution)
-    model(tf.zeros((1,), tf.int32))  # build the weights
+    model(np.zeros((1,), np.int32))  # build the weights
     model.optimizer.build(model.trainable_variables)
     return model
 
@@ -291,8 +293,8 @@ def history_csv(rows):
 
 def save_checkpoint(target, model, epoch, rows, tag):
     """Every variable of the model (seed generators included) and of the optimizer, into `target` (.npz)."""
-    arrays = {f"w{i}": v.numpy() for i, v in enumerate(model.variables)}
-    arrays.update({f"o{i}": v.numpy() for i, v in enumerate(model.optimizer.variables)})
+    arrays = {f"w{i}": keras.ops.convert_to_numpy(v) for i, v in enumerate(model.variables)}
+    arrays.update({f"o{i}": keras.ops.convert_to_numpy(v) for i, v in enumerate(model.optimizer.variables)})
     store.save_npz(target, epoch=epoch, tag=tag,
                    history=np.array([list(r.values()) for r in rows]),
                    history_names=np.array(list(rows[0])), **arrays)
@@ -429,13 +431,14 @@ def train(paths, frames, width, sample_rate, source_sha256, *, latent_dim, histo
     if 0 < done < epochs:
         print(f"resuming {paths.run} after epoch {done} of {epochs}")
     if done < epochs:
-        data = tf.data.Dataset.from_tensor_slices(steps[done:].reshape(-1, steps.shape[-1]))
+        # the remaining epochs' steps as one array, each step's batch its row of the plan (a step's inputs are
+        # one row, so the batch size is a row's length); the iterator runs on across epochs, as the plan does
+        data = steps[done:].reshape(-1)
         checkpoint = EpochCheckpoint(paths, rows, tag)
-        val = None if held_out is None else \
-            tf.data.Dataset.from_tensor_slices(held_out).batch(chunks_per_batch)
         progress = [RunProgress(epochs, steps.shape[1], done, model.weighted_terms(), verbose)] if verbose else []
-        model.fit(data, epochs=epochs, initial_epoch=done, steps_per_epoch=steps.shape[1], shuffle=False,
-                  callbacks=[checkpoint, *progress], verbose=0, validation_data=val)
+        model.fit(data, batch_size=steps.shape[-1], epochs=epochs, initial_epoch=done,
+                  steps_per_epoch=steps.shape[1], shuffle=False, callbacks=[checkpoint, *progress], verbose=0,
+                  validation_data=held_out, validation_batch_size=chunks_per_batch)
         if checkpoint.failed:
             epoch, bad = checkpoint.failed
             kept = f"the checkpoint after epoch {len(rows)} is kept" if rows else "nothing was saved"

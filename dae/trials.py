@@ -387,9 +387,31 @@ def measure(t, paths, computed, divergence: config.Divergence):
 
 # ---------------------------------------------------------------- one trial
 
+def keras_backend():
+    """The Keras backend of this process, without importing Keras (so TensorFlow's threads can still be
+    set before it loads): Keras's own answer once loaded, else KERAS_BACKEND, else ~/.keras/keras.json's."""
+    if "keras" in sys.modules:
+        return sys.modules["keras"].backend.backend()
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    home = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras")
+    try:
+        return json.loads((home / "keras.json").read_text()).get("backend", "tensorflow")
+    except (OSError, ValueError, AttributeError):
+        return "tensorflow"
+
+
 def limit_threads(n):
-    """At most n TensorFlow threads in this process (0: leave TensorFlow's default)."""
-    if n and n > 0:
+    """At most n threads for the Keras backend in this process (0: leave the backend's default).
+
+    TensorFlow: its intra- and inter-op thread pools (the environment, and its config once loaded).
+    PyTorch: torch.set_num_threads. JAX: nothing here (XLA's CPU threads are set by XLA_FLAGS
+    before it loads).
+    """
+    if not (n and n > 0):
+        return
+    backend = keras_backend()
+    if backend == "tensorflow":
         os.environ["TF_NUM_INTRAOP_THREADS"] = str(n)
         os.environ["TF_NUM_INTEROP_THREADS"] = str(max(1, n))
         if "tensorflow" in sys.modules:
@@ -399,6 +421,9 @@ def limit_threads(n):
                 tf.config.threading.set_inter_op_parallelism_threads(max(1, n))
             except (RuntimeError, AttributeError):  # already running: the environment set it
                 pass
+    elif backend == "torch":
+        import torch
+        torch.set_num_threads(n)
 
 
 def one_line(e, song=None):
@@ -436,7 +461,7 @@ def run_trial(t, prepared=None, *, training: config.Training = None, divergence:
     try:
         limit_threads(t["threads"])
         result["tf_threads"] = os.environ.get("TF_NUM_INTRAOP_THREADS", "default")
-        logging.getLogger("tensorflow").setLevel(logging.ERROR)
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)     # no effect unless TensorFlow runs
         if log is not None:
             store.make_folder(log.parent)
         with contextlib.ExitStack() as stack:
