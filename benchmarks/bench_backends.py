@@ -172,10 +172,12 @@ def write(cfg, rows, skipped, seconds):
                      f"({min(r['ms_all']):.1f}-{max(r['ms_all']):.1f}) | {ratio} | {r['first_s']:.1f} | {r['version']} |")
     if skipped:
         lines += ["", f"Not installed, not measured: {', '.join(skipped)}."]
+    from dae import docs, store
     out = ROOT / cfg.out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
-    print(f"wrote {out}")
+    text = "\n".join(lines) + "\n"
+    store.save_text(out, text)
+    spliced = docs.splice(ROOT / "README.md", "bench_backends", text.split("\n", 1)[1])
+    print(f"wrote {out}" + (" and the README's section bench_backends" if spliced else ""))
 
 
 if __name__ == "__main__":
