@@ -20,18 +20,9 @@ import pytest
 from conftest import common, run_script
 from dae import index_page, layout
 from dae.clock import clock
-from test_player import HAVE_BROWSER, needs_browser, open_page, severe, start_browser, wait_for
+from test_player import browser, needs_browser, open_page, severe, wait_for  # noqa: F401 (browser: the fixture)
 
 SONG = "groove"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not HAVE_BROWSER:
-        pytest.skip("headless Chromium missing: apt-get install chromium chromium-driver (.ci/run does)")
-    driver = start_browser()
-    yield driver
-    driver.quit()
 
 
 def copy_song(src_data, src_out, dest):
