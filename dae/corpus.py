@@ -183,14 +183,25 @@ def clip_name(row):
 
 
 def cut(chosen, out_dir, clip_seconds, progress=print):
-    """Write every chosen clip as a 16-bit mono WAV in `out_dir` (each atomically; one that is
-    already there with the recorded sha256 is kept) and clips.json. Returns clips.json's entries."""
+    """Write every chosen clip as a 16-bit mono WAV in `out_dir` (one that is already there with
+    the recorded sha256 is kept) and clips.json, all as one commit (`store.group_commit`): a crash
+    leaves the previous corpus or this one, never clips without their index. Returns clips.json's
+    entries."""
     out_dir = Path(out_dir)
     store.make_folder(out_dir)
+    store.recover(out_dir)                      # a commit a killed run left half done
+    store.remove_stale_temporaries(out_dir)     # and the clips it had not committed
     old = {}
     if (out_dir / CLIPS_JSON).is_file():
         old = {c["clip"]: c for c in json.loads((out_dir / CLIPS_JSON).read_text())["clips"]}
     entries = []
+    with store.group_commit() as group:
+        _cut_into(group, chosen, out_dir, clip_seconds, old, entries, progress)
+    return entries
+
+
+def _cut_into(group, chosen, out_dir, clip_seconds, old, entries, progress):
+    """`cut`'s work, staged in `group`."""
     for row in chosen:
         name = clip_name(row)
         target = out_dir / name
@@ -205,16 +216,15 @@ def cut(chosen, out_dir, clip_seconds, progress=print):
         x, sr = audio.read_audio(row["file"])
         a = int(round(row["offset"] * sr))
         clip = x[a:a + int(round(clip_seconds * sr))]
-        with store.atomic_path(target) as tmp:
-            audio.write_wav(tmp, clip, sr, "int16")
-        entries.append(entry | {"sample_rate": sr, "sha256": file_sha256(target)})
+        tmp = group.stage(target)
+        audio.write_wav(tmp, clip, sr, "int16")
+        entries.append(entry | {"sample_rate": sr, "sha256": file_sha256(tmp)})
         progress(f"corpus: {name} ({row['package']}, {Path(row['file']).name} from {row['offset']:g} s)")
     wanted = {e["clip"] for e in entries}
     for stale in out_dir.glob("*.wav"):
-        if stale.name not in wanted:   # a clip of an earlier choice: not part of this corpus
-            stale.unlink()
-    store.save_json(out_dir / CLIPS_JSON, {"clips": entries})
-    return entries
+        if stale.name not in wanted and not stale.name.startswith(store.TMP_PREFIX):   # an earlier choice's
+            group.drop(stale)
+    store.save_json(group.stage(out_dir / CLIPS_JSON), {"clips": entries})
 
 
 def manifest_csv(rows):

@@ -116,7 +116,8 @@ def find_songs(text):
         path = Path(item)
         if path.is_dir():
             found = sorted(p for p in path.iterdir()
-                           if p.is_file() and p.suffix.lower() in layout.AUDIO_SUFFIXES)
+                           if p.is_file() and p.suffix.lower() in layout.AUDIO_SUFFIXES
+                           and not p.name.startswith("."))      # hidden: a temporary, not a song
             if not found:
                 raise UserError(f"folder {path} has no audio files ({', '.join(layout.AUDIO_SUFFIXES)}); "
                                 "put songs there or list them with --songs")

@@ -124,3 +124,39 @@ def test_bad_corpus_settings_get_one_line(tmp_path, args, words):
     assert p.returncode == 1
     assert words in p.stderr and len(p.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "c").exists()
+
+
+def test_a_killed_cut_leaves_the_previous_corpus_or_none(tmp_path, monkeypatch):
+    """The clips and clips.json are one commit: a cut killed half way publishes no clip without its
+    index, and its temporaries are neither songs of a folder nor left behind by the next cut."""
+    root = tree(tmp_path)
+    chosen, _ = corpus.choose(rows(root), 3, 5.0, 10.0, 1)
+    out = tmp_path / "clips"
+    first = corpus.cut(chosen, out, 10.0, progress=lambda *_: None)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    other, _ = corpus.choose(rows(root), 3, 15.0, 10.0, 1)        # another offset: every clip differs
+    calls = []
+
+    def dies(*a, **k):
+        calls.append(a)
+        if len(calls) == 2:
+            raise KeyboardInterrupt                                 # killed after one new clip was written
+        return real(*a, **k)
+    real = corpus.audio.write_wav
+    monkeypatch.setattr(corpus.audio, "write_wav", dies)
+    with pytest.raises(KeyboardInterrupt):
+        corpus.cut(other, out, 10.0, progress=lambda *_: None)
+    assert {p.name: p.read_bytes() for p in out.iterdir() if not p.name.startswith(".")} == before
+    leftover = out / ".tmp999999-stale.wav"                         # what a kill -9 leaves
+    leftover.write_bytes(b"x")
+    monkeypatch.setattr(corpus.audio, "write_wav", real)
+    again = corpus.cut(other, out, 10.0, progress=lambda *_: None)
+    assert not leftover.exists() and again != first
+    assert json.loads((out / "clips.json").read_text())["clips"] == again
+
+
+def test_a_folder_s_songs_leave_out_hidden_temporaries(tmp_path):
+    from dae import grid
+    audio.write_wav(tmp_path / "a.wav", tone(1, 220), SR, "int16")
+    audio.write_wav(tmp_path / ".tmp123-b.wav", tone(1, 220), SR, "int16")   # a killed writer's temporary
+    assert [Path(str(s)).name for s in grid.find_songs(str(tmp_path))] == ["a.wav"]
