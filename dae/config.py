@@ -382,6 +382,10 @@ class Pipeline(Run):
                                     "to compare")
     notebook: bool = setting(True, "end with divergence_plots.ipynb for the song: outputs/<song>/divergence.png "
                                    "and the R vs R-F figure")
+    r_format: str = setting("html", "play_embedding.py's FORMAT for R, the run beside R-F: \"html\" (its player "
+                                    "page; no second video to render), \"mp4\" or \"both\"", choices=FORMATS)
+    side_by_side: bool = setting(True, "run R-F's stages and R's at the same time, each in a process of its own "
+                                       "with one core (on a machine of two cores or more)")
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,9 @@ class SettingError(UserError):
         self.problems = list(problems)
         super().__init__(self.line(user_names))
 
+    def __reduce__(self):           # pickled as its problems (a run side by side raises it in another process)
+        return type(self), (self.problems,)
+
     def line(self, user_names=True):
         return "; ".join(f"{name.upper() if user_names else name}{text}" for name, text in self.problems)
 

@@ -101,6 +101,8 @@ def test_the_pipeline_gives_r_f_and_r_the_same_settings_and_each_stage_its_own()
         assert (getattr(stage_cfg, "format", None) == "html") == title.startswith("play_embedding.py")
     alphas = [stage_cfg.alpha for _, _, stage_cfg in steps[1:-1]]
     assert alphas == [0.01] * 9 + [0.0] * 9                                   # R-F, then R
+    played = [c.format for t, _, c in pipeline.steps(dataclasses.replace(cfg, format="mp4")) if "play_emb" in t]
+    assert played == ["mp4", "html"]                       # R-F's video; R, beside it, its player page (R_FORMAT)
     assert len(pipeline.steps(dataclasses.replace(cfg, compare_r=False, notebook=False))) == 1 + 9
     assert len(pipeline.steps(dataclasses.replace(cfg, alpha=0.0))) == 1 + 9 + 1   # R asked: R once
 
