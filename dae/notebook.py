@@ -65,13 +65,55 @@ def execute(path, parameters=None, timeout=600):
     return printed(nb)
 
 
+FIGURES = ("divergence.png", "smoothness_R_vs_R-F.png")   # what divergence_plots.ipynb draws, in outputs/<song>/
+
+
+def made_from(path, cfg: config.Notebook, parameters):
+    """What a run of the notebook at `path` for cfg's song reads: the notebook, the project's code and
+    settings.py, the parameters given, and every run's divergence results and embedding (by sha256)."""
+    from dae import layout, provenance
+    data = Path(cfg.data_dir) / layout.song_name(cfg.song) / "runs"
+    read = sorted([*data.glob("*/divergence_*.npz*"), *data.glob("*/embedding.npz*")])
+    project = Path(__file__).resolve().parents[1] / "settings.py"
+    return {"notebook": provenance.file_hash(path), "code": provenance.code_hash(), "parameters": parameters,
+            "settings.py": provenance.file_hash(project) if project.is_file() else None,
+            "inputs": {p.relative_to(data).as_posix(): provenance.file_hash(p) for p in read}}
+
+
+def stamp_path(cfg: config.Notebook):
+    """The record of the notebook's last complete run for cfg's song: what it read and drew."""
+    from dae import layout
+    return Path(cfg.output_dir) / layout.song_name(cfg.song) / ".divergence_plots.json"
+
+
+def drawn(cfg: config.Notebook):
+    """{figure name: sha256} of the notebook's figures there now for cfg's song."""
+    from dae import layout, provenance
+    folder = Path(cfg.output_dir) / layout.song_name(cfg.song)
+    return {name: provenance.file_hash(folder / name) for name in FIGURES if (folder / name).is_file()}
+
+
 def run(path, cfg: config.Notebook, names=None):
     """Execute the notebook at `path` for the song of `cfg` and print what it printed and how long
     it took. names : the settings given to it (default all; its folders made absolute here); the
-    others are its parameters cell's own (settings.py's)."""
+    others are its parameters cell's own (settings.py's). When its last complete run read the same
+    inputs with the same notebook, code and settings, and its figures are the ones it drew, it says
+    so in one line and is skipped."""
+    import json
+    from dae import store
     values = {"song": cfg.song, "data_dir": str(Path(cfg.data_dir).resolve()),
               "output_dir": str(Path(cfg.output_dir).resolve())}
     parameters = {name.upper(): value for name, value in values.items() if names is None or name in names}
+    before = made_from(path, cfg, parameters)
+    stamp = stamp_path(cfg)
+    try:
+        last = json.loads(stamp.read_text())
+    except (OSError, ValueError):
+        last = None
+    if last == {"made_from": before, "figures": drawn(cfg)} and last["figures"]:
+        print(f"{Path(path).name}: {' and '.join(last['figures'])} up to date (same inputs, settings and code), "
+              "skipped", flush=True)
+        return
     t0 = time.time()
     try:
         text = execute(path, parameters)
@@ -80,6 +122,8 @@ def run(path, cfg: config.Notebook, names=None):
         raise
     print(text, end="")
     print(f"ran {path} in {time.time() - t0:.1f} s")
+    if made_from(path, cfg, parameters) == before and stamp.parent.is_dir():   # nothing changed while it ran
+        store.save_json(stamp, {"made_from": before, "figures": drawn(cfg)})
 
 
 def main(argv=None):
