@@ -325,12 +325,19 @@ class ConditionedAutoencoder(keras.Model):
         else:
             flat = ops.reshape(windows, (-1, *shape))
             z = ops.reshape(self.encoder(flat, training=training), (-1, n, d))     # (C, B+l+H-1, d)
+        # the reconstruction alone counts (R: every other weight 0): the other terms are still computed and
+        # tracked, but no gradient can flow through them, so only the reconstructed windows are encoded
+        # with gradient (the same values: tests/test_model.py) and the backward pass skips the other
+        # windows and the forecaster, which gives the same gradient for a fraction of the cost
+        alone = training and all(self.weights_[LOSS_WEIGHTS[name]] == 0 for name in self.TERMS[1:])
+        if alone:
+            z = ops.stop_gradient(z)
         b, l, h = self.chunk_samples, self.lookback, self.horizon
         index = ops.arange(b, dtype="int32")[:, None] + ops.arange(l, dtype="int32")[None, :]   # (B, l)
         z_hist = ops.reshape(ops.take(z, index, axis=1), (-1, l, d))               # (C*B, l, d)
         z_next = ops.reshape(z[:, l:l + b], (-1, d))
         x_t = ops.reshape(windows[:, l - 1:l - 1 + b], (-1, *shape))
-        z_t = z_hist[:, -1]
+        z_t = self.encoder(x_t, training=training) if alone else z_hist[:, -1]
         if spread is not None:                                                     # other places, same batch
             x_s = self.chunk_windows(spread, 1)[:, 0]
             x_t = ops.concatenate([x_t, x_s], 0)

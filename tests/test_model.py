@@ -73,6 +73,32 @@ def test_the_weighted_terms_are_exactly_those_that_make_the_loss(weights):
     np.testing.assert_allclose(sum(w * value[name] for name, w in shown), float(total), rtol=1e-6)  # ... but is not in the loss
 
 
+def test_r_trains_on_the_same_gradient_without_backpropagating_its_weight_0_terms():
+    """R (every weight but the reconstruction's 0) encodes only the reconstructed windows with gradient:
+    the terms and the gradient are those of the full computation (alpha = 1e-30: every window with
+    gradient, the forecasting term's share far below float32's precision)."""
+    import keras
+    import tensorflow as tf
+    rng = np.random.default_rng(3)
+    frames = rng.uniform(size=(150, 20)).astype("float32")
+    starts = np.array([0, 31, 60, 92], dtype="int32")
+    out = []
+    for alpha in (0.0, 1e-30):
+        keras.utils.set_random_seed(4)                # the same weights and the same dropout draws
+        nets = (build_encoder(8, 20, 3), build_decoder(8, 20, 3), build_forecaster(45, 3))
+        model = ConditionedAutoencoder(*nets, frames, 8, 1, alpha=alpha, beta=1.0, gamma=0.0, delta=0.0)
+        with tf.GradientTape() as tape:
+            total, terms = model.compute_terms(starts, training=True)
+        variables = model.encoder.trainable_variables + model.decoder.trainable_variables
+        grads = tape.gradient(total, variables)
+        out.append(([float(t) for t in terms], [g.numpy() for g in grads]))
+    (terms_r, grads_r), (terms_all, grads_all) = out
+    np.testing.assert_allclose(terms_r, terms_all, rtol=1e-6)            # every term, tracked as before
+    assert all(np.abs(g).max() > 0 for g in grads_r)                      # the encoder learns from the windows
+    for a, b in zip(grads_r, grads_all):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-7 * np.abs(b).max())
+
+
 def test_loss_terms_on_known_values():
     x = np.full((1, 2, 2), 0.5, "float32")
     hist = np.array([[[0, 0], [1, 0], [2, 0], [2, 1]]], "float32")   # a right turn of 90 degrees at the end
