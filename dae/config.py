@@ -279,17 +279,23 @@ class Training(Run):
 
 
 @dataclass(frozen=True)
-class Embedding(Run):
-    """Stage 3 (embed_audio.py)."""
-    READS_RUN = True
-    plot: bool = setting(True, "also save outputs/<song>/<run>/trajectory.png and trajectory.html")
+class Sections(Settings):
+    """The song's sections, for the pictures (stage 3) and the player page's marks (stage 4)."""
     find_sections: bool = setting(True, "find the song's sections from the music (novelty on the spectrogram's "
-                                        "self-similarity; the path's for a video) for trajectory_sections.png "
-                                        "and the marks on trajectory.png; false: blocks of SECTION_SECONDS")
+                                        "self-similarity; the path's for a video) for trajectory_sections.png, "
+                                        "the marks on trajectory.png and the player page's section bar; false: "
+                                        "blocks of SECTION_SECONDS")
     section_seconds: float = setting(30.0, "with FIND_SECTIONS false, sections of this many seconds each; "
                                            "0 = no sections", unit="s", least=0.0)
     sections: str = setting("", "or the sections' start times (s), e.g. \"16,32\": 0-16, 16-32, 32-end; overrides "
                                 "FIND_SECTIONS and SECTION_SECONDS")
+
+
+@dataclass(frozen=True)
+class Embedding(Run, Sections):
+    """Stage 3 (embed_audio.py)."""
+    READS_RUN = True
+    plot: bool = setting(True, "also save outputs/<song>/<run>/trajectory.png and trajectory.html")
 
 
 @dataclass(frozen=True)
@@ -354,7 +360,7 @@ FORMATS = ("mp4", "html", "both")
 
 
 @dataclass(frozen=True)
-class Player(Run):
+class Player(Run, Sections):
     """Stage 4 (play_embedding.py)."""
     READS_RUN = True
     fps: int = setting(30, "frames per second (positions are interpolated between the 43 points/s)",

@@ -181,14 +181,15 @@ def aspect_ratio(lo, hi):
 
 
 def page(P, t_center, duration, audio_src, library_src, spec=None, title="", note="", labels=None, tail=12,
-         frames=None):
+         frames=None, sections=None):
     """The page's HTML text.
 
     P : (N, 3) path as drawn (N >= 2); t_center : (N,) window centres (s), evenly spaced;
     duration : s; audio_src, library_src : URLs relative to the page; spec : (F, T, S) or None;
     tail : points highlighted behind the current one; frames : a video run's frame sheets,
     (folder URL relative to the page, facts of `frame_sheets` with "sheets", (M,) frame times in s),
-    shown instead of the spectrogram (at t, the frame with the largest time <= t).
+    shown instead of the spectrogram (at t, the frame with the largest time <= t); sections : (n + 1,)
+    increasing section edges (s) from 0 to the end, or None.
     """
     P = np.asarray(P, dtype=np.float64)
     t_center = np.asarray(t_center, dtype=np.float64)
@@ -211,6 +212,7 @@ def page(P, t_center, duration, audio_src, library_src, spec=None, title="", not
         "range": [[float(lo[k] - pad), float(hi[k] + pad)] for k in range(3)],
         "audio": audio_src, "library": library_src, "spec": None, "colors": segment_colours(COLOURS),
         "camera": CAMERA, "aspect": aspect_ratio(lo - pad, hi + pad), "simplify": SIMPLIFY,
+        "sections": section_list(sections, duration),
     }
     if spec is not None and frames is None:
         tiles, facts = spectrogram_tiles(*spec)
@@ -231,7 +233,7 @@ def page(P, t_center, duration, audio_src, library_src, spec=None, title="", not
 
 
 def write(folder, library, P, t_center, audio_source, duration, spec=None, title="", note="", labels=None,
-          tail=12, kbps=128, frames=None, record=None):
+          tail=12, kbps=128, frames=None, record=None, sections=None):
     """Write `folder`/player.html and its audio `folder`/player.m4a, and make sure one copy of
     plotly.js is at `library` (a path in or above `folder`).
 
@@ -239,7 +241,9 @@ def write(folder, library, P, t_center, audio_source, duration, spec=None, title
     `duration` s (a video without sound); frames : a video run's (N, h, w) uint8 frames and (N,)
     times (s), shown instead of the spectrogram, as JPEG sheets in a folder beside the page;
     record : None, or record(staged page, facts) writing the page's sidecar on the staged page
-    (`provenance.write_sidecar`). The page, its audio and that sidecar are published as one unit
+    (`provenance.write_sidecar`); sections : the edges (s) of the song's sections, shown as a bar
+    of sections under the controls and as marks on the strip (None: no bar). The page, its audio
+    and that sidecar are published as one unit
     (`store.group_commit`) after every other file the page uses (plotly.js, the sheets) is
     complete, and older sheets are removed only after, so a crash leaves the old page working or the
     new one, each beside its own audio and sidecar. Returns a dict of facts: the files (relative to
@@ -260,7 +264,7 @@ def write(folder, library, P, t_center, audio_source, duration, spec=None, title
         else:
             encode_audio(audio_source, audio, kbps)
         store.save_text(text, page(P, t_center, duration, AUDIO_NAME, library_rel, spec, title, note, labels,
-                                   tail, sheets))
+                                   tail, sheets, sections))
         out = {
             "page": str(page_path),
             "files": {AUDIO_NAME: provenance.file_hash(audio), library_rel: library_sha},
@@ -284,18 +288,32 @@ def remove_sheets(folder, keep=None):
             shutil.rmtree(old, ignore_errors=True)
 
 
+def section_list(edges, duration):
+    """The page's sections: [start, end] pairs (s) from the edges (n + 1,) (`dae.stages.section_edges`),
+    the last one ending at the song's end; [] for None or a single section."""
+    if edges is None:
+        return []
+    edges = np.asarray(edges, dtype=np.float64)
+    if edges.ndim != 1 or len(edges) < 2 or np.any(np.diff(edges) <= 0) or not np.all(np.isfinite(edges)):
+        raise ValueError(f"sections={edges!r}: expected increasing finite edges from the start to the end")
+    ends = [*edges[1:-1], max(float(edges[-1]), float(duration))]
+    pairs = [[float(a), float(b)] for a, b in zip(edges[:-1], ends)]
+    return pairs if len(pairs) > 1 else []
+
+
 def page_path(paths):
     return Path(paths.output_dir) / PAGE_NAME
 
 
-def make(paths, emb, cfg, tail=12):
+def make(paths, emb, cfg, tail=12, sections=None):
     """The run's player page from a checked embedding `emb` (`dae.embedding.load(..., need_audio=True)`),
     with a sidecar that records what it was made from (the embedding, and the spectrogram and the audio,
     or for a video run the frames and the video's sound). A video run shows its frames (as stage 1
     stored them) instead of the spectrogram, and plays the video's own sound, or a silent track when it
     has none. cfg : the stage's `dae.config.Player` (its audio_kbps, spectrogram, and what the sidecar
-    records); tail : points highlighted behind the current one. The page, its audio and its sidecar are
-    published as one unit (`write`). Returns the facts."""
+    records); tail : points highlighted behind the current one; sections : the edges (s) of the song's
+    sections, (n + 1,) from 0 to the end (`dae.stages.section_edges`), or None. The page, its audio and
+    its sidecar are published as one unit (`write`). Returns the facts."""
     from dae import sources
     source = sources.of_chain(emb["chain"])
     record, audio, shown = source.shown(emb["chain"], panel=cfg.spectrogram)
@@ -311,8 +329,9 @@ def make(paths, emb, cfg, tail=12):
                                          "audio": (record["source"], record["source_sha256"])},
                                  duration_s=record["duration_s"], files=facts["files"], bytes=facts["bytes"],
                                  audio_kbps=facts["audio_kbps"], tail=int(tail), projection=note or "none",
+                                 sections=[] if sections is None else [float(e) for e in sections],
                                  sync=sync, audio=audio or "none (the video has no sound: a silent track keeps time)",
                                  **({"frames": facts["frames"]} if frames else {}))
     return write(paths.output_dir, plotting.library_path(paths), P, emb["t_center"], audio, record["duration_s"],
                  title=title, note=note, labels=labels, tail=tail, kbps=cfg.audio_kbps, record=record_page,
-                 **shown)
+                 sections=sections, **shown)

@@ -118,7 +118,7 @@ def pictures_current(paths, cfg: config.Embedding):
         paths, None, cfg.settings(), *(("trajectory plot", p) for p in pictures))
 
 
-def section_edges(emb, cfg: config.Embedding, spec=None):
+def section_edges(emb, cfg: config.Sections, spec=None):
     """The edges (s) of the song's sections for the pictures, (n + 1,) from 0 to the path's end, or
     None for no sections: cfg.sections when given, else those found from the music (`dae.sections`:
     on the spectrogram (F, T, S) `spec`, loaded from the record chain when not given, or on the
@@ -175,6 +175,8 @@ def play_embedding(cfg: config.Player):
         # the embedding, the spectrogram and the audio must be one chain: the audio that is muxed in
         # is the one the spectrogram (shown) was made from, and the path was embedded from that spectrogram
         emb = embedding.load(paths, need_audio=True)
+        if cfg.sections.strip():
+            plotting.section_bounds(float("inf"), cfg.section_seconds, cfg.sections)   # checked at the door
         wanted = [("player page", player.page_path(paths))] * (cfg.format in ("html", "both")) \
             + [("video", paths.video)] * (cfg.format in ("mp4", "both"))
         if current(paths, None, cfg.settings(), *wanted, need_audio=True):
@@ -184,7 +186,7 @@ def play_embedding(cfg: config.Player):
         step = float(emb["t_center"][1] - emb["t_center"][0]) if len(emb["t_center"]) > 1 else 1.0
         tail_points = int(round(cfg.tail_seconds / step))            # the player page counts its tail in points
         if cfg.format in ("html", "both"):
-            facts = made["page"] = player.make(paths, emb, cfg, tail=tail_points)
+            facts = made["page"] = player.make(paths, emb, cfg, tail=tail_points, sections=section_edges(emb, cfg))
             size = sum(facts["bytes"].values()) / 1e6
             print(f"saved {facts['page']} (page, audio and {plotting.LIBRARY_NAME}: {size:.1f} MB; "
                   "open it in a browser)")

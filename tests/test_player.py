@@ -490,3 +490,52 @@ def test_bad_paths_and_a_missing_song_are_one_line_errors(tmp_path):
     assert not (tmp_path / "run" / player.PAGE_NAME).exists()
     text = player.page(helix(5), t, 1.0, "a&b.m4a", "../p.js", title="</script><b>")
     assert "</script><b>" not in text and 'src="a&amp;b.m4a"' in text      # escaped, the page stays whole
+
+
+@pytest.fixture(scope="module")
+def sections_page(tmp_path_factory):
+    """The helix page of a 10 s song with three sections: 0-3.5, 3.5-7 and 7-10 s."""
+    tmp = tmp_path_factory.mktemp("sections")
+    seconds, width = 10.0, 11
+    song = write_song(tmp / "groove.wav", changing_song(seconds))
+    hop = 1024 / SR
+    n = int(seconds * SR) // 1024 - width + 1
+    t_center = (np.arange(n) + width / 2) * hop
+    T = (np.arange(n + width - 1) + 0.5) * hop
+    F = np.linspace(0, 4000, 50)
+    out = tmp / "outputs"
+    facts = player.write(out / "groove" / "run", out / plotting.LIBRARY_NAME, helix(n), t_center, song, seconds,
+                         spec=(F, T, np.abs(np.sin(np.outer(F, T))) + 1e-3), title="groove",
+                         sections=[0.0, 3.5, 7.0, t_center[-1]])
+    return Path(facts["page"])
+
+
+@needs_browser
+def test_the_section_bar_shows_each_section_as_long_as_it_is_and_seeks_to_it(browser, sections_page):
+    """One button per section, its width in proportion to its length, lit while its section plays;
+    a click seeks to the section's start; the strip marks where a section starts."""
+    open_page(browser, sections_page, "#flat&t=3")
+    wait_for(browser, "return window.player && window.player.drawnTime() === 3")
+    assert browser.execute_script("return window.player.sections()") == [[0.0, 3.5], [3.5, 7.0], [7.0, 10.0]]
+    buttons = browser.execute_script("""return Array.from(document.querySelectorAll('#sections button'), b => {
+        const r = b.getBoundingClientRect(); return [b.textContent, r.left, r.width]; });""")
+    assert [b[0] for b in buttons] == ["1 \u00b7 0:00", "2 \u00b7 0:03", "3 \u00b7 0:07"]
+    widths = np.array([b[2] for b in buttons])
+    np.testing.assert_allclose(widths / widths.sum(), [0.35, 0.35, 0.3], atol=0.01)
+    assert browser.execute_script("return window.player.section()") == 0
+    # the strip at t = 3 s shows the start of section 2 (3.5 s) half a second right of "now"
+    x, pixel = browser.execute_script("""const c = document.getElementById('strip'), w = c.width;
+        const x = Math.round(w / 2 + 0.5 * w / 10); return [x, Array.from(c.getContext('2d').getImageData(x, 5, 1, 1).data)];""")
+    assert pixel[0] > 200 and pixel[1] > 170 and pixel[2] < 60, (x, pixel)
+    browser.find_elements("css selector", "#sections button")[2].click()
+    wait_for(browser, "return Math.abs(window.player.time() - 7) < 0.05 && window.player.section() === 2")
+    assert severe(browser) == []
+
+
+@needs_browser
+def test_a_page_without_sections_has_no_section_bar(browser, page):
+    path, *_ = page
+    open_page(browser, path, "#flat&t=3")
+    wait_for(browser, "return window.player && window.player.drawnTime() === 3")
+    assert browser.execute_script("return [document.getElementById('sections').offsetHeight, "
+                                  "window.player.sections().length, window.player.section()]") == [0, 0, -1]
