@@ -93,6 +93,26 @@ def steps(cfg: config.Pipeline):
     return first + [step for _, chain in runs for step in chain] + last
 
 
+def stage_lines(stdout):
+    """{stage title: the lines it printed} of this script's output `stdout` (side by side too: a line
+    labelled `R-F |` or `R |` goes, without its label, to that run's stage running then)."""
+    out, now, last = {}, {}, None
+    for line in stdout.splitlines():
+        if line.startswith("== done"):
+            break
+        if line.startswith("== [") and "] " in line:
+            last = line.split("] ", 1)[1]
+            out[last] = []
+            if last.endswith(")"):                       # a run's stage: R's run is named with alpha 0 (_a0_)
+                now["R" if "_a0_" in last else "R-F"] = last
+            continue
+        label, sep, text = line.partition(" | ")
+        title = now.get(label, last) if sep and label in ("R", "R-F") else last
+        if title is not None:
+            out[title].append(text if sep and label in ("R", "R-F") else line)
+    return out
+
+
 def main():
     cfg = cli.parse(config.Pipeline, settings, globals())
     first, runs, last = plan(cfg)

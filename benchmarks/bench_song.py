@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import pipeline  # noqa: E402
 from bench_experiment import TreeCPU, checkout  # noqa: E402
 from dae import audio, cli, config, docs, layout, synth  # noqa: E402
 from dae.clock import clock  # noqa: E402
@@ -84,27 +85,7 @@ def run(code, song, folder, *extra):
           f"(load average {load:.1f} before, {after:.1f} after)", flush=True)
     if code_ != 0:
         sys.exit(f"pipeline.py of {code} failed: {(stderr.strip().splitlines() or ['?'])[-1]}")
-    return {"wall": wall, "cpu": cpu, "load": (load, after), "stages": stage_lines(stdout)}
-
-
-def stage_lines(stdout):
-    """{stage title: its lines} of a pipeline's output (side by side too: a line labelled `R-F |` or `R |`
-    goes to that run's stage now running)."""
-    out, now, last = {}, {}, None
-    for line in stdout.splitlines():
-        if line.startswith("== done"):
-            break
-        if line.startswith("== [") and "] " in line:
-            last = line.split("] ", 1)[1]
-            out[last] = []
-            label = "R" if "_R_a0_" in last else "R-F" if "_R-F_" in last else None
-            now[label] = last
-            continue
-        label, sep, text = line.partition(" | ")
-        title = now.get(label, last) if sep and label in ("R", "R-F") else last
-        if title is not None:
-            out[title].append(text if sep and label in ("R", "R-F") else line)
-    return out
+    return {"wall": wall, "cpu": cpu, "load": (load, after), "stages": pipeline.stage_lines(stdout)}
 
 
 def skipped(stages):

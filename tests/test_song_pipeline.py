@@ -116,20 +116,6 @@ def test_a_stage_that_fails_stops_the_pipeline_with_its_one_line(tmp_path):
     assert p.stdout == ""                                                  # refused before any stage ran
 
 
-def _stage_lines(stdout):
-    """{stage title: the lines it printed} of a pipeline run's output."""
-    out, title = {}, None
-    for line in stdout.splitlines():
-        if line.startswith("== done"):
-            break
-        if line.startswith("== [") and "] " in line:
-            title = line.split("] ", 1)[1]
-            out[title] = []
-        elif title is not None:
-            out[title].append(line)
-    return out
-
-
 def _files(*folders):
     return {p: (p.stat().st_mtime_ns, p.stat().st_size) for folder in folders for p in sorted(folder.rglob("*"))
             if p.is_file()}
@@ -139,19 +125,20 @@ def test_a_rerun_keeps_what_is_up_to_date_and_reruns_only_what_a_changed_setting
     song, data, out, proc = song_run
     assert proc.returncode == 0, proc.stderr
     args = ("--song", song, *common(data, out), "--history", 30, "--seed", 7, "--epochs", 1, "--format", "html")
+    import pipeline
     before = {p: v for p, v in _files(data).items() if ".lock" not in p.name}
     again = run_script("pipeline.py", *args, "--alpha", 0)
     assert again.returncode == 0, again.stderr
-    stages = _stage_lines(again.stdout)
+    stages = pipeline.stage_lines(again.stdout)
     assert len(stages) == 11                                        # stage 1, nine of the run, the notebook
     for title, lines in stages.items():                             # the notebook too: it read the same results
         assert len(lines) == 1 and lines[0].endswith("up to date (same inputs, settings and code), skipped"), \
             (title, lines)
     assert {p: v for p, v in _files(data).items() if ".lock" not in p.name} == before   # nothing was rewritten
     # another forecasting weight: its run is made, the R run and the spectrogram are kept
-    changed = run_script("pipeline.py", *args, "--alpha", 0.002, "--side-by-side", "false")   # its lines in order
+    changed = run_script("pipeline.py", *args, "--alpha", 0.002)     # R-F and R side by side
     assert changed.returncode == 0, changed.stderr
-    stages = _stage_lines(changed.stdout)
+    stages = pipeline.stage_lines(changed.stdout)
     new_run = layout.run_name(0.5, 0.002, 1.0, 0.0, 0.0, 3, 30, 7)
     for title, lines in stages.items():
         kept = any(line.endswith("skipped") for line in lines)
