@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 READY  := $(VENV)/.ready
 
-.PHONY: setup demo test bench experiment corpus experiment-corpus bench-corpus bench-experiment experiment-gpu clean
+.PHONY: setup demo test bench experiment corpus experiment-corpus bench-corpus bench-experiment bench-song experiment-gpu clean
 
 # the demo video, read small so that it adds little to `make demo`
 VIDEO_DEMO := --source video --song demo-video --frame-size 36x64
@@ -74,6 +74,11 @@ bench-corpus: corpus
 bench-experiment: $(READY)
 	$(BIN)/python benchmarks/profile_trial.py --compare true
 	$(BIN)/python benchmarks/bench_experiment.py
+
+# a 4-minute song through pipeline.py (what make demo SONG= runs): today's (bench_song.py's REFERENCE) against
+# this checkout in one run, then the reruns; writes its README section (about 20 minutes on 2 cores)
+bench-song: $(READY)
+	$(BIN)/python benchmarks/bench_song.py
 
 # the benchmark grid under JAX on a GPU machine (not needed for CI): WORKERS=4 trials share the GPU
 experiment-gpu: $(READY)
